@@ -1,0 +1,42 @@
+"""The model's input fields and the text normalization the book applies before training."""
+
+from __future__ import annotations
+
+CATEGORICAL: tuple[str, ...] = (
+    "gender",
+    "seniorcitizen",
+    "partner",
+    "dependents",
+    "phoneservice",
+    "multiplelines",
+    "internetservice",
+    "onlinesecurity",
+    "onlinebackup",
+    "deviceprotection",
+    "techsupport",
+    "streamingtv",
+    "streamingmovies",
+    "contract",
+    "paperlessbilling",
+    "paymentmethod",
+)
+NUMERICAL: tuple[str, ...] = ("tenure", "monthlycharges", "totalcharges")
+FIELDS: tuple[str, ...] = CATEGORICAL + NUMERICAL
+ID_FIELD = "customerid"
+TARGET = "churn"
+
+# seniorcitizen is listed as categorical by the book but holds 0/1 integers, so DictVectorizer
+# treats it as one numeric column; serving accepts exactly the values seen in training.
+FLAG_FIELDS: tuple[str, ...] = ("seniorcitizen",)
+# The one field whose blanks training turned into 0 (pd.to_numeric(errors="coerce").fillna(0)).
+BLANK_IS_ZERO: tuple[str, ...] = ("totalcharges",)
+
+
+def book_normalize(text: str) -> str:
+    """Normalize a name or a value exactly as the book's preprocessing does."""
+    return text.lower().replace(" ", "_")
+
+
+def normalize(text: str) -> str:
+    """Normalize caller input: the book's rule after trimming surrounding white space."""
+    return book_normalize(text.strip())
