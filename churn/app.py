@@ -1,0 +1,77 @@
+"""The Flask application: factory, JSON error handling, and the start-up used by churn_serving."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from churn import api
+from churn.config import ConfigError, Settings
+from churn.errors import ApiError, Code, error_body
+from churn.logs import configure_logging
+from churn.model import LoadedModel, ModelLoadError, load_model
+from churn.service import ChurnService
+
+log = logging.getLogger("churn")
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: Code.UNAUTHORIZED,
+    404: Code.NOT_FOUND,
+    405: Code.METHOD_NOT_ALLOWED,
+    413: Code.PAYLOAD_TOO_LARGE,
+    415: Code.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
+    """Build the service around an already-loaded model (tests pass their own)."""
+    settings = settings or Settings()
+    model = model or load_model(settings.model_path)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["churn"] = ChurnService(model, settings.threshold, settings.max_batch)
+    app.register_blueprint(api.bp)
+    register_error_handlers(app)
+    return app
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every failure in one JSON shape; never an HTML page, a traceback or the caller's data."""
+
+    @app.errorhandler(ApiError)
+    def api_error(e: ApiError) -> Response:
+        return api.json_response(e.body(), e.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        status = e.code or 500
+        if status == 413:
+            message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        else:
+            message = e.description or e.name
+        response = api.json_response(error_body(HTTP_CODES.get(status, f"http_{status}"), message), status)
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":  # keep what the status relies on, such as Allow on 405
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception) -> Response:
+        log.exception("unhandled error")
+        return api.json_response(error_body(Code.INTERNAL_ERROR, "internal server error"), 500)
+
+
+def build_app() -> Flask:
+    """Read settings, configure logging and load the model, or exit saying what is wrong."""
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        model = load_model(settings.model_path)
+    except (ConfigError, ModelLoadError) as e:
+        logging.getLogger("churn").critical("cannot start: %s", e)
+        raise SystemExit(f"churn-serving cannot start: {e}") from None
+    log.info("model %s loaded from %s", model.version, settings.model_path)
+    return create_app(settings, model)

@@ -1,0 +1,75 @@
+"""Settings, read once from the environment at start-up into one typed object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_PATH = PROJECT_DIR / "churn-model.bin"
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """An environment variable holds a value the service cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = 9696
+    model_path: Path = DEFAULT_MODEL_PATH
+    threshold: float = 0.5
+    max_batch: int = 10_000
+    # A full batch of CRM-style records is ~7 MB of JSON; 16 MiB leaves room for pretty-printing.
+    max_body_bytes: int = 16 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            port=read(env, "PORT", int, cls.port, ok=lambda v: 0 < v < 65536, want="a TCP port (1-65535)"),
+            model_path=Path(env.get("CHURN_MODEL_PATH") or cls.model_path),
+            threshold=read(
+                env, "CHURN_THRESHOLD", float, cls.threshold, ok=lambda v: 0 < v < 1, want="a number between 0 and 1"
+            ),
+            max_batch=read(env, "CHURN_MAX_BATCH", int, cls.max_batch, ok=lambda v: v > 0, want="a positive integer"),
+            max_body_bytes=read(
+                env,
+                "CHURN_MAX_BODY_BYTES",
+                int,
+                cls.max_body_bytes,
+                ok=lambda v: v > 0,
+                want="a positive number of bytes",
+            ),
+            log_level=read(
+                env,
+                "LOG_LEVEL",
+                str.upper,
+                cls.log_level,
+                ok=lambda v: v in LOG_LEVELS,
+                want="one of " + ", ".join(LOG_LEVELS),
+            ),
+        )
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def read(
+    env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T, *, ok: Callable[[T], bool], want: str
+) -> T:
+    """Parse one variable; an unset or empty variable means the default."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = parse(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not valid: expected {want}") from None
+    if not ok(value):
+        raise ConfigError(f"{name}={text!r} is out of range: expected {want}")
+    return value

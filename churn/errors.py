@@ -1,0 +1,53 @@
+"""The error vocabulary: stable machine-readable codes shared by the API, its docs and its clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Code:
+    """Request-level error codes (the `error.code` of a response)."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_REQUEST = "invalid_request"
+    VALIDATION_FAILED = "validation_failed"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    BATCH_TOO_LARGE = "batch_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNAUTHORIZED = "unauthorized"
+    NOT_READY = "not_ready"
+    INTERNAL_ERROR = "internal_error"
+
+
+class FieldCode:
+    """Field-level codes, found in the `details` of a validation error."""
+
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    UNKNOWN_CATEGORY = "unknown_category"
+    INVALID_NUMBER = "invalid_number"
+    NOT_FINITE = "not_finite"
+    NEGATIVE_VALUE = "negative_value"
+    AMBIGUOUS_FIELD = "ambiguous_field"
+    TOO_LONG = "too_long"
+
+
+class ApiError(Exception):
+    """An error answered as {"error": {"code", "message", "details"}} with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.code, self.message, self.details)
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}

@@ -1,0 +1,86 @@
+"""Scoring as the API offers it, free of HTTP: routes, the job worker and the offline client share it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from churn.errors import ApiError, Code
+from churn.model import LoadedModel
+from churn.schemas import CustomerValidator, InvalidCustomer, json_type
+
+BATCH_KEYS = frozenset({"customers"})
+
+
+class ChurnService:
+    """Validate and score customers one at a time or in batches with per-row errors."""
+
+    def __init__(self, model: LoadedModel, threshold: float = 0.5, max_batch: int = 10_000):
+        self.model = model
+        self.scorer = model.scorer
+        self.validator = CustomerValidator(model.vocabulary)
+        self.threshold = threshold
+        self.max_batch = max_batch
+
+    def predict_one(self, payload: Any) -> dict[str, Any]:
+        """The book's /predict: one customer in, probability and decision out."""
+        try:
+            customer, _ = self.validator.validate(payload)
+        except InvalidCustomer as e:
+            raise ApiError(422, Code.VALIDATION_FAILED, str(e), e.details()) from None
+        probability = self.scorer.probability(customer)
+        return {"churn_probability": probability, "churn": probability >= self.threshold}
+
+    def predict_batch(self, payload: Any) -> dict[str, Any]:
+        """/v1/predict: {"customers": [...]} in, one result per row, in input order."""
+        return self.score_rows(self.batch_rows(payload))
+
+    def batch_rows(self, payload: Any) -> list[Any]:
+        """The rows of a batch request, or an ApiError for a request that has no valid shape."""
+        if type(payload) is not dict or type(payload.get("customers")) is not list:
+            raise ApiError(
+                422,
+                Code.INVALID_REQUEST,
+                f'the body must be an object with a "customers" array, got {json_type(payload)}',
+            )
+        unknown = sorted(set(payload) - BATCH_KEYS)
+        if unknown:
+            raise ApiError(422, Code.INVALID_REQUEST, f"unknown request options: {', '.join(unknown)}")
+        rows: list[Any] = payload["customers"]
+        if len(rows) > self.max_batch:
+            raise ApiError(
+                413,
+                Code.BATCH_TOO_LARGE,
+                f"a batch holds at most {self.max_batch} customers, got {len(rows)}: split it into smaller requests",
+                {"max_batch": self.max_batch, "rows": len(rows)},
+            )
+        return rows
+
+    def score_rows(self, rows: Sequence[Any]) -> dict[str, Any]:
+        """Score every valid row at once; give each invalid row its own error object."""
+        results: list[dict[str, Any]] = []
+        valid: list[dict[str, Any]] = []
+        valid_results: list[dict[str, Any]] = []
+        for index, row in enumerate(rows):
+            try:
+                customer, customerid = self.validator.validate(row)
+            except InvalidCustomer as e:
+                error = {"code": Code.VALIDATION_FAILED, "message": str(e), "details": e.details()}
+                results.append({"index": index, "customerid": e.customerid, "error": error})
+                continue
+            result = {"index": index, "customerid": customerid}
+            results.append(result)
+            valid.append(customer)
+            valid_results.append(result)
+        probabilities = self.scorer.probabilities(valid).tolist() if valid else []
+        for result, probability in zip(valid_results, probabilities, strict=True):
+            result["churn_probability"] = probability
+            result["churn"] = probability >= self.threshold
+        churners = sum(1 for r in valid_results if r["churn"])
+        summary = {"rows": len(rows), "scored": len(valid), "rejected": len(rows) - len(valid), "churners": churners}
+        return {
+            "model_version": self.model.version,
+            "threshold": self.threshold,
+            "summary": summary,
+            "predictions": results,
+        }
