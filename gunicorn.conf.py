@@ -5,10 +5,14 @@ GUNICORN_GRACEFUL_TIMEOUT override the values below; everything else is in churn
 """
 
 import os
+import sys
 
-from churn.config import Settings
+from churn.config import ConfigError, Settings
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except ConfigError as e:
+    sys.exit(f"churn-serving cannot start: {e}")
 
 bind = f"0.0.0.0:{_settings.port}"
 # Load the model once in the master, before forking: a bad model stops start-up before any

@@ -105,10 +105,16 @@ def canonical_keys(raw: dict[str, Any], errors: list[FieldError]) -> dict[str, A
     record: dict[str, Any] = {}
     for key, value in raw.items():
         name = features.normalize(key) if isinstance(key, str) else str(key)
-        if name in record and name in _KNOWN_KEYS and record[name] != value:
+        if name in record and name in _KNOWN_KEYS and not same_value(record[name], value):
             errors.append(FieldError(name, FieldCode.AMBIGUOUS_FIELD, f"{name} is given twice, with different values"))
         record[name] = value
     return record
+
+
+def same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return features.normalize(a) == features.normalize(b)
+    return bool(a == b)
 
 
 def check_customerid(value: Any, errors: list[FieldError]) -> Any:

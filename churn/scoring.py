@@ -7,7 +7,6 @@ does only that arithmetic, in the same float64, so its probabilities match predi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,15 +82,17 @@ class Scorer:
         return out
 
 
+# exp() overflows past ~709; beyond +-700 the probability is already 0 or 1 to within 1e-300.
+LOGIT_LIMIT = 700.0
+
+
 def sigmoid(z: float) -> float:
-    """Logistic function that cannot overflow, whatever the log-odds."""
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    """Logistic function of one log-odds, bit for bit what sigmoids() gives for the same value."""
+    # numpy's exp, not math.exp: the two differ in the last bit for some inputs, and a customer
+    # must score the same through /predict as through a batch.
+    return float(1.0 / (1.0 + np.exp(-min(max(z, -LOGIT_LIMIT), LOGIT_LIMIT))))
 
 
 def sigmoids(z: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # exp(large) = inf gives exactly 0.0, which is the right limit
-        p: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -LOGIT_LIMIT, LOGIT_LIMIT)))
     return p
