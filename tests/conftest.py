@@ -1,0 +1,114 @@
+"""Shared fixtures: the real trained model, the app and its client, customer factories, servers."""
+
+from __future__ import annotations
+
+import copy
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from churn.app import create_app
+from churn.config import Settings
+from churn.model import LoadedModel, load_model
+from churn.training import REFERENCE_CUSTOMER
+
+PROJECT = Path(__file__).resolve().parent.parent
+MODEL_PATH = PROJECT / "churn-model.bin"
+DATA_PATH = PROJECT / "data" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
+
+
+def make_customer(**overrides: Any) -> dict[str, Any]:
+    """The book's reference customer with some fields changed (None removes a field)."""
+    customer = copy.deepcopy(REFERENCE_CUSTOMER)
+    for key, value in overrides.items():
+        if value is None:
+            customer.pop(key, None)
+        else:
+            customer[key] = value
+    return customer
+
+
+@pytest.fixture(scope="session")
+def model() -> LoadedModel:
+    return load_model(MODEL_PATH)
+
+
+@pytest.fixture
+def app(model: LoadedModel) -> Any:
+    return create_app(Settings(max_batch=50, max_body_bytes=64 * 1024), model)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+class Gunicorn:
+    """The service under its shipped gunicorn config, on a free port."""
+
+    def __init__(self, env: dict[str, str] | None = None, cwd: Path = PROJECT):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait: bool = True) -> Gunicorn:
+        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "churn_serving:app"]
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if wait:
+            wait_until_ready(self.url + "/readyz", self.proc)
+        return self
+
+    def stop(self) -> str:
+        """Stop with SIGTERM and return everything the server printed."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        return out.decode()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Gunicorn]:
+    gunicorn = Gunicorn().start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With CHURN_REQUIRE_SERVERS=1 (scripts/test.sh, CI) a server test that skips fails instead."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.get_closest_marker("server") and os.environ.get("CHURN_REQUIRE_SERVERS") == "1":
+        report.outcome = "failed"
+        report.longrepr = f"server test skipped but CHURN_REQUIRE_SERVERS=1: {report.longrepr}"

@@ -1,0 +1,42 @@
+"""Settings come from the environment once, and a bad value names its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from churn.config import DEFAULT_MODEL_PATH, ConfigError, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert (settings.port, settings.threshold, settings.max_batch) == (9696, 0.5, 10_000)
+    assert settings.model_path == DEFAULT_MODEL_PATH
+
+
+def test_values_are_read() -> None:
+    env = {"PORT": "8080", "CHURN_THRESHOLD": "0.3", "CHURN_MAX_BATCH": "500", "CHURN_MODEL_PATH": "/m/x.bin",
+           "LOG_LEVEL": "debug", "CHURN_MAX_BODY_BYTES": "1024"}  # fmt: skip
+    settings = Settings.from_env(env)
+    assert (settings.port, settings.threshold, settings.max_batch) == (8080, 0.3, 500)
+    assert (settings.model_path, settings.log_level, settings.max_body_bytes) == (Path("/m/x.bin"), "DEBUG", 1024)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("CHURN_THRESHOLD", "1.5"),
+        ("CHURN_THRESHOLD", "nan"),
+        ("CHURN_THRESHOLD", "half"),
+        ("CHURN_MAX_BATCH", "0"),
+        ("CHURN_MAX_BATCH", "1e4"),
+        ("CHURN_MAX_BODY_BYTES", "-1"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_values_name_their_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{name}="):
+        Settings.from_env({name: value})
