@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up the locked runtime dependencies and start the service on $PORT (default 9696).
+source "$(dirname "$0")/lib.sh"
+ensure_pipenv
+say "installing the locked runtime dependencies into .venv/"
+pipenv install --deploy
+say "starting gunicorn on port ${PORT:-9696} (Ctrl-C to stop)"
+exec .venv/bin/gunicorn -c gunicorn.conf.py churn_serving:app
