@@ -12,6 +12,7 @@ from typing import Any
 import sklearn
 
 from churn import features
+from churn.explain import Explainer
 from churn.scoring import Scorer
 
 # How far the compiled scorer may drift from the probability recorded at training. The two differ
@@ -31,6 +32,7 @@ class LoadedModel:
     estimator: Any
     metadata: dict[str, Any]
     scorer: Scorer
+    explainer: Explainer
 
     @property
     def version(self) -> str:
@@ -76,7 +78,14 @@ def load_model(model_path: Path) -> LoadedModel:
             "`python train.py`."
         )
     dv, estimator = pickle.loads(blob)  # noqa: S301 - our own file, its sha256 verified above
-    model = LoadedModel(dv, estimator, metadata, Scorer.from_sklearn(dv, estimator))
+    scorer = Scorer.from_sklearn(dv, estimator)
+    try:
+        explainer = Explainer(scorer, metadata["explain_baseline"], metadata["score_quantiles"])
+    except (KeyError, ValueError) as e:
+        raise ModelLoadError(
+            f"model metadata lacks reason-code or percentile data ({e}). Run `python train.py`."
+        ) from e
+    model = LoadedModel(dv, estimator, metadata, scorer, explainer)
     check_consistency(model)
     return model
 

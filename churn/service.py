@@ -9,7 +9,7 @@ from churn.errors import ApiError, Code
 from churn.model import LoadedModel
 from churn.schemas import CustomerValidator, InvalidCustomer, json_type
 
-BATCH_KEYS = frozenset({"customers"})
+BATCH_OPTIONS = ("explain", "explain_down")  # how many reasons up / down per scored row
 
 
 class ChurnService:
@@ -32,8 +32,17 @@ class ChurnService:
         return {"churn_probability": probability, "churn": probability >= self.threshold}
 
     def predict_batch(self, payload: Any) -> dict[str, Any]:
-        """/v1/predict: {"customers": [...]} in, one result per row, in input order."""
-        return self.score_rows(self.batch_rows(payload))
+        """/v1/predict: {"customers": [...], "explain": k} in, one result per row, in input order."""
+        rows = self.batch_rows(payload)
+        up, down = (self.explain_option(payload, name) for name in BATCH_OPTIONS)
+        return self.score_rows(rows, explain=up, explain_down=down)
+
+    def explain_option(self, payload: dict[str, Any], name: str) -> int:
+        value = payload.get(name, 0)
+        limit = len(self.scorer.fields)
+        if type(value) is not int or not 0 <= value <= limit:
+            raise ApiError(422, Code.INVALID_REQUEST, f"{name} must be an integer from 0 to {limit}")
+        return value
 
     def batch_rows(self, payload: Any) -> list[Any]:
         """The rows of a batch request, or an ApiError for a request that has no valid shape."""
@@ -43,7 +52,7 @@ class ChurnService:
                 Code.INVALID_REQUEST,
                 f'the body must be an object with a "customers" array, got {json_type(payload)}',
             )
-        unknown = sorted(set(payload) - BATCH_KEYS)
+        unknown = sorted(set(payload) - {"customers", *BATCH_OPTIONS})
         if unknown:
             raise ApiError(422, Code.INVALID_REQUEST, f"unknown request options: {', '.join(unknown)}")
         rows: list[Any] = payload["customers"]
@@ -56,7 +65,7 @@ class ChurnService:
             )
         return rows
 
-    def score_rows(self, rows: Sequence[Any]) -> dict[str, Any]:
+    def score_rows(self, rows: Sequence[Any], explain: int = 0, explain_down: int = 0) -> dict[str, Any]:
         """Score every valid row at once; give each invalid row its own error object."""
         results: list[dict[str, Any]] = []
         valid: list[dict[str, Any]] = []
@@ -72,10 +81,15 @@ class ChurnService:
             results.append(result)
             valid.append(customer)
             valid_results.append(result)
-        probabilities = self.scorer.probabilities(valid).tolist() if valid else []
-        for result, probability in zip(valid_results, probabilities, strict=True):
+        probabilities = self.scorer.probabilities(valid)
+        percentiles = self.model.explainer.percentiles(probabilities).tolist()
+        for result, probability, percentile in zip(valid_results, probabilities.tolist(), percentiles, strict=True):
             result["churn_probability"] = probability
             result["churn"] = probability >= self.threshold
+            result["percentile"] = percentile
+        if explain or explain_down:
+            for result, customer in zip(valid_results, valid, strict=True):
+                result.update(self.model.explainer.reasons(customer, explain, explain_down))
         churners = sum(1 for r in valid_results if r["churn"])
         summary = {"rows": len(rows), "scored": len(valid), "rejected": len(rows) - len(valid), "churners": churners}
         return {
