@@ -20,6 +20,7 @@ from churn.service import ChurnService
 
 bp = Blueprint("churn", __name__)
 JSON = "application/json"
+ROWS_KEY = "churn.rows"  # WSGI environ key: customers in this request, for the request log and metrics
 
 
 def service() -> ChurnService:
@@ -48,12 +49,15 @@ def ping() -> Response:
 
 @bp.post("/predict")
 def predict() -> Response:
+    request.environ[ROWS_KEY] = 1
     return json_response(service().predict_one(json_body()))
 
 
 @bp.post("/v1/predict")
 def predict_batch() -> Response:
-    return json_response(service().predict_batch(json_body()))
+    result = service().predict_batch(json_body())
+    request.environ[ROWS_KEY] = result["summary"]["rows"]
+    return json_response(result)
 
 
 @bp.get("/v1/model")

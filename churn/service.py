@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from churn.errors import ApiError, Code
 from churn.model import LoadedModel
 from churn.schemas import CustomerValidator, InvalidCustomer, json_type
+from churn.scoring import Customer
 
+NO_SCORES = np.empty(0)
 BATCH_OPTIONS = ("explain", "explain_down")  # how many reasons up / down per scored row
+
+
+class Observer(Protocol):
+    """Sees every scoring call's valid customers, their probabilities and the rejected rows (metrics, drift)."""
+
+    def observe(
+        self, customers: Sequence[Customer], probabilities: np.ndarray, rejected: Sequence[InvalidCustomer]
+    ) -> None:
+        """Record one call; must be cheap and must not raise."""
+
+
+class NullObserver:
+    def observe(
+        self, customers: Sequence[Customer], probabilities: np.ndarray, rejected: Sequence[InvalidCustomer]
+    ) -> None:
+        pass
 
 
 class ChurnService:
     """Validate and score customers one at a time or in batches with per-row errors."""
 
-    def __init__(self, model: LoadedModel, threshold: float = 0.5, max_batch: int = 10_000):
+    def __init__(
+        self, model: LoadedModel, threshold: float = 0.5, max_batch: int = 10_000, observer: Observer | None = None
+    ):
+        self.observer: Observer = observer or NullObserver()
         self.model = model
         self.scorer = model.scorer
         self.validator = CustomerValidator(model.vocabulary)
@@ -27,8 +50,10 @@ class ChurnService:
         try:
             customer, _ = self.validator.validate(payload)
         except InvalidCustomer as e:
+            self.observer.observe((), NO_SCORES, (e,))
             raise ApiError(422, Code.VALIDATION_FAILED, str(e), e.details()) from None
         probability = self.scorer.probability(customer)
+        self.observer.observe((customer,), np.array((probability,)), ())
         return {"churn_probability": probability, "churn": probability >= self.threshold}
 
     def predict_batch(self, payload: Any) -> dict[str, Any]:
@@ -70,10 +95,12 @@ class ChurnService:
         results: list[dict[str, Any]] = []
         valid: list[dict[str, Any]] = []
         valid_results: list[dict[str, Any]] = []
+        rejected: list[InvalidCustomer] = []
         for index, row in enumerate(rows):
             try:
                 customer, customerid = self.validator.validate(row)
             except InvalidCustomer as e:
+                rejected.append(e)
                 error = {"code": Code.VALIDATION_FAILED, "message": str(e), "details": e.details()}
                 results.append({"index": index, "customerid": e.customerid, "error": error})
                 continue
@@ -82,6 +109,7 @@ class ChurnService:
             valid.append(customer)
             valid_results.append(result)
         probabilities = self.scorer.probabilities(valid)
+        self.observer.observe(valid, probabilities, rejected)
         percentiles = self.model.explainer.percentiles(probabilities).tolist()
         for result, probability, percentile in zip(valid_results, probabilities.tolist(), percentiles, strict=True):
             result["churn_probability"] = probability

@@ -5,6 +5,11 @@ source "$(dirname "$0")/lib.sh"
 ensure_pipenv
 say "installing the locked runtime and development dependencies into .venv/"
 pipenv install --deploy --dev
+say "system packages the tests need (scripts/system-deps/)"
+SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+for dep in scripts/system-deps/*.sh; do
+  $SUDO bash "$dep"
+done
 say "ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
