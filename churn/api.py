@@ -32,8 +32,13 @@ def json_body() -> Any:
     """The request's JSON document; 415 when it is not declared JSON, 400 when it does not parse."""
     if request.mimetype != JSON:
         raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, f"send the body as JSON with Content-Type: {JSON}")
+    return parse_json(request.get_data(cache=False))
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a request body (shared with churn.fastpath, so both paths give the same 400)."""
     try:
-        return orjson.loads(request.get_data(cache=False))
+        return orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise ApiError(400, Code.INVALID_JSON, f"the body is not valid JSON: {e}") from None
 

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from churn import api
 from churn.config import ConfigError, Settings
 from churn.errors import ApiError, Code, error_body
+from churn.fastpath import FastScoring
 from churn.logs import configure_logging
 from churn.model import LoadedModel, ModelLoadError, load_model
 from churn.service import ChurnService
@@ -32,9 +33,12 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     model = model or load_model(settings.model_path)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["churn"] = ChurnService(model, settings.threshold, settings.max_batch)
+    service = ChurnService(model, settings.threshold, settings.max_batch)
+    app.extensions["churn"] = service
     app.register_blueprint(api.bp)
     register_error_handlers(app)
+    # Innermost wrapper: middleware wrapping app.wsgi_app after this line sees fast requests too.
+    app.wsgi_app = FastScoring(app.wsgi_app, service, settings.max_body_bytes)  # type: ignore[method-assign]
     return app
 
 

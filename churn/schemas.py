@@ -66,6 +66,11 @@ class CustomerValidator:
         )
         self._flags = tuple((f, tuple(vocabulary[f])) for f in features.FLAG_FIELDS)
 
+    @property
+    def flag_values(self) -> dict[str, tuple[Any, ...]]:
+        """The values each 0/1 flag field accepts (churn.batch checks clean rows against them)."""
+        return dict(self._flags)
+
     def validate(self, raw: object) -> tuple[dict[str, Any], Any]:
         """Return (canonical customer, customerid) or raise InvalidCustomer naming every problem."""
         if type(raw) is not dict:

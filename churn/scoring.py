@@ -62,11 +62,20 @@ class Scorer:
     def logits(self, customers: Sequence[Customer]) -> np.ndarray:
         """Log-odds for many customers, column by column, summed in the same order as logit()."""
         n = len(customers)
-        z = np.full(n, self.intercept)
-        for field, table in self._categorical_items:
-            z += np.fromiter((table[c[field]] for c in customers), dtype=np.float64, count=n)
+        terms = np.empty((len(self._categorical_items), n))
+        for i, (field, table) in enumerate(self._categorical_items):
+            terms[i] = np.fromiter((table[c[field]] for c in customers), dtype=np.float64, count=n)
+        values = {f: np.fromiter((c[f] for c in customers), dtype=np.float64, count=n) for f in self.numeric}
+        return self.logits_from_columns(terms, values)
+
+    def logits_from_columns(self, terms: np.ndarray, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Log-odds from each categorical field's weights (rows in `categorical` order) and each numeric
+        field's values: the one place the terms are summed, so every path adds them in the same order."""
+        z = np.full(terms.shape[1], self.intercept)
+        for row in terms:
+            z += row
         for field, weight in self._numeric_items:
-            z += weight * np.fromiter((c[field] for c in customers), dtype=np.float64, count=n)
+            z += weight * values[field]
         return z
 
     def probabilities(self, customers: Sequence[Customer]) -> np.ndarray:

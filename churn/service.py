@@ -7,10 +7,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from churn.batch import BatchScorer
 from churn.errors import ApiError, Code
 from churn.model import LoadedModel
 from churn.schemas import CustomerValidator, InvalidCustomer, json_type
-from churn.scoring import Customer
+from churn.scoring import Customer, sigmoids
 
 NO_SCORES = np.empty(0)
 BATCH_OPTIONS = ("explain", "explain_down")  # how many reasons up / down per scored row
@@ -42,6 +43,7 @@ class ChurnService:
         self.model = model
         self.scorer = model.scorer
         self.validator = CustomerValidator(model.vocabulary)
+        self.batch = BatchScorer(self.validator, self.scorer)
         self.threshold = threshold
         self.max_batch = max_batch
 
@@ -92,34 +94,34 @@ class ChurnService:
 
     def score_rows(self, rows: Sequence[Any], explain: int = 0, explain_down: int = 0) -> dict[str, Any]:
         """Score every valid row at once; give each invalid row its own error object."""
-        results: list[dict[str, Any]] = []
-        valid: list[dict[str, Any]] = []
-        valid_results: list[dict[str, Any]] = []
-        rejected: list[InvalidCustomer] = []
-        for index, row in enumerate(rows):
-            try:
-                customer, customerid = self.validator.validate(row)
-            except InvalidCustomer as e:
-                rejected.append(e)
-                error = {"code": Code.VALIDATION_FAILED, "message": str(e), "details": e.details()}
-                results.append({"index": index, "customerid": e.customerid, "error": error})
-                continue
-            result = {"index": index, "customerid": customerid}
-            results.append(result)
-            valid.append(customer)
-            valid_results.append(result)
-        probabilities = self.scorer.probabilities(valid)
-        self.observer.observe(valid, probabilities, rejected)
+        batch = self.batch.run(rows)
+        probabilities = sigmoids(batch.logits)
+        rejected = list(batch.rejected.values())
+        self.observer.observe(batch.customers, probabilities, rejected)
+        results: list[dict[str, Any]] = [{}] * len(rows)
+        for index, e in batch.rejected.items():
+            error = {"code": Code.VALIDATION_FAILED, "message": str(e), "details": e.details()}
+            results[index] = {"index": index, "customerid": e.customerid, "error": error}
         percentiles = self.model.explainer.percentiles(probabilities).tolist()
-        for result, probability, percentile in zip(valid_results, probabilities.tolist(), percentiles, strict=True):
-            result["churn_probability"] = probability
-            result["churn"] = probability >= self.threshold
-            result["percentile"] = percentile
+        threshold = self.threshold
+        churners = 0
+        for index, customerid, probability, percentile in zip(
+            batch.valid_index, batch.customerids, probabilities.tolist(), percentiles, strict=True
+        ):
+            churn = probability >= threshold
+            churners += churn
+            results[index] = {
+                "index": index,
+                "customerid": customerid,
+                "churn_probability": probability,
+                "churn": churn,
+                "percentile": percentile,
+            }
         if explain or explain_down:
-            for result, customer in zip(valid_results, valid, strict=True):
-                result.update(self.model.explainer.reasons(customer, explain, explain_down))
-        churners = sum(1 for r in valid_results if r["churn"])
-        summary = {"rows": len(rows), "scored": len(valid), "rejected": len(rows) - len(valid), "churners": churners}
+            for index, customer in zip(batch.valid_index, batch.customers, strict=True):
+                results[index].update(self.model.explainer.reasons(customer, explain, explain_down))
+        scored = len(batch.valid_index)
+        summary = {"rows": len(rows), "scored": scored, "rejected": len(rows) - scored, "churners": churners}
         return {
             "model_version": self.model.version,
             "threshold": self.threshold,
