@@ -19,6 +19,8 @@ bind = f"0.0.0.0:{_settings.port}"
 # worker serves, and the workers share the model's memory.
 preload_app = True
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
+# gthread with keep-alive, chosen by measurement (BENCHMARKS.md, bench/notes.md): threads keep a slow
+# client from blocking a worker; keep-alive saves the TCP connection the sync worker pays per request.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))

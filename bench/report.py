@@ -130,7 +130,8 @@ def ready_section(results: dict[str, Any]) -> list[str]:
             "|---:|---:|---:|---:|---:|",
         ]
         lines += [
-            f"| {o['explain']} | {o['rows']:,} | {o['seconds']:.2f} | {o['rows_per_s']:,.0f} | {o['peak_rss_mib']:.0f} |"
+            f"| {o['explain']} | {o['rows']:,} | {o['seconds']:.2f} | {o['rows_per_s']:,.0f} | "
+            f"{o['peak_rss_mib']:.0f} |"
             for o in offline
         ]
     return [*lines, ""]

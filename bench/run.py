@@ -144,7 +144,9 @@ def wrk(url: str, body_file: Path, connections: int, seconds: float) -> dict[str
     threads = min(2, connections)
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--timeout", "5s"]
     cmd += ["--latency", "-s", str(PROJECT / "bench" / "post.lua"), url]
-    out = subprocess.run(cmd, env={**os.environ, "BODY_FILE": str(body_file)}, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        cmd, env={**os.environ, "BODY_FILE": str(body_file)}, capture_output=True, text=True, check=True
+    )
     line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH "))
     result: dict[str, Any] = json.loads(line[6:])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
@@ -312,6 +314,7 @@ def main() -> None:
     results["machine"], results["versions"] = machine(), versions()
     results["settings"] = {"rounds": args.rounds, "seconds": args.seconds, "duration_s": time.monotonic() - started}
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1, default=str))
     from bench.report import render
 

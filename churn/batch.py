@@ -84,8 +84,8 @@ class BatchScorer:
     ) -> ValidatedBatch:
         """Merge the clean rows with the per-row validator's verdict on every other row, in input order."""
         if clean.all():
-            ids = [r.get(features.ID_FIELD) for r in rows]
-            return ValidatedBatch(list(range(len(rows))), clean_customers, ids, logits, {})
+            clean_ids = [r.get(features.ID_FIELD) for r in rows]
+            return ValidatedBatch(list(range(len(rows))), clean_customers, clean_ids, logits, {})
         all_logits = np.empty(len(rows))
         all_logits[clean] = logits
         customers: list[dict[str, Any] | None] = [None] * len(rows)

@@ -1,0 +1,31 @@
+"""The benchmark harness runs end to end (that it runs, not that it is fast: no figure is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.server
+
+
+def test_bench_smoke_runs_every_server_and_writes_a_report(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--smoke", "--out", str(out)],
+        check=False,
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = out.read_text()
+    for name in ("book-default", "book-2-sync-workers", "book-gthread", "ours"):
+        assert f"| {name} | 64 |" in report
+    assert "customers/s" in report
+    assert "Memory per worker" in report

@@ -1,0 +1,104 @@
+"""Offline CSV scoring gives, row for row, what ChurnService.score_rows gives for the same rows."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from churn.model import LoadedModel
+from churn.offline import OUTPUT_COLUMNS, score_csv
+from churn.service import ChurnService
+from tests.conftest import DATA_PATH
+
+
+def telco_with_bad_rows(path: Path) -> None:
+    """The Telco export's first 300 rows, some of them broken in the ways CRM exports break."""
+    with DATA_PATH.open(newline="") as f:
+        reader = csv.DictReader(f)
+        header = list(reader.fieldnames or [])
+        rows = [row for _, row in zip(range(300), reader, strict=False)]
+    breaks: list[dict[str, str]] = [
+        {"Contract": "monthly"},
+        {"gender": ""},
+        {"tenure": "-1"},
+        {"MonthlyCharges": "abc"},
+        {"MonthlyCharges": "inf"},
+        {"SeniorCitizen": "2"},
+        {"SeniorCitizen": " 1 "},
+        {"TotalCharges": " "},
+        {"TotalCharges": "1_000"},
+        {"customerID": "x" * 201},
+        {"PaymentMethod": " Electronic CHECK "},
+        {"InternetService": "Fiber optic", "OnlineSecurity": "maybe", "tenure": ""},
+    ]
+    for i, change in enumerate(breaks):
+        rows[7 + 20 * i].update(change)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("explain", [0, 3])
+@pytest.mark.parametrize("chunk_bytes", [4096, 1 << 20])
+def test_offline_rows_equal_score_rows(model: LoadedModel, tmp_path: Path, explain: int, chunk_bytes: int) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    telco_with_bad_rows(source)
+    service = ChurnService(model)
+    summary = score_csv(source, target, service, explain=explain, chunk_bytes=chunk_bytes)
+    want = service.score_rows(read(source), explain=explain)
+    got = read(target)
+    assert tuple(got[0]) == OUTPUT_COLUMNS
+    assert len(got) == len(want["predictions"]) == summary.rows
+    assert (summary.scored, summary.rejected, summary.churners) == tuple(
+        want["summary"][k] for k in ("scored", "rejected", "churners")
+    )
+    assert summary.rejected >= 8  # the broken rows really were broken
+    for g, w in zip(got, want["predictions"], strict=True):
+        assert_same(g, w)
+
+
+def assert_same(got: dict[str, str], want: dict[str, Any]) -> None:
+    assert got["customerid"] == (want["customerid"] or "")
+    if "error" in want:
+        assert got["error"] == f"{want['error']['code']}: {want['error']['message']}"
+        assert got["churn_probability"] == got["churn"] == got["percentile"] == got["reasons"] == ""
+        return
+    assert got["error"] == ""
+    assert float(got["churn_probability"]) == want["churn_probability"]  # exactly, not approximately
+    assert got["churn"] == ("true" if want["churn"] else "false")
+    assert float(got["percentile"]) == want["percentile"]
+    assert got["reasons"] == ";".join(r["code"] for r in want.get("reasons", []))
+
+
+def test_normalized_headers_and_a_missing_column(model: LoadedModel, tmp_path: Path) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    with DATA_PATH.open(newline="") as f:
+        rows = [r for _, r in zip(range(20), csv.DictReader(f), strict=False)]
+    with source.open("w", newline="") as f:
+        header = [k.lower() for k in rows[0] if k != "Contract"]
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows([[v for k, v in r.items() if k != "Contract"] for r in rows])
+    service = ChurnService(model)
+    score_csv(source, target, service)
+    want = service.score_rows(read(source))["predictions"]
+    got = read(target)
+    assert all("missing_field: contract" in g["error"] for g in got)
+    for g, w in zip(got, want, strict=True):
+        assert_same(g, w)
+
+
+def test_a_header_naming_a_column_twice_is_refused(model: LoadedModel, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("tenure,Tenure\n1,2\n")
+    with pytest.raises(ValueError, match="twice"):
+        score_csv(source, tmp_path / "out.csv", ChurnService(model))
