@@ -315,7 +315,9 @@ def main() -> None:
     results["settings"] = {"rounds": args.rounds, "seconds": args.seconds, "duration_s": time.monotonic() - started}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=str))
+        table = {f"{name}@{c}": v for (name, c), v in results["summary"]["table"].items()}
+        raw = {**results, "summary": {**results["summary"], "table": table}}
+        args.json.write_text(json.dumps(raw, indent=1, default=str))
     from bench.report import render
 
     out = args.out or (None if args.smoke else PROJECT / "BENCHMARKS.md")
