@@ -7,7 +7,9 @@ scripts/container-build.sh, which also makes the local python:3.11-slim stand-in
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -42,6 +44,20 @@ def build_image(tag: str, context: Path = PROJECT) -> subprocess.CompletedProces
         timeout=1800,
         check=False,
     )
+
+
+TEST_IMAGE = "localhost/churn-serving:test"
+
+
+@functools.cache
+def built_image() -> str:
+    """The project's image, built once per test run (the first build makes the base image too)."""
+    if shutil.which("podman") is None or shutil.which("unshare") is None:
+        raise RuntimeError("podman is missing: run scripts/system-deps/30-podman.sh")
+    done = build_image(TEST_IMAGE)
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/container-build.sh failed:\n{done.stdout}\n{done.stderr}")
+    return TEST_IMAGE
 
 
 def image_size_mb(tag: str) -> float:
