@@ -3,13 +3,16 @@
 # Dockerfile through podman inside a network namespace that has only loopback; the three platform
 # questions it asks the EB API are answered by the local fake. Probes /readyz, the load balancer's
 # health-check path from .ebextensions and /predict, prints one JSON line "EB_LOCAL_RESULT {...}".
-# Needs the image's layers in podman's cache (scripts/container-build.sh first: pip can't run here).
+# The image is built first, outside the namespace, so that its layers are in podman's cache.
 # Usage: scripts/eb-local-rehearsal.sh [WORKDIR]
-[ -n "${CHURN_IN_NETNS:-}" ] || CHURN_IN_NETNS=1 exec unshare -n bash "$0" "$@"
+if [ -z "${CHURN_IN_NETNS:-}" ]; then   # tools and image first, while the network is there
+  bash "$(dirname "$0")/eb-tools.sh"
+  IMAGE=${IMAGE:-localhost/churn-serving:latest} bash "$(dirname "$0")/container-build.sh"
+  CHURN_IN_NETNS=1 exec unshare -n bash "$0" "$@"
+fi
 source "$(dirname "$0")/eb-tools.sh"
 source "$ROOT/scripts/fake-aws.sh"
 source "$ROOT/scripts/podman/lib.sh"
-ensure_eb; ensure_moto
 export EB_TOOLS
 WORK=$(realpath -m "${1:-$ROOT/build/eb-local-rehearsal}")
 rm -rf "$WORK"; mkdir -p "$WORK"

@@ -4,15 +4,20 @@
 # with no way out. It proves the commands, flags and the source bundle the EB CLI builds and uploads
 # (logged by the fake); it proves nothing about AWS (quotas, IAM, the platform, the running service).
 # Usage: scripts/eb-rehearsal.sh [WORKDIR]   (WORKDIR gets the project copy and the logs)
-[ -n "${CHURN_IN_NETNS:-}" ] || CHURN_IN_NETNS=1 exec unshare -n bash "$0" "$@"
+# (EB_REHEARSAL_EXTRA: a folder whose files are laid over the copy, e.g. stray files a test expects
+# the bundle to leave out)
+if [ -z "${CHURN_IN_NETNS:-}" ]; then   # tools first, while the network is there
+  bash "$(dirname "$0")/eb-tools.sh"
+  CHURN_IN_NETNS=1 exec unshare -n bash "$0" "$@"
+fi
 source "$(dirname "$0")/eb.sh"
 source "$ROOT/scripts/fake-aws.sh"
-ensure_moto
 export EB_TOOLS
 WORK=$(realpath -m "${1:-$ROOT/build/eb-rehearsal}")
 rm -rf "$WORK"; mkdir -p "$WORK"
 PROJ=$WORK/project
-[ -d "${EB_REHEARSAL_SOURCE:-}" ] && cp -a "$EB_REHEARSAL_SOURCE" "$PROJ" || copy_project "$PROJ"
+copy_project "$PROJ"
+if [ -n "${EB_REHEARSAL_EXTRA:-}" ]; then cp -a "$EB_REHEARSAL_EXTRA/." "$PROJ/"; fi
 start_fake_aws "$WORK/fake-aws.log"
 trap 'kill $FAKE_AWS_PID 2>/dev/null || true' EXIT
 seed_fake_account
