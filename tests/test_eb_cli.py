@@ -42,6 +42,12 @@ def test_eb_local_run_serves_predict_and_the_health_check(tmp_path: Path) -> Non
     assert result["predict"]["churn_probability"] == in_process_probability()
 
 
+def tracked(folder: Path) -> set[str]:
+    """The files of a folder that a checkout has (what git lists, not caches)."""
+    listing = ["git", "ls-files", "-co", "--exclude-standard", str(folder)]
+    return set(subprocess.run(listing, cwd=PROJECT, capture_output=True, text=True, check=True).stdout.split())
+
+
 def expected_bundle() -> set[str]:
     """What the Dockerfile copies, plus the build and platform configuration: nothing else."""
     dockerfile = (PROJECT / "Dockerfile").read_text()
@@ -49,7 +55,7 @@ def expected_bundle() -> set[str]:
     files = {"Dockerfile", ".dockerignore"}
     for source in sources:
         path = PROJECT / source
-        files |= {str(p.relative_to(PROJECT)) for p in path.glob("*.py")} if path.is_dir() else {source}
+        files |= tracked(path) if path.is_dir() else {source}
     for folder in (".ebextensions", ".platform"):
         files |= {str(p.relative_to(PROJECT)) for p in (PROJECT / folder).rglob("*") if p.is_file()}
     return files
