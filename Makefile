@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -22,3 +22,23 @@ bench:  ## side-by-side benchmark vs the book's service (~8 min; quiet machine),
 
 bench-smoke:  ## the benchmark once, very short (~40 s): proves it runs, prints the report
 	.venv/bin/python bench/run.py --smoke
+container-test:  ## install podman, build the image, run it and check it; reports size and start-to-ready time
+	bash scripts/container-test.sh
+
+eb-check:  ## offline check of .ebextensions and platform nginx against the documented options
+	.venv/bin/python scripts/check_ebextensions.py
+
+eb-init:  ## register the app with Elastic Beanstalk (AWS_REGION, default eu-west-1; free)
+	bash scripts/eb-init.sh
+
+eb-local:  ## eb local run --port 9696: the EB CLI builds and runs the Dockerfile locally (docker or podman)
+	bash scripts/eb-local.sh
+
+deploy:  ## eb create the environment (ALB + 2-6 instances, billed hourly), or eb deploy when it exists
+	bash scripts/eb-deploy.sh
+
+terminate:  ## eb terminate the environment: stops all its charges (asks to confirm)
+	bash scripts/eb-terminate.sh
+
+eb-rehearsal:  ## REHEARSAL of eb-init/deploy/status/terminate against a local fake AWS (no AWS involved)
+	bash scripts/eb-rehearsal.sh

@@ -1,0 +1,50 @@
+# churn-serving: the churn model behind gunicorn, as Elastic Beanstalk's Docker platform builds it.
+# Build: podman build -t churn-serving .   (or docker build; `make container-test` builds and checks it)
+FROM python:3.11-slim
+
+# Keep equal to PIPENV_VERSION in scripts/lib.sh (tests/test_dockerfile.py checks).
+ARG PIPENV_VERSION=2026.10.3
+# The Pipfile's source is "${PIP_INDEX_URL}", so no registry host is committed. Elastic Beanstalk
+# runs a plain `docker build`: without this build-arg the index is pip's own configured one, else
+# pip's default.
+ARG PIP_INDEX_URL=
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=9696
+
+WORKDIR /app
+
+# Dependencies first, so that a code change reuses this layer. pipenv runs from a throw-away
+# virtualenv and is removed in the same layer: only the lock's [packages] stay in the image.
+# --deploy stops the build when Pipfile.lock is out of date with the Pipfile.
+COPY Pipfile Pipfile.lock ./
+RUN PIP_INDEX_URL="${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/null \
+        || python -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')}" \
+    && export PIP_INDEX_URL \
+    && python -m venv /tmp/pipenv \
+    && /tmp/pipenv/bin/pip install --quiet "pipenv==${PIPENV_VERSION}" \
+    && PIPENV_VERBOSITY=-1 /tmp/pipenv/bin/pipenv install --deploy --system \
+    && rm -rf /tmp/pipenv /root/.cache
+
+# The service runs as an unprivileged user that owns nothing it could overwrite.
+# (a uid above the system range, so it matches no host account; --no-log-init keeps lastlog small)
+RUN groupadd --gid 10001 churn \
+    && useradd --no-log-init --uid 10001 --gid churn --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin churn
+
+COPY churn/ churn/
+COPY churn_serving.py gunicorn.conf.py churn-model.bin churn-model.json ./
+
+USER 10001:10001
+EXPOSE 9696
+
+# Ready means the model loaded and its golden self-test passed; python's urllib needs no extra package.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '9696'), timeout=2)"]
+
+# gunicorn is PID 1: SIGTERM makes it finish in-flight requests (graceful_timeout) and exit 0.
+ENTRYPOINT ["gunicorn", "-c", "gunicorn.conf.py"]
+CMD ["churn_serving:app"]

@@ -1,0 +1,48 @@
+# Sourced by the rehearsal scripts, inside a network namespace that has only loopback (`unshare -n`):
+# a local fake of the AWS APIs the EB CLI calls (tests/fakes/moto_plus.py) and the environment
+# that points the EB CLI at it. Nothing here can reach AWS; what it proves is the EB CLI's side only.
+# Usage: start_fake_aws LOGFILE
+start_fake_aws() {
+  ip link set lo up
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$EB_TOOLS/moto/bin/python" "$ROOT/tests/fakes/moto_plus.py" \
+    -H 127.0.0.1 -p 5000 > "$1" 2>&1 &
+  FAKE_AWS_PID=$!
+  for _ in $(seq 100); do
+    "$PYTHON" -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:5000/moto-api/", timeout=1)' \
+      2>/dev/null && break
+    sleep 0.2
+  done
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+  export AWS_DEFAULT_REGION=eu-west-1 AWS_REGION=eu-west-1 AWS_EC2_METADATA_DISABLED=true
+  # one attempt only: a call the fake lacks would otherwise be retried for minutes
+  export AWS_MAX_ATTEMPTS=1 AWS_ENDPOINT_URL=http://127.0.0.1:5000
+  HOME=$(mktemp -d); export HOME
+}
+
+# The fake account holds what a real one needs before `make deploy` (README): the default Elastic
+# Beanstalk service role and instance profile, named as in scripts/eb.sh.
+seed_fake_account() {
+  "$EB_TOOLS/moto/bin/python" - "$SERVICE_ROLE" "$INSTANCE_PROFILE" <<'PY'
+import json, sys
+import boto3
+iam = boto3.client("iam")
+def trust(service):
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}]})
+iam.create_role(RoleName=sys.argv[1], AssumeRolePolicyDocument=trust("elasticbeanstalk.amazonaws.com"))
+iam.create_role(RoleName=sys.argv[2], AssumeRolePolicyDocument=trust("ec2.amazonaws.com"))
+iam.create_instance_profile(InstanceProfileName=sys.argv[2])
+iam.add_role_to_instance_profile(InstanceProfileName=sys.argv[2], RoleName=sys.argv[2])
+PY
+}
+
+
+# The project as git sees it (committed and new files, not ignored ones), copied to DEST, because the EB CLI
+# rewrites .elasticbeanstalk/config.yml and `eb local run` appends to .dockerignore.
+copy_project() {
+  mkdir -p "$1"
+  git -C "$ROOT" ls-files -co --exclude-standard -z | tar -C "$ROOT" --null -T - -cf - | tar -C "$1" -xf -
+  # a repository of its own, as a user's checkout is (config.yml says sc: git)
+  git -C "$1" init -q && git -C "$1" add -A
+  git -C "$1" -c user.name=rehearsal -c user.email=rehearsal@localhost commit -qm rehearsal
+}

@@ -1,0 +1,33 @@
+# Sourced by the container scripts (after scripts/lib.sh): podman configured for these machines.
+# containers.conf is generated because one value is the machine's own: podman's default open-files
+# limit is above the hard limit a container can be given here, so it is set to `ulimit -Hn`.
+BASE_IMAGE=docker.io/library/python:3.11-slim
+IMAGE=${IMAGE:-localhost/churn-serving:latest}
+
+podman_setup() {
+  local conf=$ROOT/build/podman/containers.conf
+  mkdir -p "$(dirname "$conf")"
+  sed "s/@NOFILE@/$(ulimit -Hn)/g" "$ROOT/scripts/podman/containers.conf.in" > "$conf"
+  export CONTAINERS_CONF=$conf
+  command -v podman >/dev/null || { echo "podman is missing: run scripts/system-deps/30-podman.sh as root" >&2; exit 1; }
+}
+
+# The local stand-in for python:3.11-slim (no registry is reachable here); made once per machine.
+# A lock, because other checkouts on the same machine may want it at the same time.
+ensure_base_image() {
+  podman image exists "$BASE_IMAGE" && return 0
+  say "making the local $BASE_IMAGE stand-in (once per machine, ~90 s)"
+  flock /run/lock/churn-serving-base-image.lock bash "$ROOT/scripts/podman/make-base-image.sh" "$BASE_IMAGE"
+}
+
+# PIP_INDEX_URL comes from scripts/lib.sh (pip's configuration or default), never from a file.
+# --format docker keeps the HEALTHCHECK (the OCI format has no place for it). The index is passed
+# only when pip here is configured for another one than pip's default; otherwise the build is the
+# plain one Elastic Beanstalk and `eb local run` do, so they find its layers in the cache.
+build_image() {
+  local args=() default
+  default=$("$PYTHON" -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')
+  [ "$PIP_INDEX_URL" = "$default" ] || args=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
+  say "podman build -t $IMAGE"
+  podman build --quiet --format docker "${args[@]}" -t "$IMAGE" "$ROOT" >/dev/null
+}
