@@ -45,7 +45,8 @@ logconfig_dict = {
     "root": {"level": _settings.log_level, "handlers": ["stdout"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        # churn.access logs each request with more (request id, route, rows, model); no second line.
+        "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
     },
 }
 

@@ -17,8 +17,9 @@ from churn.model import LoadedModel
 from churn.schemas import MAX_ID_LENGTH
 
 REF = "#/components/schemas/"
-# What float() reads after strip(): an unsigned decimal, optionally with an exponent.
-NUMBER_PATTERN = r"^\s*\+?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
+# What float() reads after strip() as a finite number >= 0: an unsigned decimal, optionally with an
+# exponent, with few enough digits that it cannot overflow to infinity (which the service refuses).
+NUMBER_PATTERN = r"^\s*\+?([0-9]{1,200}\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})?\s*$"
 BLANK_PATTERN = r"^\s*$"
 ERROR_STATUSES = {
     400: "The body is not valid JSON (`invalid_json`)",
