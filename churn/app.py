@@ -64,6 +64,9 @@ def register_error_handlers(app: Flask) -> None:
         for name, value in e.get_headers():
             if name.lower() != "content-type":  # keep what the status relies on, such as Allow on 405
                 response.headers[name] = value
+        if status == 413:
+            # The body was refused unread: close rather than make gunicorn read and discard it for keep-alive.
+            response.headers["Connection"] = "close"
         return response
 
     @app.errorhandler(Exception)
