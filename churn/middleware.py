@@ -121,6 +121,8 @@ class RequestMiddleware:
             ("Content-Length", str(len(UNAUTHORIZED_BODY))),
             ("WWW-Authenticate", challenge),
         ]
+        if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+            headers.append(("Connection", "close"))  # the body stays unread: do not make gunicorn drain it
         start("401 UNAUTHORIZED", headers)
         return [UNAUTHORIZED_BODY]
 
