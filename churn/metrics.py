@@ -141,8 +141,9 @@ class PredictionObserver:
             w.bump(base + SEEN, len(customers) + len(rejected))
             w.bump(base + UNKNOWN, unknown_rows)
             w.add(slots, len(customers) + len(rejected))
-        if customers:
+        if churners:  # each inc writes to a shared file: skip the ones that add nothing
             self.churn_child.inc(churners)
+        if len(customers) > churners:
             self.no_churn_child.inc(len(customers) - churners)
         self.ensure_publisher()
 
