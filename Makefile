@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -42,3 +42,11 @@ terminate:  ## eb terminate the environment: stops all its charges (asks to conf
 
 eb-rehearsal:  ## REHEARSAL of eb-init/deploy/status/terminate against a local fake AWS (no AWS involved)
 	bash scripts/eb-rehearsal.sh
+audit:  ## pip-audit over every locked dependency (scripts/audit-ignore.txt explains accepted ones)
+	bash scripts/audit.sh
+
+loadtest:  ## 60 s at 64 connections against a fresh gunicorn; fails on any error
+	.venv/bin/python bench/loadtest.py
+
+soak:  ## 60 s of mixed valid and invalid requests; fails on any 5xx or unexpected status
+	.venv/bin/python bench/loadtest.py --mode soak

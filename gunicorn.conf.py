@@ -5,7 +5,11 @@ GUNICORN_GRACEFUL_TIMEOUT override the values below; everything else is in churn
 """
 
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from churn.config import ConfigError, Settings
 
@@ -13,6 +17,10 @@ try:
     _settings = Settings.from_env()
 except ConfigError as e:
     sys.exit(f"churn-serving cannot start: {e}")
+
+# prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is first imported, which is when the app is
+# preloaded below, so it is settled here. Unset, each server gets a fresh private directory.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="churn-metrics-"))
 
 bind = f"0.0.0.0:{_settings.port}"
 # Load the model once in the master, before forking: a bad model stops start-up before any
@@ -39,6 +47,22 @@ logconfig_dict = {
     "root": {"level": _settings.log_level, "handlers": ["stdout"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        # churn.access logs each request with more (request id, route, rows, model); no second line.
+        "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
     },
 }
+
+
+def on_starting(server: Any) -> None:
+    """Wipe the metrics directory: files of a previous run would be added to this run's counts."""
+    path = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges (its recent window); its counters stay in the totals."""
+    # Imported here, not at the top: prometheus-client must first be imported after the variable is set.
+    from prometheus_client import multiprocess  # noqa: PLC0415
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -7,11 +7,13 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from churn import api
+from churn import api, openapi, ops
 from churn.config import ConfigError, Settings
 from churn.errors import ApiError, Code, error_body
 from churn.fastpath import FastScoring
 from churn.logs import configure_logging
+from churn.metrics import Metrics
+from churn.middleware import RequestMiddleware
 from churn.model import LoadedModel, ModelLoadError, load_model
 from churn.service import ChurnService
 
@@ -33,12 +35,18 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     model = model or load_model(settings.model_path)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    service = ChurnService(model, settings.threshold, settings.max_batch)
+    metrics = Metrics(model, settings.threshold)
+    service = ChurnService(model, settings.threshold, settings.max_batch, metrics.observer)
     app.extensions["churn"] = service
     app.register_blueprint(api.bp)
+    ops.init_app(app, model, metrics, openapi.build(model, settings.max_batch, secured=bool(settings.api_keys)))
     register_error_handlers(app)
     # Innermost wrapper: middleware wrapping app.wsgi_app after this line sees fast requests too.
     app.wsgi_app = FastScoring(app.wsgi_app, service, settings.max_body_bytes)  # type: ignore[method-assign]
+    # Keep this last: the request id, auth, log line and metrics must wrap every other layer.
+    app.wsgi_app = RequestMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, url_map=app.url_map, api_keys=settings.api_keys, metrics=metrics
+    )
     return app
 
 
@@ -60,6 +68,9 @@ def register_error_handlers(app: Flask) -> None:
         for name, value in e.get_headers():
             if name.lower() != "content-type":  # keep what the status relies on, such as Allow on 405
                 response.headers[name] = value
+        if status == 413:
+            # The body was refused unread: close rather than make gunicorn read and discard it for keep-alive.
+            response.headers["Connection"] = "close"
         return response
 
     @app.errorhandler(Exception)
@@ -78,4 +89,8 @@ def build_app() -> Flask:
         logging.getLogger("churn").critical("cannot start: %s", e)
         raise SystemExit(f"churn-serving cannot start: {e}") from None
     log.info("model %s loaded from %s", model.version, settings.model_path)
+    if settings.api_keys:
+        log.info("API keys required on the scoring, job and metrics routes (%d keys)", len(settings.api_keys))
+    else:
+        log.warning("CHURN_API_KEYS is not set: every route is open, scoring included")
     return create_app(settings, model)

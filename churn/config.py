@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,6 +26,8 @@ class Settings:
     # A full batch of CRM-style records is ~7 MB of JSON; 16 MiB leaves room for pretty-printing.
     max_body_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
+    # Bearer keys for the scoring and job routes; empty = open. Kept out of repr so no log shows them.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -53,10 +55,24 @@ class Settings:
                 ok=lambda v: v in LOG_LEVELS,
                 want="one of " + ", ".join(LOG_LEVELS),
             ),
+            api_keys=read_api_keys(env),
         )
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MIN_KEY_LENGTH = 16
+
+
+def read_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """CHURN_API_KEYS: comma-separated keys (several, so keys can be rotated without downtime)."""
+    keys = tuple(k.strip() for k in env.get("CHURN_API_KEYS", "").split(",") if k.strip())
+    for position, key in enumerate(keys, 1):
+        # The message names the key's position, never the key: start-up errors end up in logs.
+        if len(key) < MIN_KEY_LENGTH:
+            raise ConfigError(f"CHURN_API_KEYS: key #{position} is shorter than {MIN_KEY_LENGTH} characters")
+        if not key.isascii() or not key.isprintable() or " " in key:
+            raise ConfigError(f"CHURN_API_KEYS: key #{position} must be printable ASCII without spaces")
+    return keys
 
 
 def read(

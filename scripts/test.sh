@@ -15,6 +15,8 @@ say "ruff"
 .venv/bin/ruff format --check .
 say "mypy"
 .venv/bin/mypy
+say "pip-audit over the locked dependencies (scripts/audit.sh)"
+bash scripts/audit.sh
 say "pytest"
 # Tests that need servers must run, not skip: conftest turns such a skip into a failure.
 CHURN_REQUIRE_SERVERS=1 .venv/bin/pytest "$@"

@@ -47,7 +47,7 @@ def call(wsgi: Any, body: bytes, path: str = "/predict", method: str = "POST", *
 
 @pytest.fixture
 def both(app: Any) -> tuple[Any, Any]:
-    fast = app.wsgi_app
+    fast = app.wsgi_app.app  # inside the request middleware, which must wrap the fast path
     assert isinstance(fast, FastScoring)
     return fast, fast.flask_app
 
@@ -178,7 +178,8 @@ def test_batch_requests_through_both_paths_are_identical(model: LoadedModel, bat
         body = orjson.dumps({"customers": batch, "explain": 2})
     except TypeError:  # integers beyond 64 bits: JSON can carry them, orjson cannot write them
         assume(False)
-    assert call(app.wsgi_app, body, "/v1/predict") == call(app.wsgi_app.flask_app, body, "/v1/predict")
+    fast = app.wsgi_app.app  # inside the request middleware
+    assert call(fast, body, "/v1/predict") == call(fast.flask_app, body, "/v1/predict")
 
 
 def test_validator_flag_values_are_the_model_vocabulary(model: LoadedModel) -> None:

@@ -1,0 +1,271 @@
+"""The OpenAPI 3 document, built from what validates requests: the model's vocabulary, churn.features,
+churn.errors and the settings. A new category in a retrained model shows up here by itself.
+
+The validator is more lenient than a plain enum: it takes raw CRM spellings ("Month-to-month") and
+numeric strings ("41"). The schemas say so with patterns beside the canonical values, so that a
+request the document calls invalid is one the service refuses, and the other way round.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from churn import features
+from churn.errors import Code, FieldCode
+from churn.model import LoadedModel
+from churn.schemas import MAX_ID_LENGTH
+
+REF = "#/components/schemas/"
+# What float() reads after strip() as a finite number >= 0: an unsigned decimal, optionally with an
+# exponent, with few enough digits that it cannot overflow to infinity (which the service refuses).
+NUMBER_PATTERN = r"^\s*\+?([0-9]{1,200}\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})?\s*$"
+BLANK_PATTERN = r"^\s*$"
+ERROR_STATUSES = {
+    400: "The body is not valid JSON (`invalid_json`)",
+    401: "An API key is needed and was missing or wrong (`unauthorized`); see WWW-Authenticate",
+    413: "The body or the batch is too large (`payload_too_large`, `batch_too_large`)",
+    415: "The body was not sent as application/json (`unsupported_media_type`)",
+    422: "The request is well-formed JSON but not a valid request (`validation_failed`, `invalid_request`)",
+    500: "A fault of the service (`internal_error`); the details are only in its log",
+}
+
+
+def public_codes(vocabulary: type) -> list[str]:
+    return sorted(v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str))
+
+
+def spelling_pattern(canonical: str) -> str:
+    """Every spelling the validator normalizes to `canonical`: any case, ' ' for '_', padding around."""
+    parts = []
+    for ch in canonical:
+        if ch.isalpha():
+            parts.append(f"[{ch.lower()}{ch.upper()}]")
+        elif ch == "_":
+            parts.append("[_ ]")
+        else:
+            parts.append(re.escape(ch))
+    return r"^\s*" + "".join(parts) + r"\s*$"
+
+
+def category_schema(field: str, values: list[Any]) -> dict[str, Any]:
+    if field in features.FLAG_FIELDS:
+        flags = "|".join(str(int(v)) for v in values)
+        return {
+            "description": f"{field}: one of {values}, as a number or a numeric string",
+            "anyOf": [
+                {"type": "number", "enum": values},
+                {"type": "string", "pattern": rf"^\s*\+?0*({flags})(\.0*)?\s*$"},
+            ],
+        }
+    return {
+        "description": f"{field}: one of {', '.join(values)}; any case, with spaces for '_' (raw CRM spellings)",
+        "anyOf": [
+            {"type": "string", "enum": values},
+            *({"type": "string", "pattern": spelling_pattern(v)} for v in values),
+        ],
+    }
+
+
+def number_schema(field: str) -> dict[str, Any]:
+    branches: list[dict[str, Any]] = [{"type": "number", "minimum": 0}, {"type": "string", "pattern": NUMBER_PATTERN}]
+    blank = ""
+    if field in features.BLANK_IS_ZERO:
+        branches.append({"type": "string", "pattern": BLANK_PATTERN})
+        blank = "; a blank string means 0 (a new customer), as in training"
+    return {"description": f"{field}: a finite number >= 0, or a numeric string{blank}", "anyOf": branches}
+
+
+def customer_schema(model: LoadedModel) -> dict[str, Any]:
+    vocabulary = model.vocabulary
+    properties: dict[str, Any] = {
+        features.ID_FIELD: {
+            "description": "Passed through to batch results; never used for scoring",
+            "anyOf": [{"type": "string", "maxLength": MAX_ID_LENGTH}, {"type": "integer"}],
+            "nullable": True,
+        }
+    }
+    properties.update({f: category_schema(f, list(vocabulary[f])) for f in features.CATEGORICAL})
+    properties.update({f: number_schema(f) for f in features.NUMERICAL})
+    return {
+        "type": "object",
+        "description": "One customer. Key names may also be CRM spellings (`MonthlyCharges`, `customerID`); "
+        "fields the model does not use are ignored.",
+        "required": list(features.FIELDS),
+        "properties": properties,
+        "additionalProperties": True,
+        "example": {k: v for k, v in model.metadata["reference_customer"]["customer"].items()},
+    }
+
+
+def error_schemas() -> dict[str, Any]:
+    field_error = {
+        "type": "object",
+        "required": ["field", "code", "message"],
+        "properties": {
+            "field": {"type": "string", "description": "The field, or '' for the record as a whole"},
+            "code": {"type": "string", "enum": public_codes(FieldCode)},
+            "message": {"type": "string"},
+            "allowed": {"type": "array", "items": {}, "description": "The known values, for unknown_category"},
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["code", "message", "details"],
+        "properties": {
+            "code": {"type": "string", "description": "Stable machine-readable code: " + ", ".join(public_codes(Code))},
+            "message": {"type": "string"},
+            "details": {"nullable": True, "description": "A list of FieldError for validation_failed"},
+        },
+    }
+    envelope = {"type": "object", "required": ["error"], "properties": {"error": {"$ref": REF + "ErrorBody"}}}
+    return {"FieldError": field_error, "ErrorBody": error, "Error": envelope}
+
+
+def response_schemas(model: LoadedModel, max_batch: int) -> dict[str, Any]:
+    explain_limit = len(model.scorer.fields)
+    reason = {
+        "type": "object",
+        "required": ["field", "code", "value", "contribution"],
+        "properties": {
+            "field": {"type": "string"},
+            "code": {"type": "string"},
+            "value": {},
+            "contribution": {"type": "number"},
+        },
+    }
+    customerid = {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}
+    scored = {
+        "type": "object",
+        "required": ["index", "customerid", "churn_probability", "churn", "percentile"],
+        "properties": {
+            "index": {"type": "integer"},
+            "customerid": customerid,
+            "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+            "churn": {"type": "boolean"},
+            "percentile": {"type": "number", "minimum": 0, "maximum": 100},
+            "reasons": {"type": "array", "items": reason},
+            "reasons_down": {"type": "array", "items": reason},
+        },
+    }
+    rejected = {
+        "type": "object",
+        "required": ["index", "customerid", "error"],
+        "properties": {"index": {"type": "integer"}, "customerid": customerid, "error": {"$ref": REF + "ErrorBody"}},
+    }
+    count = {"type": "integer", "minimum": 0}
+    option = {"type": "integer", "minimum": 0, "maximum": explain_limit, "default": 0}
+    return {
+        "Customer": customer_schema(model),
+        "Prediction": {
+            "type": "object",
+            "required": ["churn_probability", "churn"],
+            "properties": {
+                "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+                "churn": {"type": "boolean"},
+            },
+        },
+        "BatchRequest": {
+            "type": "object",
+            "required": ["customers"],
+            "additionalProperties": False,
+            "properties": {
+                "customers": {
+                    "type": "array",
+                    "maxItems": max_batch,
+                    # Rows are checked one by one: a bad row gets its own error in a 200 answer.
+                    "items": {"description": "A Customer; any other value is answered with a per-row error"},
+                },
+                "explain": {**option, "description": "How many fields raising the risk most to list per row"},
+                "explain_down": {**option, "description": "How many fields lowering the risk most to list per row"},
+            },
+        },
+        "BatchResponse": {
+            "type": "object",
+            "required": ["model_version", "threshold", "summary", "predictions"],
+            "properties": {
+                "model_version": {"type": "string"},
+                "threshold": {"type": "number"},
+                "summary": {
+                    "type": "object",
+                    "required": ["rows", "scored", "rejected", "churners"],
+                    "properties": {k: count for k in ("rows", "scored", "rejected", "churners")},
+                },
+                "predictions": {
+                    "type": "array",
+                    "items": {"anyOf": [{"$ref": REF + "ScoredRow"}, {"$ref": REF + "RejectedRow"}]},
+                },
+            },
+        },
+        "ScoredRow": scored,
+        "RejectedRow": rejected,
+    }
+
+
+def json_content(ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": REF + ref}}}
+
+
+def errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": ERROR_STATUSES[s], "content": json_content("Error")} for s in statuses}
+
+
+def scoring_operation(summary: str, request: str, response: str, secured: bool) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "requestBody": {"required": True, "content": json_content(request)},
+        "responses": {
+            "200": {"description": "Scored", "content": json_content(response)},
+            **errors(400, *((401,) if secured else ()), 413, 415, 422, 500),
+        },
+    }
+    if secured:
+        operation["security"] = [{"bearerAuth": []}]
+    return operation
+
+
+def get_operation(summary: str, content: dict[str, Any], *extra: int) -> dict[str, Any]:
+    responses = {"200": {"description": "OK", "content": content}}
+    responses.update({str(s): {"description": "Not ready", "content": content} for s in extra})
+    return {"get": {"summary": summary, "responses": responses}}
+
+
+def paths(secured: bool) -> dict[str, Any]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    anything = {"application/json": {"schema": {"type": "object"}}}
+    metrics = get_operation("Prometheus metrics of every worker", text)
+    if secured:
+        metrics["get"]["security"] = [{"bearerAuth": []}]
+        metrics["get"]["responses"].update(errors(401))
+    return {
+        "/predict": {
+            "post": scoring_operation("Score one customer (the book's route)", "Customer", "Prediction", secured)
+        },
+        "/v1/predict": {
+            "post": scoring_operation(
+                "Score a batch, one result or error per row, in order", "BatchRequest", "BatchResponse", secured
+            )
+        },
+        "/v1/model": get_operation("The model's metadata", anything),
+        "/ping": get_operation("Liveness, as in the book: PONG", text),
+        "/healthz": get_operation("The process is alive", anything),
+        "/readyz": get_operation("The model is loaded and its golden self-test passes", anything, 503),
+        "/metrics": metrics,
+    }
+
+
+def build(model: LoadedModel, max_batch: int, secured: bool) -> dict[str, Any]:
+    """The whole document for this model and these settings."""
+    doc: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "churn-serving",
+            "version": model.version,
+            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`.",
+        },
+        "paths": paths(secured),
+        "components": {"schemas": {**error_schemas(), **response_schemas(model, max_batch)}},
+    }
+    if secured:
+        doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    return doc

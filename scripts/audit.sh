@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Check every locked dependency (runtime and development) against the known-vulnerability records
+# that PyPI publishes, with pip-audit in its own virtualenv (.tools/audit). Exits non-zero on a finding
+# that is not explained in scripts/audit-ignore.txt. A dependency the service has no record of cannot
+# be audited: it is listed, and with CHURN_AUDIT_STRICT=1 that fails the run too.
+source "$(dirname "$0")/lib.sh"
+PIP_AUDIT_VERSION=2.10.1
+ensure_pipenv
+if [ ! -x .tools/audit/bin/pip-audit ] || ! .tools/audit/bin/pip-audit --version | grep -q " $PIP_AUDIT_VERSION"; then
+  say "installing pip-audit $PIP_AUDIT_VERSION into .tools/audit/"
+  "$PYTHON" -m venv .tools/audit
+  .tools/audit/bin/pip install --quiet --disable-pip-version-check "pip-audit==$PIP_AUDIT_VERSION"
+fi
+requirements=$(mktemp --suffix=.txt)
+report=$(mktemp --suffix=.json)
+trap 'rm -f "$requirements" "$report"' EXIT
+pipenv requirements --dev --hash > "$requirements"
+# Each line of audit-ignore.txt: a vulnerability id, then why it does not apply (see that file).
+ignores=()
+while read -r id _; do
+  [ -n "$id" ] && [ "${id:0:1}" != "#" ] && ignores+=(--ignore-vuln "$id")
+done < scripts/audit-ignore.txt
+status=0
+.tools/audit/bin/pip-audit --requirement "$requirements" --no-deps --disable-pip --vulnerability-service pypi \
+  --progress-spinner off --format json --output "$report" "${ignores[@]}" 2>/dev/null || status=$?
+"$PYTHON" - "$report" <<'PY'
+import json, sys
+deps = json.load(open(sys.argv[1]))["dependencies"]
+found = [(d["name"], d["version"], v) for d in deps for v in d.get("vulns", [])]
+skipped = [d["name"] for d in deps if d.get("skip_reason")]
+for name, version, v in found:
+    print(f"VULNERABLE {name} {version}: {v['id']} (fixed in {', '.join(v['fix_versions']) or 'no release'})")
+print(f"pip-audit: {len(deps) - len(skipped)} of {len(deps)} locked packages audited, {len(found)} known vulnerabilities")
+if skipped:
+    print("not audited (the vulnerability service has no record of these versions): " + ", ".join(skipped))
+PY
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+if [ "${CHURN_AUDIT_STRICT:-0}" = 1 ] && grep -q '"skip_reason"' "$report"; then
+  echo "CHURN_AUDIT_STRICT=1: some packages could not be audited" >&2
+  exit 1
+fi

@@ -1,0 +1,141 @@
+"""Helpers for the operational tests: gunicorn's workers, raw HTTP over a socket, nginx in front."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import requests
+
+from tests.conftest import Gunicorn, free_port, make_customer, wait_until_ready
+
+CUSTOMER = orjson.dumps(make_customer())
+
+
+class FileGunicorn(Gunicorn):
+    """Gunicorn whose output goes to a file: under load a pipe nobody reads fills up and blocks the workers."""
+
+    def start(self, wait: bool = True) -> FileGunicorn:
+        self.log = tempfile.NamedTemporaryFile(prefix="churn-gunicorn-", suffix=".log")  # noqa: SIM115
+        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "churn_serving:app"]
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            wait_until_ready(self.url + "/readyz", self.proc)
+        return self
+
+    def stop(self) -> str:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=30)
+        output = Path(self.log.name).read_text()
+        self.log.close()
+        return output
+
+
+def worker_pids(server: Gunicorn) -> list[int]:
+    """The master's child processes (its workers)."""
+    assert server.proc is not None
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
+
+
+def wait_for_workers(server: Gunicorn, count: int, timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = worker_pids(server)
+        if len(pids) == count:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} workers, have {worker_pids(server)}")
+
+
+def request_head(path: str, length: int, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n{extra}\r\n"
+    ).encode()
+
+
+def read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """Status and whatever arrived until the server closed or the body was complete."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < content_length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return int(data.split(b" ", 2)[1]), data.split(b"\r\n\r\n", 1)[1]
+
+
+def content_length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 1 << 62
+
+
+class Nginx:
+    """nginx proxying to a gunicorn, with the request buffering and timeouts of the Beanstalk platform's."""
+
+    def __init__(self, upstream_port: int, prefix: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.prefix = prefix
+        self.upstream_port = upstream_port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Nginx:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            pytest.skip("nginx is not installed (scripts/system-deps/61-nginx.sh)")
+        (self.prefix / "logs").mkdir(parents=True, exist_ok=True)
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(port=self.port, upstream=self.upstream_port, prefix=self.prefix))
+        cmd = [binary, "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_ready(self.url + "/readyz")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+# What matters here is what the Beanstalk platform's nginx does by default: it buffers a request
+# whole (headers and body) before it passes it on, so a slow client costs nginx a connection, not
+# a gunicorn thread; and its client timeouts drop clients that stall.
+NGINX_CONF = """
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+  client_header_timeout 60s; client_body_timeout 60s; client_max_body_size 16m;
+  upstream app {{ server 127.0.0.1:{upstream}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }}
+  }}
+}}
+"""
+
+
+def post_json(url: str, body: bytes, **kwargs: Any) -> requests.Response:
+    return requests.post(url, data=body, headers={"Content-Type": "application/json"}, **kwargs)  # noqa: S113
