@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from churn import api
+from churn import api, jobs_api
 from churn.config import ConfigError, Settings
 from churn.errors import ApiError, Code, error_body
 from churn.logs import configure_logging
@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["churn"] = ChurnService(model, settings.threshold, settings.max_batch)
     app.register_blueprint(api.bp)
+    jobs_api.init_app(app, settings)
     register_error_handlers(app)
     return app
 

@@ -26,6 +26,11 @@ class Settings:
     # A full batch of CRM-style records is ~7 MB of JSON; 16 MiB leaves room for pretty-printing.
     max_body_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
+    # Async jobs (churn/jobs.py): off unless REDIS_URL is set.
+    redis_url: str | None = None
+    job_ttl: int = 86_400  # seconds a job, its result or its failure is kept
+    job_max_batch: int = 100_000
+    redis_timeout: float = 2.0  # seconds before a Redis call gives up: a stalled Redis means 503s, not hangs
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -53,10 +58,23 @@ class Settings:
                 ok=lambda v: v in LOG_LEVELS,
                 want="one of " + ", ".join(LOG_LEVELS),
             ),
+            redis_url=read(env, "REDIS_URL", str, "", ok=lambda v: v.startswith(REDIS_SCHEMES), want=REDIS_WANT)
+            or None,
+            job_ttl=read(
+                env, "CHURN_JOB_TTL", int, cls.job_ttl, ok=lambda v: v > 0, want="a positive number of seconds"
+            ),
+            job_max_batch=read(
+                env, "CHURN_JOB_MAX_BATCH", int, cls.job_max_batch, ok=lambda v: v > 0, want="a positive integer"
+            ),
+            redis_timeout=read(
+                env, "CHURN_REDIS_TIMEOUT", float, cls.redis_timeout, ok=lambda v: 0 < v <= 60, want="seconds (0-60]"
+            ),
         )
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_WANT = "a redis://, rediss:// or unix:// URL"
 
 
 def read(
