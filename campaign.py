@@ -19,11 +19,13 @@ from pathlib import Path
 from churn.campaign import ModelChanged, ResumeError, RunOptions, run
 from churn.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.config import DEFAULT_MODEL_PATH
+from churn.features import FIELDS
 from churn.progress import Progress
 from churn.report import summarize, write_rows
 from churn.rowio import OUTPUT_COLUMNS, InputError
 from churn.scorers import ChunkScorer, jobs_scorer, offline_scorer, online_scorer
 
+MAX_EXPLAIN = len(FIELDS)
 OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("give exactly one of --url and --offline")
     if args.offline and args.use_jobs:
         parser().error("--async needs a service (--url)")
+    if not 0 <= args.explain <= MAX_EXPLAIN:
+        parser().error(f"--explain takes 0 to {MAX_EXPLAIN}")
     return score(args)
 
 
