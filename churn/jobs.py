@@ -98,6 +98,7 @@ class JobQueue:
                 score_batch,
                 args=(rows, explain, explain_down, model_version),
                 timeout=JOB_TIMEOUT,
+                description=f"score {len(rows)} customers",  # RQ logs this; its default would quote the rows
                 ttl=self.ttl,
                 result_ttl=self.ttl,
                 failure_ttl=self.ttl,

@@ -69,6 +69,7 @@ def test_a_json_job_goes_from_queued_to_finished_with_the_same_predictions(
     direct = client.post("/v1/predict", json={"customers": rows, "explain": 2}).json
     assert result.json == direct  # same shape and same numbers as the synchronous route
     assert result.json["predictions"][3]["error"]["code"] == "validation_failed"
+    assert "tenure" not in worker.log.read_text()  # RQ's job log lines quote no customer data
 
 
 def test_a_csv_upload_is_a_job_too(jobs_client: Any, worker: RQWorker) -> None:
