@@ -18,7 +18,8 @@ from churn.progress import Progress
 from churn.rowio import OUTPUT_COLUMNS
 from churn.scorers import offline_scorer
 from churn.service import ChurnService
-from tests.conftest import DATA_PATH, MODEL_PATH, make_customer
+from tests.conftest import DATA_PATH, MODEL_PATH, free_port, make_customer
+from tests.test_client import FakeService
 
 
 def read_output(path: Path) -> list[dict[str, str]]:
@@ -173,3 +174,28 @@ def test_an_unreadable_input_exits_2(tmp_path: Path) -> None:
     headerless = tmp_path / "empty.csv"
     headerless.write_text("")
     assert campaign.main(["score", str(headerless), "--offline", "-o", str(tmp_path / "o.csv")]) == 2
+
+
+def test_an_unreachable_service_exits_3_and_resume_then_completes(tmp_path: Path) -> None:
+    source, out = head(DATA_PATH, 30, tmp_path), tmp_path / "out.csv"
+    url = f"http://127.0.0.1:{free_port()}"
+    assert campaign.main(["score", str(source), "--url", url, "-o", str(out), "--retries", "2"]) == 3
+    assert json.loads(state_path(out).read_text())["rows_done"] == 0
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out), "--resume"]) == 0
+    assert len(read_output(out)) == 30
+
+
+def test_a_refusing_service_exits_4_and_the_api_key_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeService([(401, {}, {"error": {"code": "unauthorized", "message": "bad key", "details": None}})])
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("CHURN_API_KEY", "k-123")
+        argv = ["score", str(head(DATA_PATH, 5, tmp_path)), "--url", fake.url, "-o", str(tmp_path / "o.csv")]
+        assert campaign.main(argv) == 4
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    assert [r["auth"] for r in fake.requests] == ["Bearer k-123"]
+    assert "unauthorized" in capsys.readouterr().err

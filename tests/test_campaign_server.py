@@ -150,3 +150,23 @@ def test_a_killed_client_resumes_without_losing_or_repeating_a_row(
     rows = read_output(out)
     with big_input.open(newline="") as f:
         assert [r["customerid"] for r in rows] == [r["customerID"] for r in csv.DictReader(f)]
+
+
+def test_a_chunk_over_the_servers_batch_limit_is_split(tmp_path: Path) -> None:
+    server = LoggedGunicorn(tmp_path, env={"CHURN_MAX_BATCH": "30"}).start()
+    try:
+        source = tmp_path / "in.jsonl"
+        source.write_text("".join(json.dumps(make_customer(customerid=f"s{i}", tenure=i)) + "\n" for i in range(100)))
+        out = tmp_path / "out.csv"
+        done = subprocess.run(
+            campaign_cmd(source, out, "--url", server.url, "--chunk-size", "100"),
+            check=False,
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert [r["customerid"] for r in read_output(out)] == [f"s{i}" for i in range(100)]
