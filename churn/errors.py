@@ -23,6 +23,7 @@ class Code:
     JOB_NOT_FOUND = "job_not_found"
     JOB_FAILED = "job_failed"
     INVALID_CSV = "invalid_csv"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # answered by nginx itself (nginx/churn.conf.template)
     INTERNAL_ERROR = "internal_error"
 
 
