@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -50,3 +50,18 @@ loadtest:  ## 60 s at 64 connections against a fresh gunicorn; fails on any erro
 
 soak:  ## 60 s of mixed valid and invalid requests; fails on any 5xx or unexpected status
 	.venv/bin/python bench/loadtest.py --mode soak
+
+worker:  ## run the async-jobs worker (REDIS_URL must point at Redis)
+	.venv/bin/python worker.py
+
+stack:  ## start redis, 2 x gunicorn, the worker and nginx on localhost (nginx on STACK_PORT, default 8080)
+	bash scripts/stack.sh start
+
+stack-stop:  ## stop every process `make stack` started
+	bash scripts/stack.sh stop
+
+stack-status:  ## say which of the stack's processes are running
+	bash scripts/stack.sh status
+
+campaign:  ## score data/ through the stack into .tmp/campaign.csv (after `make stack`)
+	.venv/bin/python campaign.py score data/WA_Fn-UseC_-Telco-Customer-Churn.csv --url http://127.0.0.1:$${STACK_PORT:-8080} -o .tmp/campaign.csv --explain 3 --top 10

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from churn import api, openapi, ops
+from churn import api, jobs_api, openapi, ops
 from churn.config import ConfigError, Settings
 from churn.errors import ApiError, Code, error_body
 from churn.fastpath import FastScoring
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.extensions["churn"] = service
     app.register_blueprint(api.bp)
     ops.init_app(app, model, metrics, openapi.build(model, settings.max_batch, secured=bool(settings.api_keys)))
+    jobs_api.init_app(app, settings)
     register_error_handlers(app)
     # Innermost wrapper: middleware wrapping app.wsgi_app after this line sees fast requests too.
     app.wsgi_app = FastScoring(app.wsgi_app, service, settings.max_body_bytes)  # type: ignore[method-assign]

@@ -28,6 +28,11 @@ class Settings:
     log_level: str = "INFO"
     # Bearer keys for the scoring and job routes; empty = open. Kept out of repr so no log shows them.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Async jobs (churn/jobs.py): off unless REDIS_URL is set.
+    redis_url: str | None = None
+    job_ttl: int = 86_400  # seconds a job, its result or its failure is kept
+    job_max_batch: int = 100_000
+    redis_timeout: float = 2.0  # seconds before a Redis call gives up: a stalled Redis means 503s, not hangs
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +61,17 @@ class Settings:
                 want="one of " + ", ".join(LOG_LEVELS),
             ),
             api_keys=read_api_keys(env),
+            redis_url=read(env, "REDIS_URL", str, "", ok=lambda v: v.startswith(REDIS_SCHEMES), want=REDIS_WANT)
+            or None,
+            job_ttl=read(
+                env, "CHURN_JOB_TTL", int, cls.job_ttl, ok=lambda v: v > 0, want="a positive number of seconds"
+            ),
+            job_max_batch=read(
+                env, "CHURN_JOB_MAX_BATCH", int, cls.job_max_batch, ok=lambda v: v > 0, want="a positive integer"
+            ),
+            redis_timeout=read(
+                env, "CHURN_REDIS_TIMEOUT", float, cls.redis_timeout, ok=lambda v: 0 < v <= 60, want="seconds (0-60]"
+            ),
         )
 
 
@@ -73,6 +89,10 @@ def read_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
         if not key.isascii() or not key.isprintable() or " " in key:
             raise ConfigError(f"CHURN_API_KEYS: key #{position} must be printable ASCII without spaces")
     return keys
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_WANT = "a redis://, rediss:// or unix:// URL"
 
 
 def read(

@@ -18,6 +18,12 @@ class Code:
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     UNAUTHORIZED = "unauthorized"
     NOT_READY = "not_ready"
+    JOBS_DISABLED = "jobs_disabled"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
+    JOB_NOT_FOUND = "job_not_found"
+    JOB_FAILED = "job_failed"
+    INVALID_CSV = "invalid_csv"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # answered by nginx itself (nginx/churn.conf.template)
     INTERNAL_ERROR = "internal_error"
 
 

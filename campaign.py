@@ -1,0 +1,110 @@
+"""The campaign client: score a whole customer file through the service (or offline), exactly once per row.
+
+    python campaign.py score INPUT --url URL --output OUTPUT [options]
+
+Exit status: 0 every row scored; 1 finished, but some rows were rejected (see the error column);
+2 bad usage, unreadable input or a --resume that does not match; 3 the service stayed unavailable
+(partial output kept: re-run with --resume); 4 the service refused the requests (authentication,
+options, or its model changed mid-run); 130 interrupted (re-run with --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+from churn.campaign import ModelChanged, ResumeError, RunOptions, run
+from churn.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
+from churn.config import DEFAULT_MODEL_PATH
+from churn.features import FIELDS
+from churn.progress import Progress
+from churn.report import summarize, write_rows
+from churn.rowio import OUTPUT_COLUMNS, InputError
+from churn.scorers import ChunkScorer, jobs_scorer, offline_scorer, online_scorer
+
+MAX_EXPLAIN = len(FIELDS)
+OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="campaign.py", description="Score a customer file for a marketing campaign.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("score", help="score every row of INPUT (CSV or JSON Lines) into OUTPUT (CSV)")
+    s.add_argument("input", type=Path, help="CSV (raw CRM export or normalized) or .jsonl/.ndjson")
+    s.add_argument("--output", "-o", type=Path, required=True)
+    s.add_argument("--url", help="the service, e.g. http://localhost:9696 (not with --offline)")
+    s.add_argument("--offline", action="store_true", help="score with the local model file instead of a service")
+    s.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model file for --offline")
+    s.add_argument("--async", dest="use_jobs", action="store_true", help="send chunks as jobs (POST /v1/jobs)")
+    s.add_argument("--chunk-size", type=positive, default=1000, help="rows per request (default 1000)")
+    s.add_argument("--concurrency", type=positive, default=4, help="requests in flight (default 4)")
+    s.add_argument("--explain", type=int, default=0, metavar="K", help="reason codes per customer (default 0)")
+    s.add_argument("--threshold", type=float, help="decide churn at this probability (default: the service's)")
+    s.add_argument("--top", type=int, default=0, metavar="N", help="list the N highest-risk customers at the end")
+    s.add_argument("--top-output", type=Path, help="also write those N customers to this CSV")
+    s.add_argument("--resume", action="store_true", help="continue an interrupted run into the same OUTPUT")
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP call (default 60)")
+    s.add_argument("--retries", type=positive, default=8, help="tries per HTTP call (default 8)")
+    s.add_argument("--api-key", default=os.environ.get("CHURN_API_KEY"), help="bearer token (env CHURN_API_KEY)")
+    return p
+
+
+def make_scorer(args: argparse.Namespace, stop: threading.Event) -> ChunkScorer:
+    if args.offline:
+        return offline_scorer(args.model, args.explain, args.threshold)
+    policy = RetryPolicy(attempts=args.retries)
+    client = ServiceClient(args.url, timeout=args.timeout, policy=policy, api_key=args.api_key, stop=stop)
+    return jobs_scorer(client, args.explain, stop) if args.use_jobs else online_scorer(client, args.explain)
+
+
+def score(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    options = RunOptions(
+        args.input, args.output, args.chunk_size, 1 if args.offline else args.concurrency,
+        args.explain, args.threshold, args.resume,
+    )  # fmt: skip
+    try:
+        run(options, make_scorer(args, stop), Progress(), stop)
+    except KeyboardInterrupt:
+        return fail(INTERRUPTED, f"interrupted; re-run with --resume to continue into {args.output}")
+    except Unavailable as e:
+        return fail(UNAVAILABLE, f"the service is unavailable ({e}); re-run with --resume to continue")
+    except (RequestRefused, ModelChanged) as e:
+        return fail(REFUSED, f"the service refused the requests: {e}")
+    except (ResumeError, InputError, OSError, UnicodeDecodeError) as e:
+        return fail(USAGE, str(e))
+    summary = summarize(args.output, args.top)
+    print("\n".join(summary.lines()))
+    if args.top_output:
+        write_rows(args.top_output, summary.top, OUTPUT_COLUMNS)
+    return OK if summary.rejected == 0 else REJECTED_ROWS
+
+
+def fail(status: int, message: str) -> int:
+    print(f"campaign.py: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.offline == bool(args.url):
+        parser().error("give exactly one of --url and --offline")
+    if args.offline and args.use_jobs:
+        parser().error("--async needs a service (--url)")
+    if not 0 <= args.explain <= MAX_EXPLAIN:
+        parser().error(f"--explain takes 0 to {MAX_EXPLAIN}")
+    return score(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""A campaign run: stream rows in chunks to a scorer with bounded concurrency, write results in input order.
+
+Crash safety: each chunk's rows are appended to the output in input order and fsynced, then the
+sidecar state file (OUTPUT.state.json, replaced atomically) records how many input rows and output
+bytes are done. The state never claims more than the disk holds, so a resumed run truncates the
+output to the recorded size, skips the recorded rows and carries on: no row lost, none twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from churn.progress import Progress
+from churn.rowio import OUTPUT_COLUMNS, Unreadable, chunked, file_sha256, output_row, read_rows
+from churn.scorers import ChunkScorer
+
+STATE_VERSION = 1
+
+
+class ResumeError(Exception):
+    """The output's state file belongs to another input or other options; the message says what to do."""
+
+
+class ModelChanged(Exception):
+    """The service's model changed during the run, which would mix two models' scores in one output."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    input: Path
+    output: Path
+    chunk_size: int = 1000
+    concurrency: int = 4
+    explain: int = 0
+    threshold: float | None = None
+    resume: bool = False
+
+
+@dataclass
+class RunState:
+    """What the sidecar file records: the run's identity and how far the durable output goes."""
+
+    input_sha256: str
+    options: dict[str, Any]
+    rows_done: int = 0
+    output_bytes: int = 0
+    complete: bool = False
+    model_version: str | None = None
+    version: int = STATE_VERSION
+    path: Path = field(default=Path(), compare=False, repr=False)
+
+    def save(self) -> None:
+        """Replace the state file atomically and durably (write, fsync, rename, fsync the folder)."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = {k: v for k, v in asdict(self).items() if k != "path"}
+        with tmp.open("w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def state_path(output: Path) -> Path:
+    return output.with_name(output.name + ".state.json")
+
+
+def identity(options: RunOptions) -> dict[str, Any]:
+    """The options that change the output's content: a resumed run must use the same ones."""
+    return {"explain": options.explain, "threshold": options.threshold}
+
+
+def open_state(options: RunOptions) -> RunState:
+    """The state to continue from (with --resume and a matching state file), else a fresh one."""
+    path = state_path(options.output)
+    digest = file_sha256(options.input)
+    if options.resume and path.exists() and options.output.exists():
+        data = json.loads(path.read_text())
+        state = RunState(**{**data, "path": path})
+        if state.input_sha256 != digest:
+            raise ResumeError(
+                f"{options.output} was started from another input (sha256 {state.input_sha256[:12]}..., "
+                f"this one is {digest[:12]}...): drop --resume to start over, or choose another --output"
+            )
+        if state.options != identity(options):
+            raise ResumeError(f"{options.output} was started with options {state.options}: resume with the same ones")
+        return state
+    return RunState(input_sha256=digest, options=identity(options), path=path)
+
+
+class OutputWriter:
+    """Append chunks of output rows durably, recording progress in the state after each."""
+
+    def __init__(self, state: RunState, output: Path):
+        self.state = state
+        if state.output_bytes:
+            with output.open("r+b") as f:  # drop whatever a crash left after the last recorded chunk
+                f.truncate(state.output_bytes)
+            self.file = output.open("ab")
+        else:
+            self.file = output.open("wb")
+            self.append([list(OUTPUT_COLUMNS)], count=0)
+
+    def append(self, rows: Sequence[Sequence[str]], count: int | None = None) -> None:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        self.file.write(text.getvalue().encode())
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.state.rows_done += len(rows) if count is None else count
+        self.state.output_bytes = self.file.tell()
+        self.state.save()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def score_chunk(
+    scorer: ChunkScorer, rows: Sequence[Any], threshold: float | None
+) -> tuple[str | None, list[list[str]]]:
+    """Score the readable rows of a chunk; every row, readable or not, gets its output row in place."""
+    readable = [i for i, row in enumerate(rows) if not isinstance(row, Unreadable)]
+    body = scorer([rows[i] for i in readable]) if readable else {"model_version": None, "predictions": []}
+    out: list[list[str]] = [unreadable_row(row) if isinstance(row, Unreadable) else [] for row in rows]
+    for i, prediction in zip(readable, body["predictions"], strict=True):
+        out[i] = output_row(prediction, threshold)
+    return body.get("model_version"), out
+
+
+def unreadable_row(row: Unreadable) -> list[str]:
+    return ["", "", "", "", "", f"{row.code}: {row.message}"]
+
+
+def check_model(state: RunState, version: str | None) -> None:
+    if version is None:
+        return
+    if state.model_version is None:
+        state.model_version = version
+    elif state.model_version != version:
+        raise ModelChanged(
+            f"the run started with model {state.model_version} but the service now answers with {version}: "
+            "start a fresh run (without --resume) so that every row is scored by one model"
+        )
+
+
+def run(options: RunOptions, scorer: ChunkScorer, progress: Progress, stop: threading.Event | None = None) -> RunState:
+    """Score every row not yet done; the state says how far it got even when this raises."""
+    state = open_state(options)
+    if state.complete:
+        return state
+    progress.start(count_rows(options.input), state.rows_done)
+    writer = OutputWriter(state, options.output)
+    rows = itertools.islice(read_rows(options.input), state.rows_done, None)
+    try:
+        for version, out in scored_in_order(chunked(rows, options.chunk_size), scorer, options, stop):
+            check_model(state, version)
+            writer.append(out)
+            progress.advance(len(out))
+        state.complete = True
+        state.save()
+    finally:
+        writer.close()
+        progress.finish()
+    return state
+
+
+def scored_in_order(
+    chunks: Iterator[list[Any]], scorer: ChunkScorer, options: RunOptions, stop: threading.Event | None
+) -> Iterator[tuple[str | None, list[list[str]]]]:
+    """Score up to `concurrency` chunks at once, yielding results in input order; memory stays bounded."""
+    pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="score")
+    pending: deque[Future[tuple[str | None, list[list[str]]]]] = deque()
+    try:
+        for chunk in chunks:
+            pending.append(pool.submit(score_chunk, scorer, chunk, options.threshold))
+            if len(pending) >= options.concurrency:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        if stop is not None:
+            stop.set()  # in-flight calls stop retrying
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def count_rows(path: Path) -> int:
+    return sum(1 for _ in read_rows(path))

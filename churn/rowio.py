@@ -1,0 +1,107 @@
+"""Customer rows in and scored rows out: CSV (raw CRM export or normalized) and JSON Lines, streamed.
+
+Rows are passed on as they are read: the service's validator maps the export's headers and
+spellings ("customerID", "Month-to-month") onto the model's, so the client never second-guesses it.
+A JSON Lines line that does not parse becomes an Unreadable row, so every input row still gets
+exactly one output row. Blank lines are not rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+class InputError(Exception):
+    """The input file cannot be read as rows at all; the message says why."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An input row the client could not turn into a record; it is reported, never sent."""
+
+    code: str
+    message: str
+
+
+def read_rows(path: Path) -> Iterator[Any]:
+    """Stream the rows of a CSV or JSON Lines file (chosen by suffix: .jsonl/.ndjson, else CSV)."""
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return read_jsonl(path)
+    return read_csv(path)
+
+
+def read_csv(path: Path) -> Iterator[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        yield from csv_rows(f, str(path))
+
+
+def csv_rows(f: Iterable[str], name: str) -> Iterator[dict[str, str]]:
+    """Rows of CSV text as header -> cell dicts; refuses text without a header naming customers' fields."""
+    reader = csv.reader(f)
+    header = next(reader, None)
+    if not header or len(set(header)) != len(header) or not all(h.strip() for h in header):
+        raise InputError(f"{name}: the first line must be a header of distinct, non-blank column names")
+    for cells in reader:
+        if cells:
+            yield dict(zip(header, cells, strict=False))
+
+
+def parse_csv_text(text: str) -> list[dict[str, str]]:
+    """All rows of an uploaded CSV document."""
+    return list(csv_rows(io.StringIO(text, newline=""), "the CSV body"))
+
+
+def read_jsonl(path: Path) -> Iterator[Any]:
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                yield parse_json_line(line, number)
+
+
+def parse_json_line(line: str, number: int) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as e:
+        return Unreadable("invalid_json", f"line {number} is not valid JSON: {e}")
+
+
+def chunked(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def output_row(prediction: dict[str, Any], threshold: float | None = None) -> list[str]:
+    """One output CSV row from one /v1/predict prediction (or error)."""
+    customerid = prediction.get("customerid")
+    cid = "" if customerid is None else str(customerid)
+    error = prediction.get("error")
+    if error:
+        return [cid, "", "", "", "", f"{error['code']}: {error['message']}"]
+    probability = float(prediction["churn_probability"])
+    churn = prediction["churn"] if threshold is None else probability >= threshold
+    reasons = ";".join(r["code"] for r in prediction.get("reasons", ()))
+    return [cid, repr(probability), str(bool(churn)).lower(), f"{prediction['percentile']:.4f}", reasons, ""]

@@ -1,0 +1,82 @@
+"""Ways to score one chunk of rows, all answering /v1/predict's response body.
+
+online:  POST /v1/predict (a 413 splits the chunk in two; a single row too large becomes that row's error)
+jobs:    POST /v1/jobs, poll GET /v1/jobs/<id>, GET /v1/jobs/<id>/result (for very large files)
+offline: the local model through ChurnService.score_rows, the very code the service runs
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from churn.client import RequestRefused, ServiceClient, Unavailable
+from churn.model import load_model
+from churn.service import ChurnService
+
+ChunkScorer = Callable[[Sequence[Any]], dict[str, Any]]
+
+
+def online_scorer(client: ServiceClient, explain: int) -> ChunkScorer:
+    def score(rows: Sequence[Any]) -> dict[str, Any]:
+        return predict(client, list(rows), explain)
+
+    return score
+
+
+def predict(client: ServiceClient, rows: list[Any], explain: int) -> dict[str, Any]:
+    """/v1/predict for rows, halving a batch the service finds too large rather than failing it."""
+    try:
+        body: dict[str, Any] = client.post_json("/v1/predict", {"customers": rows, "explain": explain})
+        return body
+    except RequestRefused as e:
+        if e.status != 413:
+            raise
+        if len(rows) == 1:
+            error = {"code": e.code, "message": str(e)}
+            return {"model_version": None, "predictions": [{"customerid": None, "error": error}]}
+    half = len(rows) // 2
+    first, second = predict(client, rows[:half], explain), predict(client, rows[half:], explain)
+    return {**second, "predictions": first["predictions"] + second["predictions"]}
+
+
+def jobs_scorer(
+    client: ServiceClient, explain: int, stop: threading.Event, poll: float = 1.0, deadline: float = 3600.0
+) -> ChunkScorer:
+    """Score each chunk as an asynchronous job; a job lost before it finished (Redis flushed) is resubmitted."""
+
+    def score(rows: Sequence[Any]) -> dict[str, Any]:
+        for _ in range(3):
+            job = client.post_json("/v1/jobs", {"customers": list(rows), "explain": explain})
+            try:
+                result: dict[str, Any] = wait_for_job(client, str(job["id"]), stop, poll, time.monotonic() + deadline)
+                return result
+            except RequestRefused as e:
+                if e.code != "job_not_found":
+                    raise
+        raise Unavailable("jobs keep disappearing before they finish: is Redis being flushed?")
+
+    return score
+
+
+def wait_for_job(client: ServiceClient, job_id: str, stop: threading.Event, poll: float, until: float) -> Any:
+    while time.monotonic() < until:
+        status, _ = client.get_json(f"/v1/jobs/{job_id}")
+        if status == 200:
+            return client.get_json(f"/v1/jobs/{job_id}/result")[1]
+        if stop.wait(poll):
+            raise Unavailable("interrupted")
+    raise Unavailable(f"job {job_id} did not finish in time")
+
+
+def offline_scorer(model_path: Path, explain: int, threshold: float | None) -> ChunkScorer:
+    """The service's own scoring code on the local model file (swap this for a faster engine if needed)."""
+    service = ChurnService(load_model(model_path), threshold if threshold is not None else 0.5)
+
+    def score(rows: Sequence[Any]) -> dict[str, Any]:
+        return service.score_rows(rows, explain=explain)
+
+    return score

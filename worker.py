@@ -1,0 +1,41 @@
+"""The jobs worker: `python worker.py` (REDIS_URL required) loads the model once, then runs RQ jobs.
+
+RQ forks a work horse per job; the horses inherit this process's loaded model, so no job reloads it.
+A bad setting, an unusable model or no REDIS_URL stops the start with a message, like the API's.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from rq import Queue, Worker
+
+from churn.config import ConfigError, Settings
+from churn.jobs import QUEUE_NAME, init_worker
+from churn.logs import configure_logging
+from churn.model import ModelLoadError, load_model
+from churn.service import ChurnService
+
+log = logging.getLogger("churn.worker")
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        if not settings.redis_url:
+            raise ConfigError("REDIS_URL is not set: the worker needs the Redis the API queues jobs on")
+        model = load_model(settings.model_path)
+    except (ConfigError, ModelLoadError) as e:
+        logging.getLogger("churn").critical("cannot start: %s", e)
+        raise SystemExit(f"churn worker cannot start: {e}") from None
+    init_worker(ChurnService(model, settings.threshold, settings.job_max_batch))
+    log.info("worker ready with model %s", model.version)
+    # The worker blocks on Redis between jobs, so its connection gets no socket timeout of its own.
+    connection = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout)
+    Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(with_scheduler=False)
+
+
+if __name__ == "__main__":
+    main()
