@@ -36,7 +36,8 @@ RUN groupadd --gid 10001 churn \
        --shell /usr/sbin/nologin churn
 
 COPY churn/ churn/
-COPY churn_serving.py gunicorn.conf.py churn-model.bin churn-model.json ./
+# worker.py: the same image runs the RQ worker of the local stack (docker-compose.yml)
+COPY churn_serving.py gunicorn.conf.py worker.py churn-model.bin churn-model.json ./
 
 USER 10001:10001
 EXPOSE 9696

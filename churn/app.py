@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     service = ChurnService(model, settings.threshold, settings.max_batch, metrics.observer)
     app.extensions["churn"] = service
     app.register_blueprint(api.bp)
-    ops.init_app(app, model, metrics, openapi.build(model, settings.max_batch, secured=bool(settings.api_keys)))
+    document = openapi.build(model, settings.max_batch, bool(settings.api_keys), settings.job_max_batch)
+    ops.init_app(app, model, metrics, document)
     jobs_api.init_app(app, settings)
     register_error_handlers(app)
     # Innermost wrapper: middleware wrapping app.wsgi_app after this line sees fast requests too.

@@ -81,6 +81,8 @@ def submit() -> Response:
     found = jobs()
     payload = batch_payload()
     rows = found.intake.batch_rows(payload)
+    if not rows:
+        raise ApiError(422, Code.INVALID_REQUEST, "a job needs at least one customer")
     up, down = (found.intake.explain_option(payload, name) for name in BATCH_OPTIONS)
     job_id = found.queue.submit(rows, up, down, service().model.version)
     body = {"id": job_id, "status": "queued", "rows": len(rows), **locations(job_id)}

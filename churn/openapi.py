@@ -16,6 +16,8 @@ from churn.errors import Code, FieldCode
 from churn.model import LoadedModel
 from churn.schemas import MAX_ID_LENGTH
 
+JOB_ID = "^[A-Za-z0-9-]{1,64}$"  # as churn/jobs_api.py accepts
+
 REF = "#/components/schemas/"
 # What float() reads after strip() as a finite number >= 0: an unsigned decimal, optionally with an
 # exponent, with few enough digits that it cannot overflow to infinity (which the service refuses).
@@ -28,6 +30,11 @@ ERROR_STATUSES = {
     415: "The body was not sent as application/json (`unsupported_media_type`)",
     422: "The request is well-formed JSON but not a valid request (`validation_failed`, `invalid_request`)",
     500: "A fault of the service (`internal_error`); the details are only in its log",
+}
+JOB_ERRORS = {
+    404: "No such job: it never existed or its result expired (`job_not_found`)",
+    500: "The job failed (`job_failed`); the message says why",
+    503: "Jobs are not configured (`jobs_disabled`) or Redis is unreachable (`queue_unavailable`, with Retry-After)",
 }
 
 
@@ -122,7 +129,7 @@ def error_schemas() -> dict[str, Any]:
     return {"FieldError": field_error, "ErrorBody": error, "Error": envelope}
 
 
-def response_schemas(model: LoadedModel, max_batch: int) -> dict[str, Any]:
+def response_schemas(model: LoadedModel, max_batch: int, job_max_batch: int) -> dict[str, Any]:
     explain_limit = len(model.scorer.fields)
     reason = {
         "type": "object",
@@ -154,7 +161,6 @@ def response_schemas(model: LoadedModel, max_batch: int) -> dict[str, Any]:
         "properties": {"index": {"type": "integer"}, "customerid": customerid, "error": {"$ref": REF + "ErrorBody"}},
     }
     count = {"type": "integer", "minimum": 0}
-    option = {"type": "integer", "minimum": 0, "maximum": explain_limit, "default": 0}
     return {
         "Customer": customer_schema(model),
         "Prediction": {
@@ -165,21 +171,7 @@ def response_schemas(model: LoadedModel, max_batch: int) -> dict[str, Any]:
                 "churn": {"type": "boolean"},
             },
         },
-        "BatchRequest": {
-            "type": "object",
-            "required": ["customers"],
-            "additionalProperties": False,
-            "properties": {
-                "customers": {
-                    "type": "array",
-                    "maxItems": max_batch,
-                    # Rows are checked one by one: a bad row gets its own error in a 200 answer.
-                    "items": {"description": "A Customer; any other value is answered with a per-row error"},
-                },
-                "explain": {**option, "description": "How many fields raising the risk most to list per row"},
-                "explain_down": {**option, "description": "How many fields lowering the risk most to list per row"},
-            },
-        },
+        "BatchRequest": batch_request(explain_limit, max_items=max_batch, min_items=0),
         "BatchResponse": {
             "type": "object",
             "required": ["model_version", "threshold", "summary", "predictions"],
@@ -199,6 +191,38 @@ def response_schemas(model: LoadedModel, max_batch: int) -> dict[str, Any]:
         },
         "ScoredRow": scored,
         "RejectedRow": rejected,
+        "JobRequest": batch_request(explain_limit, max_items=job_max_batch, min_items=1),
+        "JobStatus": {
+            "type": "object",
+            "required": ["id", "status", "status_url", "result_url"],
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"type": "string", "enum": ["queued", "running", "finished"]},
+                "rows": {"type": "integer", "minimum": 0},
+                "status_url": {"type": "string"},
+                "result_url": {"type": "string"},
+            },
+        },
+    }
+
+
+def batch_request(explain_limit: int, *, max_items: int, min_items: int) -> dict[str, Any]:
+    option = {"type": "integer", "minimum": 0, "maximum": explain_limit, "default": 0}
+    return {
+        "type": "object",
+        "required": ["customers"],
+        "additionalProperties": False,
+        "properties": {
+            "customers": {
+                "type": "array",
+                "minItems": min_items,
+                "maxItems": max_items,
+                # Rows are checked one by one: a bad row gets its own error in a 200 answer.
+                "items": {"description": "A Customer; any other value is answered with a per-row error"},
+            },
+            "explain": {**option, "description": "How many fields raising the risk most to list per row"},
+            "explain_down": {**option, "description": "How many fields lowering the risk most to list per row"},
+        },
     }
 
 
@@ -222,6 +246,54 @@ def scoring_operation(summary: str, request: str, response: str, secured: bool) 
     if secured:
         operation["security"] = [{"bearerAuth": []}]
     return operation
+
+
+def job_errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": JOB_ERRORS[s], "content": json_content("Error")} for s in statuses}
+
+
+def job_operations(secured: bool) -> dict[str, Any]:
+    """The asynchronous job routes (churn/jobs_api.py)."""
+    job_id = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": JOB_ID}}]
+    auth: dict[str, Any] = {"security": [{"bearerAuth": []}]} if secured else {}
+    unauthorized: dict[str, Any] = errors(401) if secured else {}
+    status: dict[str, Any] = {"description": "Queued or running", "content": json_content("JobStatus")}
+    submit: dict[str, Any] = {
+        "summary": "Queue a batch for an RQ worker",
+        # The CSV upload is described here rather than as a second media type: a schema cannot say
+        # "a header of distinct column names", so a fuzzer would take any string for a valid CSV.
+        "description": "The body is a batch like /v1/predict's (at least one customer). A CSV export can be "
+        "sent instead, as `Content-Type: text/csv` with a header line and one customer per line "
+        "(raw CRM headers and spellings are fine), options in the query string (`?explain=3`); "
+        "an unreadable CSV is answered 400 `invalid_csv`.",
+        "requestBody": {"required": True, "content": json_content("JobRequest")},
+        "responses": {
+            "202": {"description": "Queued; Location names the status URL", "content": json_content("JobStatus")},
+            **errors(400, 413, 415, 422, 500),
+            **unauthorized,
+            **job_errors(503),
+        },
+        **auth,
+    }
+    poll: dict[str, Any] = {
+        "summary": "The job's state: 202 while queued or running, 200 once finished",
+        "parameters": job_id,
+        "responses": {"200": {"description": "Finished", "content": json_content("JobStatus")}, "202": status,
+                      **unauthorized, **job_errors(404, 500, 503)},
+        **auth,
+    }  # fmt: skip
+    result: dict[str, Any] = {
+        "summary": "The job's predictions, shaped as /v1/predict's response",
+        "parameters": job_id,
+        "responses": {"200": {"description": "The predictions", "content": json_content("BatchResponse")},
+                      "202": status, **unauthorized, **job_errors(404, 500, 503)},
+        **auth,
+    }  # fmt: skip
+    return {
+        "/v1/jobs": {"post": submit},
+        "/v1/jobs/{job_id}": {"get": poll},
+        "/v1/jobs/{job_id}/result": {"get": result},
+    }
 
 
 def get_operation(summary: str, content: dict[str, Any], *extra: int) -> dict[str, Any]:
@@ -251,10 +323,11 @@ def paths(secured: bool) -> dict[str, Any]:
         "/healthz": get_operation("The process is alive", anything),
         "/readyz": get_operation("The model is loaded and its golden self-test passes", anything, 503),
         "/metrics": metrics,
+        **job_operations(secured),
     }
 
 
-def build(model: LoadedModel, max_batch: int, secured: bool) -> dict[str, Any]:
+def build(model: LoadedModel, max_batch: int, secured: bool, job_max_batch: int = 100_000) -> dict[str, Any]:
     """The whole document for this model and these settings."""
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
@@ -264,7 +337,7 @@ def build(model: LoadedModel, max_batch: int, secured: bool) -> dict[str, Any]:
             "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`.",
         },
         "paths": paths(secured),
-        "components": {"schemas": {**error_schemas(), **response_schemas(model, max_batch)}},
+        "components": {"schemas": {**error_schemas(), **response_schemas(model, max_batch, job_max_batch)}},
     }
     if secured:
         doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

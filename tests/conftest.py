@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,18 +73,25 @@ def wait_until_ready(url: str, proc: subprocess.Popen[bytes] | None = None, time
 
 
 class Gunicorn:
-    """The service under its shipped gunicorn config, on a free port."""
+    """The service under its shipped gunicorn config, on a free port.
 
-    def __init__(self, env: dict[str, str] | None = None, cwd: Path = PROJECT):
+    Its output goes to a file, not a pipe: with one log line per request, a pipe nobody drains
+    fills after a few hundred requests and stalls the workers.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, cwd: Path = PROJECT, log_dir: Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
         self.cwd = cwd
+        self.log = Path(tempfile.mkdtemp(prefix="churn-gunicorn-") if log_dir is None else log_dir)
+        self.log = self.log / f"gunicorn-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Gunicorn:
         cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "churn_serving:app"]
-        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:
             wait_until_ready(self.url + "/readyz", self.proc)
         return self
@@ -93,8 +101,8 @@ class Gunicorn:
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
-        return out.decode()
+        self.proc.wait(timeout=30)
+        return self.log.read_text()
 
 
 @pytest.fixture(scope="module")

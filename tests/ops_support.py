@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,27 +16,6 @@ import requests
 from tests.conftest import Gunicorn, free_port, make_customer, wait_until_ready
 
 CUSTOMER = orjson.dumps(make_customer())
-
-
-class FileGunicorn(Gunicorn):
-    """Gunicorn whose output goes to a file: under load a pipe nobody reads fills up and blocks the workers."""
-
-    def start(self, wait: bool = True) -> FileGunicorn:
-        self.log = tempfile.NamedTemporaryFile(prefix="churn-gunicorn-", suffix=".log")  # noqa: SIM115
-        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "churn_serving:app"]
-        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        if wait:
-            wait_until_ready(self.url + "/readyz", self.proc)
-        return self
-
-    def stop(self) -> str:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=30)
-        output = Path(self.log.name).read_text()
-        self.log.close()
-        return output
 
 
 def worker_pids(server: Gunicorn) -> list[int]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import PROJECT, Gunicorn, free_port, wait_until_ready
+from tests.conftest import PROJECT, free_port
 
 
 def need(program: str) -> str:
@@ -92,26 +92,3 @@ class RQWorker(Process):
 
     def failed(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None
-
-
-class LoggedGunicorn(Gunicorn):
-    """Gunicorn whose output goes to a file: a pipe nobody drains fills after ~300 access-log lines and stalls it."""
-
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None):
-        super().__init__(env)
-        self.log = tmp / f"gunicorn-{self.port}.log"
-
-    def start(self, wait: bool = True) -> LoggedGunicorn:
-        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "churn_serving:app"]
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        if wait:
-            wait_until_ready(self.url + "/readyz", self.proc)
-        return self
-
-    def stop(self) -> str:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(timeout=30)
-        return self.log.read_text()

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from churn.campaign import state_path
-from tests.conftest import DATA_PATH, PROJECT, make_customer
-from tests.servers import LoggedGunicorn
+from tests.conftest import DATA_PATH, PROJECT, Gunicorn, make_customer
 from tests.test_campaign import read_output
 
 pytestmark = pytest.mark.server
@@ -65,13 +64,13 @@ def wait_for_progress(out: Path, proc: subprocess.Popen[bytes], rows: int, timeo
 
 
 @pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[LoggedGunicorn]:
-    server = LoggedGunicorn(tmp_path).start()
+def gunicorn(tmp_path: Path) -> Iterator[Gunicorn]:
+    server = Gunicorn(log_dir=tmp_path).start()
     yield server
     server.stop()
 
 
-def test_bad_rows_among_good_ones(gunicorn: LoggedGunicorn, tmp_path: Path) -> None:
+def test_bad_rows_among_good_ones(gunicorn: Gunicorn, tmp_path: Path) -> None:
     rows = [make_customer(customerid=f"c{i}", tenure=i) for i in range(50)]
     rows[7]["contract"] = "monthly"
     rows[31].pop("tenure")
@@ -98,7 +97,7 @@ def test_bad_rows_among_good_ones(gunicorn: LoggedGunicorn, tmp_path: Path) -> N
 
 
 def test_the_server_killed_and_restarted_mid_run(
-    gunicorn: LoggedGunicorn, big_input: Path, expected: Path, tmp_path: Path
+    gunicorn: Gunicorn, big_input: Path, expected: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.csv"
     client = start_campaign(big_input, out, "--url", gunicorn.url, "--chunk-size", "100", "--explain", "2")
@@ -127,7 +126,7 @@ def wait_port_closed(port: int, timeout: float = 30) -> None:
 
 
 def test_a_killed_client_resumes_without_losing_or_repeating_a_row(
-    gunicorn: LoggedGunicorn, big_input: Path, expected: Path, tmp_path: Path
+    gunicorn: Gunicorn, big_input: Path, expected: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.csv"
     args = ("--url", gunicorn.url, "--chunk-size", "50", "--concurrency", "3", "--explain", "2")
@@ -153,7 +152,7 @@ def test_a_killed_client_resumes_without_losing_or_repeating_a_row(
 
 
 def test_a_chunk_over_the_servers_batch_limit_is_split(tmp_path: Path) -> None:
-    server = LoggedGunicorn(tmp_path, env={"CHURN_MAX_BATCH": "30"}).start()
+    server = Gunicorn(log_dir=tmp_path, env={"CHURN_MAX_BATCH": "30"}).start()
     try:
         source = tmp_path / "in.jsonl"
         source.write_text("".join(json.dumps(make_customer(customerid=f"s{i}", tenure=i)) + "\n" for i in range(100)))

@@ -61,7 +61,7 @@ def test_the_image_healthcheck_passes(container: Container) -> None:
 
 def test_the_image_holds_the_service_and_only_runtime_packages(container: Container) -> None:
     files = set(container.exec("ls", "-A", "/app").stdout.split())
-    assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "gunicorn.conf.py"} | {
+    assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "gunicorn.conf.py", "worker.py"} | {
         "churn-model.bin",
         "churn-model.json",
     }

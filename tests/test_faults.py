@@ -17,14 +17,14 @@ import pytest
 import requests
 
 from tests.conftest import MODEL_PATH, Gunicorn, make_customer
-from tests.ops_support import CUSTOMER, FileGunicorn, Nginx, post_json, read_response, request_head, wait_for_workers
+from tests.ops_support import CUSTOMER, Nginx, post_json, read_response, request_head, wait_for_workers
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def gunicorn() -> Iterator[FileGunicorn]:
-    server = FileGunicorn(env={"GUNICORN_THREADS": "4"}).start()
+def gunicorn() -> Iterator[Gunicorn]:
+    server = Gunicorn(env={"GUNICORN_THREADS": "4"}).start()
     yield server
     server.stop()
 

@@ -16,8 +16,8 @@ import requests
 from churn.app import create_app
 from churn.config import Settings
 from churn.model import LoadedModel
-from tests.conftest import MODEL_PATH, make_customer
-from tests.servers import LoggedGunicorn, RedisServer, RQWorker
+from tests.conftest import MODEL_PATH, Gunicorn, make_customer
+from tests.servers import RedisServer, RQWorker
 
 pytestmark = pytest.mark.server
 
@@ -90,6 +90,8 @@ def test_a_csv_upload_is_a_job_too(jobs_client: Any, worker: RQWorker) -> None:
         (json.dumps({"rows": []}), "application/json", 422, "invalid_request"),
         (json.dumps({"customers": [], "explain": 99}), "application/json", 422, "invalid_request"),
         (json.dumps({"customers": [{}] * 501}), "application/json", 413, "batch_too_large"),
+        (json.dumps({"customers": []}), "application/json", 422, "invalid_request"),
+        ("customerid,gender\n", "text/csv", 422, "invalid_request"),
         ("", "text/csv", 400, "invalid_csv"),
         ("a,a\n1,2\n", "text/csv", 400, "invalid_csv"),
         ("x", "text/plain", 415, "unsupported_media_type"),
@@ -144,7 +146,7 @@ def test_redis_going_away_gives_quick_503s_and_keeps_finished_results(tmp_path: 
     store = RedisServer(tmp_path).start()
     again = RedisServer(tmp_path, store.port)
     worker = RQWorker(tmp_path, store.url).start()
-    api = LoggedGunicorn(tmp_path, env={"REDIS_URL": store.url, "CHURN_REDIS_TIMEOUT": "1"}).start()
+    api = Gunicorn(log_dir=tmp_path, env={"REDIS_URL": store.url, "CHURN_REDIS_TIMEOUT": "1"}).start()
     try:
         submitted = requests.post(f"{api.url}/v1/jobs", json={"customers": [make_customer()]}, timeout=10).json()
         status_url = api.url + submitted["status_url"]
