@@ -226,8 +226,8 @@ def main(argv: list[str]) -> int:
     root = Path(argv[1] if len(argv) > 1 else ".")
     errors = check(root)
     for e in errors:
-        print("ERROR", e)  # noqa: T201 - a command-line tool's report
-    print(f"{root / '.ebextensions'}: {len(errors)} problem(s)")  # noqa: T201
+        print("ERROR", e)
+    print(f"{root / '.ebextensions'}: {len(errors)} problem(s)")
     return 1 if errors else 0
 
 
