@@ -31,3 +31,33 @@ build_image() {
   say "podman build -t $IMAGE"
   podman build --quiet --format docker "${args[@]}" -t "$IMAGE" "$ROOT" >/dev/null
 }
+
+# Local stand-ins for the official redis:7 and nginx:1.27 images that docker-compose.yml names, made
+# from the python:3.11-slim stand-in with Debian's packages (scripts/podman/stand-ins/; ~15 s once per
+# machine). An image already there under that name, real or stand-in, is used as it is.
+STAND_INS=(redis:7 nginx:1.27)
+ensure_stand_ins() {
+  local name tag
+  for name in "${STAND_INS[@]}"; do
+    tag=docker.io/library/$name
+    podman image exists "$tag" && continue
+    ensure_base_image
+    say "making the local $tag stand-in (once per machine)"
+    flock "/run/lock/churn-serving-${name%%:*}-image.lock" bash -c \
+      'podman image exists "$1" || podman build --quiet --format docker -t "$1" -f "$2" "$3" >/dev/null' _ \
+      "$tag" "$ROOT/scripts/podman/stand-ins/${name%%:*}.Containerfile" "$ROOT/scripts/podman/stand-ins"
+  done
+}
+
+# podman-compose, pinned with its dependencies, in its own virtualenv (never in the Pipfile: the
+# service does not need it). Reinstalled when the pins change.
+COMPOSE_VENV=$ROOT/.tools-compose
+ensure_podman_compose() {
+  local pins=$ROOT/scripts/podman/compose-requirements.txt
+  cmp -s "$pins" "$COMPOSE_VENV/pins.txt" && return 0
+  say "installing podman-compose into .tools-compose/"
+  rm -rf "$COMPOSE_VENV"
+  "$PYTHON" -m venv "$COMPOSE_VENV"
+  "$COMPOSE_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+  cp "$pins" "$COMPOSE_VENV/pins.txt"
+}
