@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -63,5 +63,15 @@ stack-stop:  ## stop every process `make stack` started
 stack-status:  ## say which of the stack's processes are running
 	bash scripts/stack.sh status
 
-campaign:  ## score data/ through the stack into .tmp/campaign.csv (after `make stack`)
+compose-up:  ## docker-compose.yml under podman-compose (local image stand-ins; nginx on STACK_PORT, 8080)
+	bash scripts/compose.sh up -d
+
+compose-down:  ## stop and remove what compose-up started, with Redis's volume
+	bash scripts/compose.sh down -v
+
+compose-test:  ## install podman-compose and friends, then test docker-compose.yml end to end (tests/test_compose.py)
+	bash scripts/compose-test.sh
+
+campaign:  ## score data/ through the stack into .tmp/campaign.csv (after `make stack` or `make compose-up`)
+	mkdir -p .tmp
 	.venv/bin/python campaign.py score data/WA_Fn-UseC_-Telco-Customer-Churn.csv --url http://127.0.0.1:$${STACK_PORT:-8080} -o .tmp/campaign.csv --explain 3 --top 10
