@@ -1,6 +1,6 @@
 """docker-compose.yml itself, run by podman-compose (scripts/compose.sh): every service in its container,
-a campaign through nginx (sync, and async through Redis and the worker) equal to an offline run, and
-`down -v` leaving nothing behind.
+a campaign through nginx (sync, and async through Redis and the worker) equal to an offline run, a
+clean stop, and `down -v` leaving nothing behind.
 
 The images no registry gives here are local stand-ins (scripts/podman/stand-ins/); the service's image
 is the one tests/test_container.py checks (same tag: whichever test builds it first, the other reuses it).
@@ -108,7 +108,14 @@ def test_a_campaign_through_nginx_sync_and_async_matches_offline(stack: ComposeS
     assert "churn" in stack.logs("worker_1") and "Job OK" in stack.logs("worker_1")
 
 
-def test_down_removes_the_containers_network_and_volume(stack: ComposeStack) -> None:
+def test_every_service_stops_cleanly_then_down_removes_containers_network_and_volume(stack: ComposeStack) -> None:
+    stop = stack.compose("stop", timeout=300)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    exits = {
+        s: podman("inspect", name, "--format", "{{.State.ExitCode}}").stdout.strip()
+        for s, name in stack.containers().items()
+    }
+    assert exits == dict.fromkeys(SERVICES, "0"), stack.all_logs()
     down = stack.compose("down", "-v", timeout=300)
     assert down.returncode == 0, down.stdout + down.stderr
     assert stack.containers() == {}
