@@ -25,13 +25,14 @@ WORKDIR /app
 # --deploy stops the build when Pipfile.lock is out of date with the Pipfile.
 COPY Pipfile Pipfile.lock ./
 # gcc and libc headers only for the build; Python's headers ship with python:3.11-slim (the local stand-in,
-# Debian's python3, needs python3-dev). Versions come from the base image's Debian release.
+# Debian's python3, needs python3-dev, whose install brings back the PEP 668 marker the stand-in drops).
+# Versions come from the base image's Debian release.
 # hadolint ignore=DL3008
 RUN headers=python3-dev \
     && if [ -f "$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then headers=; fi \
     && apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev ${headers:+"$headers"} \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* /usr/lib/python3*/EXTERNALLY-MANAGED
 RUN PIP_INDEX_URL="${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/null \
         || python -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')}" \
     && export PIP_INDEX_URL \
