@@ -247,7 +247,7 @@ class Chunk:
             return np.zeros(n), np.full(n, "", dtype=object), np.ones(n, dtype=bool)
         encoded = pc.dictionary_encode(batch.column(batch.schema.get_field_index(header)))
         term, code, invalid = self.distinct(field, encoded.dictionary)
-        at = encoded.indices.to_numpy(zero_copy_only=False)
+        at = numpy_of(encoded.indices)
         return term[at], code[at], invalid[at]
 
     def distinct(self, field: str, dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -264,11 +264,11 @@ class Chunk:
         """Plain decimals converted by Arrow (exactly as float() reads them); any other text by parse()."""
         n = len(values)
         plain = pc.match_substring_regex(values, PLAIN_DECIMAL)
-        mask = plain.to_numpy(zero_copy_only=False)
+        mask = numpy_of(pc.cast(plain, pa.uint8())).view(bool)
         term, invalid = np.zeros(n), np.zeros(n, dtype=bool)
-        term[mask] = pc.cast(values.filter(plain), pa.float64()).to_numpy()
+        term[mask] = numpy_of(pc.cast(values.filter(plain), pa.float64()))
         odd = np.flatnonzero(~mask).tolist()
-        for i, value in zip(odd, values.take(pa.array(odd, pa.int64())).to_pylist(), strict=True):
+        for i, value in zip(odd, values.filter(pc.invert(plain)).to_pylist(), strict=True):
             term[i], _, invalid[i] = self.parse(field, value)
         code = np.full(n, "", dtype=object)
         if self.explain:
@@ -300,7 +300,7 @@ class Chunk:
         if header is None:
             return np.zeros(batch.num_rows, dtype=bool)
         lengths = pc.utf8_length(batch.column(batch.schema.get_field_index(header)))
-        return np.asarray(lengths.to_numpy(zero_copy_only=False) > MAX_ID_LENGTH)
+        return np.asarray(numpy_of(lengths) > MAX_ID_LENGTH)
 
     def customerids(self, batch: pa.RecordBatch) -> pa.Array:
         """The ids as the output shows them: "" where absent or too long (the validator drops such an id)."""
@@ -315,7 +315,7 @@ class Chunk:
         """The per-row validator's error for each bad row, as "<code>: <message>"."""
         out: dict[int, str] = {}
         if len(bad):
-            for i, row in zip(bad.tolist(), batch.take(pa.array(bad)).to_pylist(), strict=True):
+            for i, row in zip(bad.tolist(), batch.take(arrow_of(bad)).to_pylist(), strict=True):
                 try:
                     self.service.validator.validate(row)
                 except InvalidCustomer as e:
@@ -338,7 +338,7 @@ class Chunk:
         # Sorted from the largest contribution down, the positive ones are a prefix of each row.
         positive = (chosen > 0) & good[:, None]
         offsets = np.concatenate(([0], np.cumsum(positive.sum(axis=1)))).astype(np.int32)
-        codes_list = pa.ListArray.from_arrays(pa.array(offsets), pa.array(chosen_codes[positive], pa.string()))
+        codes_list = pa.ListArray.from_arrays(arrow_of(offsets), pa.array(chosen_codes[positive], pa.string()))
         return pc.binary_join(codes_list, ";")
 
     def term(self, field: str, values: np.ndarray) -> np.ndarray:
@@ -362,13 +362,13 @@ class OutputColumns:
         fields = [
             quoted(self.ids),
             float_text(self.probabilities),
-            pc.if_else(pa.array(self.churn), "true", "false"),
+            pc.if_else(arrow_of(self.churn), "true", "false"),
             fixed4_text(self.percentiles),
             quoted(reasons) if reasons is not None else empty,
             empty,
         ]
         if bad.any():  # a rejected row shows its id and its error only
-            mask = pa.array(bad)
+            mask = arrow_of(bad)
             fields[1:5] = [pc.if_else(mask, "", f) for f in fields[1:5]]
             text: list[str | None] = [None] * n
             for i, message in errors.items():
@@ -376,6 +376,29 @@ class OutputColumns:
             fields[5] = pc.fill_null(pa.array(text, pa.string()), "")
         fields[5] = pc.binary_join_element_wise(fields[5], "", "\n")  # the line end, after the last field
         return text_bytes(pc.binary_join_element_wise(*fields, ","))
+
+
+NUMPY_TYPES = {"int32": np.int32, "int64": np.int64, "uint8": np.uint8, "double": np.float64}
+
+
+def numpy_of(array: pa.Array) -> np.ndarray:
+    """A null-free numeric array's values, without a copy."""
+    if array.null_count:
+        raise ValueError("unexpected nulls")
+    dtype = np.dtype(NUMPY_TYPES[str(array.type)])
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
+ARROW_TYPES = {np.dtype(np.int32): pa.int32(), np.dtype(np.int64): pa.int64(), np.dtype(np.float64): pa.float64()}
+
+
+def arrow_of(values: np.ndarray) -> pa.Array:
+    """A numpy array as an Arrow array around the same memory (no copy, no type inference)."""
+    if values.dtype == np.bool_:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(ARROW_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
 def text_bytes(lines: pa.Array) -> bytes:
@@ -388,14 +411,14 @@ def text_bytes(lines: pa.Array) -> bytes:
 
 def float_text(values: np.ndarray) -> pa.Array:
     """repr() of each float: Arrow's shortest round-trip text, identical to repr in [1e-4, 1e16) for non-integers."""
-    text = pc.cast(pa.array(values), pa.string())
+    text = pc.cast(arrow_of(values), pa.string())
     odd = (values < 1e-4) | (values >= 1e16) | (values == np.floor(values))
     if not odd.any():
         return text
     fixed: list[str | None] = [None] * len(values)
     for i in np.flatnonzero(odd).tolist():
         fixed[i] = repr(float(values[i]))
-    return pc.if_else(pa.array(odd), pa.array(fixed, pa.string()), text)
+    return pc.if_else(arrow_of(odd), pa.array(fixed, pa.string()), text)
 
 
 def fixed4_text(values: np.ndarray) -> pa.Array:
@@ -408,14 +431,14 @@ def fixed4_text(values: np.ndarray) -> pa.Array:
     whole = units.astype(np.int64)
     integer, fraction = np.divmod(whole, 10_000)
     text = pc.binary_join_element_wise(
-        pc.cast(pa.array(integer), pa.string()), pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), 4, "0"), "."
+        pc.cast(arrow_of(integer), pa.string()), pc.utf8_lpad(pc.cast(arrow_of(fraction), pa.string()), 4, "0"), "."
     )
     if not odd.any():
         return text
     fixed: list[str | None] = [None] * len(values)
     for i in np.flatnonzero(odd).tolist():
         fixed[i] = f"{float(values[i]):.4f}"
-    return pc.if_else(pa.array(odd), pa.array(fixed, pa.string()), text)
+    return pc.if_else(arrow_of(odd), pa.array(fixed, pa.string()), text)
 
 
 def quoted(column: pa.Array) -> pa.Array:
