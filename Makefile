@@ -17,8 +17,8 @@ lint:  ## ruff and mypy only (after `make test` has set up .venv)
 train:  ## retrain churn-model.bin and churn-model.json from data/
 	.venv/bin/python train.py
 
-bench:  ## side-by-side benchmark vs the book's service (~8 min; quiet machine), writes BENCHMARKS.md
-	.venv/bin/python bench/run.py --json build/bench.json
+bench:  ## side-by-side benchmark vs the book's service + offline (~8 min; quiet machine), writes BENCHMARKS.md; BENCH_ARGS=--container also builds and times the image
+	.venv/bin/python bench/run.py --json build/bench.json $(BENCH_ARGS)
 
 bench-smoke:  ## the benchmark once, very short (~40 s): proves it runs, prints the report
 	.venv/bin/python bench/run.py --smoke
