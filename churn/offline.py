@@ -248,7 +248,7 @@ class Chunk:
         encoded = pc.dictionary_encode(batch.column(batch.schema.get_field_index(header)))
         term, code, invalid = self.distinct(field, encoded.dictionary)
         at = numpy_of(encoded.indices)
-        return term[at], code[at], invalid[at]
+        return term[at], code[at] if self.explain else code, invalid[at]  # codes serve only the reasons
 
     def distinct(self, field: str, dictionary: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each distinct value's term, reason code and validity, by the validator's rules."""
