@@ -189,8 +189,8 @@ def run(options: RunOptions, scorer: ChunkScorer, progress: Progress, stop: thre
         return state
     writer = OutputWriter(state, options.output)
     try:
-        fast = isinstance(scorer, OfflineScorer) and fast_path_applies(options, state)
-        if fast and run_fast(options, scorer, state, writer, progress):  # type: ignore[arg-type]
+        engine = scorer if isinstance(scorer, OfflineScorer) and fast_path_applies(options, state) else None
+        if engine is not None and run_fast(options, engine, state, writer, progress):
             return state
         if not progress.total:
             progress.start(count_rows(options.input), state.rows_done)
