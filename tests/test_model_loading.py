@@ -91,8 +91,9 @@ def test_the_model_read_without_scikit_learn_scores_identically(model_copy: Path
 
 def test_the_light_load_imports_no_scikit_learn() -> None:
     code = (
-        "import sys; from churn.model import load_model; from tests.conftest import MODEL_PATH; "
-        "load_model(MODEL_PATH, sklearn_objects=False); print('sklearn' in sys.modules, 'scipy' in sys.modules)"
+        "import sys; from pathlib import Path; from churn.model import load_model; "
+        f"load_model(Path({str(MODEL_PATH)!r}), sklearn_objects=False); "
+        "print('sklearn' in sys.modules, 'scipy' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False"]
