@@ -337,6 +337,17 @@ def container(run_it: bool) -> dict[str, Any] | None:
     return report
 
 
+def render_saved(path: Path) -> str:
+    """The report of a run saved with --json (after notes.md or profile.md changed)."""
+    from bench.report import render
+
+    raw = json.loads(path.read_text())
+    summary = raw["summary"]
+    summary["table"] = {(k.rsplit("@", 1)[0], int(k.rsplit("@", 1)[1])): v for k, v in summary["table"].items()}
+    summary["ratios"] = {int(c): v for c, v in summary["ratios"].items()}
+    return render(raw)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="one very short round; check it runs, not speed")
@@ -345,7 +356,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--out", type=Path, help="write the report here (default BENCHMARKS.md, none for --smoke)")
     parser.add_argument("--container", action="store_true", help="run scripts/container-test.sh first (podman)")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="only re-render a --json file's results")
     args = parser.parse_args()
+    if args.render:
+        (args.out or PROJECT / "BENCHMARKS.md").write_text(render_saved(args.render))
+        return
     concurrencies = [1, 8, 64]
     if args.smoke:
         args.rounds, args.seconds = 1, 1.0
