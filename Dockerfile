@@ -49,8 +49,10 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# Everything pip installed lives under /usr/local (site-packages or dist-packages, and the scripts).
+# Everything pip installed lives under /usr/local (site-packages or dist-packages, and the scripts);
+# the lock stays beside the code, saying what the image holds.
 COPY --from=build /usr/local /usr/local
+COPY Pipfile Pipfile.lock ./
 
 # The service runs as an unprivileged user that owns nothing it could overwrite.
 # (a uid above the system range, so it matches no host account; --no-log-init keeps lastlog small)
