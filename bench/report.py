@@ -50,8 +50,17 @@ def machine_section(results: dict[str, Any]) -> list[str]:
         f"- {st['rounds']} round(s) of {st['seconds']:g} s per wrk run; the whole run took {st['duration_s']:.0f} s."
         " Every figure is the median over rounds; ratios are taken between two servers in the same round.",
         "- wrk and the servers share the same cores (loopback), as in the issue's measurements.",
+        *load_line(st),
         "",
     ]
+
+
+def load_line(settings: dict[str, Any]) -> list[str]:
+    """The load average before and after the run: how much else the machine was doing."""
+    if "load" not in settings:
+        return []
+    before, after = (" / ".join(v) for v in settings["load"])
+    return [f"- load average (1 / 5 / 15 min) before the run: {before}; after: {after}."]
 
 
 def verdict(ok: bool) -> str:

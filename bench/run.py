@@ -365,13 +365,19 @@ def main() -> None:
     if args.smoke:
         args.rounds, args.seconds = 1, 1.0
     started = time.monotonic()
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     container_report = container(args.container)
     results = run(args.rounds, args.seconds, max(args.seconds, 2.0), concurrencies)
     results["offline"] = offline(args.smoke, args.rounds)
     results["container"] = container_report
     results["summary"] = summarize(results, concurrencies)
     results["machine"], results["versions"] = machine(), versions()
-    results["settings"] = {"rounds": args.rounds, "seconds": args.seconds, "duration_s": time.monotonic() - started}
+    results["settings"] = {
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "duration_s": time.monotonic() - started,
+        "load": [load_before, Path("/proc/loadavg").read_text().split()[:3]],  # other jobs on the machine
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         table = {f"{name}@{c}": v for (name, c), v in results["summary"]["table"].items()}
