@@ -1,6 +1,9 @@
 # churn-serving: the churn model behind gunicorn, as Elastic Beanstalk's Docker platform builds it.
 # Build: podman build -t churn-serving .   (or docker build; `make container-test` builds and checks it)
-FROM python:3.11-slim
+
+# Build stage: the locked [packages] installed with a C compiler at hand, because gunicorn-h1c (gunicorn's
+# C HTTP parser) is published only as source. The final stage copies the installed result, not the compiler.
+FROM python:3.11-slim AS build
 
 # Keep equal to PIPENV_VERSION in scripts/lib.sh (tests/test_dockerfile.py checks).
 ARG PIPENV_VERSION=2026.10.3
@@ -21,6 +24,15 @@ WORKDIR /app
 # virtualenv and is removed in the same layer: only the lock's [packages] stay in the image.
 # --deploy stops the build when Pipfile.lock is out of date with the Pipfile.
 COPY Pipfile Pipfile.lock ./
+# gcc and libc headers only for the build; Python's headers ship with python:3.11-slim (the local stand-in,
+# Debian's python3, needs python3-dev, whose install brings back the PEP 668 marker the stand-in drops).
+# Versions come from the base image's Debian release.
+# hadolint ignore=DL3008
+RUN headers=python3-dev \
+    && if [ -f "$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then headers=; fi \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev ${headers:+"$headers"} \
+    && rm -rf /var/lib/apt/lists/* /usr/lib/python3*/EXTERNALLY-MANAGED
 RUN PIP_INDEX_URL="${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/null \
         || python -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')}" \
     && export PIP_INDEX_URL \
@@ -28,6 +40,19 @@ RUN PIP_INDEX_URL="${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/nul
     && /tmp/pipenv/bin/pip install --quiet "pipenv==${PIPENV_VERSION}" \
     && PIPENV_VERBOSITY=-1 /tmp/pipenv/bin/pipenv install --deploy --system \
     && rm -rf /tmp/pipenv /root/.cache
+
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PORT=9696
+
+WORKDIR /app
+
+# Everything pip installed lives under /usr/local (site-packages or dist-packages, and the scripts);
+# the lock stays beside the code, saying what the image holds.
+COPY --from=build /usr/local /usr/local
+COPY Pipfile Pipfile.lock ./
 
 # The service runs as an unprivileged user that owns nothing it could overwrite.
 # (a uid above the system range, so it matches no host account; --no-log-init keeps lastlog small)

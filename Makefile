@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test bench-report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -17,8 +17,11 @@ lint:  ## ruff and mypy only (after `make test` has set up .venv)
 train:  ## retrain churn-model.bin and churn-model.json from data/
 	.venv/bin/python train.py
 
-bench:  ## side-by-side benchmark vs the book's service (~8 min; quiet machine), writes BENCHMARKS.md
-	.venv/bin/python bench/run.py --json build/bench.json
+bench:  ## side-by-side benchmark vs the book's service + offline (~8 min; quiet machine), writes BENCHMARKS.md; BENCH_ARGS=--container also builds and times the image
+	.venv/bin/python bench/run.py --json build/bench.json $(BENCH_ARGS)
+
+bench-report:  ## re-render BENCHMARKS.md from the last `make bench` (build/bench.json), e.g. after editing bench/notes.md
+	.venv/bin/python bench/run.py --render build/bench.json
 
 bench-smoke:  ## the benchmark once, very short (~40 s): proves it runs, prints the report
 	.venv/bin/python bench/run.py --smoke

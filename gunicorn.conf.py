@@ -4,12 +4,16 @@ PORT, WEB_CONCURRENCY, GUNICORN_THREADS, GUNICORN_KEEPALIVE, GUNICORN_TIMEOUT an
 GUNICORN_GRACEFUL_TIMEOUT override the values below; everything else is in churn/config.py.
 """
 
+import logging
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+from gunicorn.http import wsgi  # type: ignore[import-untyped]
 
 from churn.config import ConfigError, Settings
 
@@ -51,6 +55,83 @@ logconfig_dict = {
         "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
     },
 }
+
+
+class QuietAccessLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger, minus the access line's cost when gunicorn.access is silenced (as above).
+
+    With a logconfig_dict gunicorn builds every request's access-log atoms (~10% of a worker's time
+    on POST /predict under py-spy) before the WARNING level drops the line; churn.access logs instead.
+    """
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = QuietAccessLogger
+
+
+class OneSendResponse(wsgi.Response):  # type: ignore[misc]
+    """gunicorn's HTTP/1 response, sending its head together with the first body bytes.
+
+    gunicorn sends the status line and headers with one sendall and the body with another; on a
+    small JSON answer the second syscall (and the second TCP segment the client wakes for) is a
+    share of a request's server CPU (bench/notes.md). The head is captured instead of
+    sent, then goes out with the first body write, or at close (no body), or before a sendfile.
+    """
+
+    pending_head: bytes | None = None
+    sock: Any  # gunicorn's socket, set by Response.__init__
+
+    def send_headers(self) -> None:
+        if self.headers_sent:
+            return
+        sock, capture = self.sock, _Capture()
+        self.sock = capture
+        try:
+            super().send_headers()
+        finally:
+            self.sock = sock
+        self.pending_head = b"".join(capture.parts)
+
+    def flush_head(self) -> None:
+        head, self.pending_head = self.pending_head, None
+        if head:
+            self.sock.sendall(head)
+
+    def _emit_body(self, data: bytes) -> None:
+        head = self.pending_head
+        if head and not self.chunked:
+            self.pending_head = None
+            self.sock.sendall(head + data)
+            return
+        self.flush_head()
+        super()._emit_body(data)
+
+    def sendfile(self, respiter: Any) -> bool:
+        self.send_headers()
+        self.flush_head()
+        return bool(super().sendfile(respiter))
+
+    def close(self) -> None:
+        self.send_headers()
+        self.flush_head()
+        super().close()
+
+
+class _Capture:
+    """Stands in for the socket while gunicorn writes the head."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def sendall(self, data: bytes) -> None:
+        self.parts.append(bytes(data))
+
+
+# wsgi.create() looks the class up at each request: every HTTP/1 response is a OneSendResponse.
+wsgi.Response = OneSendResponse
 
 
 def on_starting(server: Any) -> None:

@@ -26,7 +26,7 @@ def main() -> None:
         configure_logging(settings.log_level)
         if not settings.redis_url:
             raise ConfigError("REDIS_URL is not set: the worker needs the Redis the API queues jobs on")
-        model = load_model(settings.model_path)
+        model = load_model(settings.model_path, sklearn_objects=False)
     except (ConfigError, ModelLoadError) as e:
         logging.getLogger("churn").critical("cannot start: %s", e)
         raise SystemExit(f"churn worker cannot start: {e}") from None

@@ -182,7 +182,8 @@ def servers(reference_dir: Path) -> list[Server]:
         Server("book-default", [*book, "predict:app"], reference_dir),
         Server("book-2-sync-workers", [*book, "--workers", "2", "predict:app"], reference_dir),
         Server("book-gthread", [*book, "--workers", "2", "--threads", "4", "predict:app"], reference_dir),
-        Server("ours", ["-c", "gunicorn.conf.py", "churn_serving:app"], PROJECT, {"LOG_LEVEL": "WARNING"}),
+        # as shipped: the INFO request log line included (to /dev/null here)
+        Server("ours", ["-c", "gunicorn.conf.py", "churn_serving:app"], PROJECT),
     ]
 
 
@@ -297,6 +298,56 @@ def machine() -> dict[str, str]:
     }
 
 
+def offline(smoke: bool, rounds: int) -> dict[str, Any]:
+    """The real `campaign.py score INPUT --offline --output OUT` on a generated CSV, after the servers stopped."""
+    from bench.offline import command_line, measure
+
+    rows = 20_000 if smoke else 1_000_000
+    runs = measure(rows, [0] if smoke else [0, 3], 1 if smoke else rounds)
+    for r in runs:
+        log(
+            f"offline round {r['round']} explain {r['explain']}: "
+            f"{r['rows_per_s']:.0f} rows/s, {r['peak_rss_mib']:.0f} MiB"
+        )
+    summary = []
+    for explain in sorted({r["explain"] for r in runs}):
+        mine = [r for r in runs if r["explain"] == explain]
+        summary.append(
+            {
+                "explain": explain,
+                "rows": rows,
+                "command": command_line(explain),
+                "rounds": len(mine),
+                **{k: median([r[k] for r in mine]) for k in ("seconds", "rows_per_s", "peak_rss_mib", "cpu_s")},
+                "all_rows_per_s": [r["rows_per_s"] for r in mine],
+            }
+        )
+    return {"runs": runs, "summary": summary}
+
+
+def container(run_it: bool) -> dict[str, Any] | None:
+    """The last `make container-test` figures (build/container-report.json), after running it if asked."""
+    if run_it:
+        subprocess.run(["bash", str(PROJECT / "scripts" / "container-test.sh")], check=True)
+    path = PROJECT / "build" / "container-report.json"
+    if not path.exists():
+        return None
+    report: dict[str, Any] = json.loads(path.read_text())
+    report["age_s"] = time.time() - report.get("at", 0)
+    return report
+
+
+def render_saved(path: Path) -> str:
+    """The report of a run saved with --json (after notes.md or profile.md changed)."""
+    from bench.report import render
+
+    raw = json.loads(path.read_text())
+    summary = raw["summary"]
+    summary["table"] = {(k.rsplit("@", 1)[0], int(k.rsplit("@", 1)[1])): v for k, v in summary["table"].items()}
+    summary["ratios"] = {int(c): v for c, v in summary["ratios"].items()}
+    return render(raw)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="one very short round; check it runs, not speed")
@@ -304,15 +355,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="wrk duration of one single-prediction run")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--out", type=Path, help="write the report here (default BENCHMARKS.md, none for --smoke)")
+    parser.add_argument("--container", action="store_true", help="run scripts/container-test.sh first (podman)")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="only re-render a --json file's results")
     args = parser.parse_args()
+    if args.render:
+        (args.out or PROJECT / "BENCHMARKS.md").write_text(render_saved(args.render))
+        return
     concurrencies = [1, 8, 64]
     if args.smoke:
         args.rounds, args.seconds = 1, 1.0
     started = time.monotonic()
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
+    container_report = container(args.container)
     results = run(args.rounds, args.seconds, max(args.seconds, 2.0), concurrencies)
+    results["offline"] = offline(args.smoke, args.rounds)
+    results["container"] = container_report
     results["summary"] = summarize(results, concurrencies)
     results["machine"], results["versions"] = machine(), versions()
-    results["settings"] = {"rounds": args.rounds, "seconds": args.seconds, "duration_s": time.monotonic() - started}
+    results["settings"] = {
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "duration_s": time.monotonic() - started,
+        "load": [load_before, Path("/proc/loadavg").read_text().split()[:3]],  # other jobs on the machine
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         table = {f"{name}@{c}": v for (name, c), v in results["summary"]["table"].items()}

@@ -127,6 +127,10 @@ class CustomerColumns(Sequence[dict[str, Any]]):
     def __len__(self) -> int:
         return self.size
 
+    def by_field(self) -> dict[str, list[Any]]:
+        """The columns themselves, by field name (no dict per customer)."""
+        return dict(zip(self.fields, self.columns, strict=True))
+
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
     @overload

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from churn import features
 
 # A share of 0 in either distribution would make the PSI infinite; the usual floor.
@@ -56,6 +58,22 @@ class Bins:
         out.extend(offset + bisect_right(edges, customer[field]) for field, edges, offset in self.numerical)
         return out
 
+    def counts(self, columns: Mapping[str, Sequence[Any]], rows: int) -> list[int]:
+        """How many customers fall in each bin, from validated values given column by column.
+
+        The same bins as indexes() gives row by row (searchsorted "right" is bisect_right), in a few
+        C loops per field: a 1000-customer batch's bins cost ~1 ms row by row.
+        """
+        size = len(self.bins)
+        total = np.zeros(size, dtype=np.int64)
+        for field, table in self.categorical:
+            slots = np.fromiter(map(table.__getitem__, columns[field]), dtype=np.int64, count=rows)
+            total += np.bincount(slots, minlength=size)
+        for field, edges, offset in self.numerical:
+            values = np.asarray(columns[field], dtype=np.float64)
+            total += np.bincount(offset + np.searchsorted(edges, values, side="right"), minlength=size)
+        return [int(c) for c in total]
+
     def fields(self) -> list[str]:
         return [*features.CATEGORICAL, *features.NUMERICAL]
 
@@ -86,6 +104,11 @@ class Window:
             self.old.append(current)
             self.current = [0] * self.size
             self.rows = 0
+
+    def add_counts(self, counts: Sequence[int], rows: int) -> None:
+        """add() given each slot's count rather than one entry per event."""
+        self.current = [a + b for a, b in zip(self.current, counts, strict=False)] + self.current[len(counts) :]
+        self.add((), rows)
 
     def bump(self, slot: int, count: int) -> None:
         self.current[slot] += count

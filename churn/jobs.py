@@ -54,7 +54,11 @@ def init_worker(service: ChurnService) -> None:
 def worker_service() -> ChurnService:
     if _service is None:  # a plain `rq worker`: load once per process, at the first job
         settings = Settings.from_env()
-        init_worker(ChurnService(load_model(settings.model_path), settings.threshold, settings.job_max_batch))
+        init_worker(
+            ChurnService(
+                load_model(settings.model_path, sklearn_objects=False), settings.threshold, settings.job_max_batch
+            )
+        )
     assert _service is not None  # noqa: S101 - set just above
     return _service
 

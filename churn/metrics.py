@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from churn import drift
+from churn.batch import CustomerColumns
 from churn.errors import FieldCode
 from churn.model import LoadedModel
 from churn.schemas import InvalidCustomer
@@ -37,6 +38,7 @@ PUBLISH_SECONDS = 1.0  # how stale another worker's window may be in a scrape
 # rejected), rows rejected for an unknown category.
 SCORED, CHURNERS, SEEN, UNKNOWN = range(4)
 WINDOW_KINDS = ("scored", "churners", "seen", "unknown_category")
+COLUMN_WISE_ROWS = 32  # from this many customers a call's drift bins are counted column-wise (numpy)
 
 
 def multiprocess_dir() -> str | None:
@@ -131,21 +133,32 @@ class PredictionObserver:
     ) -> None:
         churners = int(np.count_nonzero(probabilities >= self.threshold))
         unknown_rows = self.count_rejected(rejected)
-        slots: list[int] = []
-        for customer in customers:
-            slots.extend(self.bins.indexes(customer))
+        counts = self.bin_counts(customers)
         with self.lock:
             w, base = self.window, self.extra
             w.bump(base + SCORED, len(customers))
             w.bump(base + CHURNERS, churners)
             w.bump(base + SEEN, len(customers) + len(rejected))
             w.bump(base + UNKNOWN, unknown_rows)
-            w.add(slots, len(customers) + len(rejected))
+            if isinstance(counts, list):
+                w.add_counts(counts, len(customers) + len(rejected))
+            else:
+                w.add(counts, len(customers) + len(rejected))
         if churners:  # each inc writes to a shared file: skip the ones that add nothing
             self.churn_child.inc(churners)
         if len(customers) > churners:
             self.no_churn_child.inc(len(customers) - churners)
         self.ensure_publisher()
+
+    def bin_counts(self, customers: Sequence[Customer]) -> list[int] | Iterator[int]:
+        """Each bin's count (large batches, column-wise), or each customer's bins (a few customers, row by row)."""
+        if len(customers) < COLUMN_WISE_ROWS:
+            return (slot for customer in customers for slot in self.bins.indexes(customer))
+        if isinstance(customers, CustomerColumns):
+            columns: Mapping[str, Sequence[Any]] = customers.by_field()
+        else:
+            columns = {f: [c[f] for c in customers] for f in self.bins.fields()}
+        return self.bins.counts(columns, len(customers))
 
     def count_rejected(self, rejected: Sequence[InvalidCustomer]) -> int:
         """Count refused rows by code and unknown categories by field; return the rows with an unknown category."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import io
 import json
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import sklearn
 
 from churn import features
 from churn.explain import Explainer
@@ -56,8 +56,13 @@ def metadata_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
 
-def load_model(model_path: Path) -> LoadedModel:
-    """Read, verify and compile a model; raise ModelLoadError saying what is wrong and what to do."""
+def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel:
+    """Read, verify and compile a model; raise ModelLoadError saying what is wrong and what to do.
+
+    sklearn_objects=False gives dv and estimator as plain records of their fitted attributes, read
+    without importing scikit-learn (~1 s of a command's start-up): enough for the compiled scorer,
+    which is all offline scoring uses. The same checks apply (sha256, version, golden self-test).
+    """
     metadata = read_metadata(model_path)
     try:
         blob = model_path.read_bytes()
@@ -71,13 +76,17 @@ def load_model(model_path: Path) -> LoadedModel:
             f"{metadata['model_sha256'][:12]}...: the file was changed or replaced. Restore both files from git "
             "or retrain them together with `python train.py`."
         )
-    if metadata["sklearn_version"] != sklearn.__version__:
+    installed = importlib.metadata.version("scikit-learn")
+    if metadata["sklearn_version"] != installed:
         raise ModelLoadError(
-            f"the model was trained with scikit-learn {metadata['sklearn_version']} but {sklearn.__version__} "
+            f"the model was trained with scikit-learn {metadata['sklearn_version']} but {installed} "
             "is installed. Install the locked dependencies (`pipenv install --deploy`) or retrain with "
             "`python train.py`."
         )
-    dv, estimator = pickle.loads(blob)  # noqa: S301 - our own file, its sha256 verified above
+    if sklearn_objects:
+        dv, estimator = pickle.loads(blob)  # noqa: S301 - our own file, its sha256 verified above
+    else:
+        dv, estimator = FittedAttributes.load(blob)
     scorer = Scorer.from_sklearn(dv, estimator)
     try:
         explainer = Explainer(scorer, metadata["explain_baseline"], metadata["score_quantiles"])
@@ -116,3 +125,25 @@ def check_consistency(model: LoadedModel) -> None:
             f"golden self-test failed: the reference customer scores {result['got']!r}, training recorded "
             f"{result['expected']!r}. Retrain with `python train.py`."
         )
+
+
+class FittedAttributes:
+    """A fitted scikit-learn object's attributes (feature_names_, coef_...), without its class."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    @staticmethod
+    def load(blob: bytes) -> Any:
+        return _AttributesUnpickler(io.BytesIO(blob)).load()
+
+
+class _AttributesUnpickler(pickle.Unpickler):
+    """Unpickle scikit-learn objects as FittedAttributes; numpy's arrays as numpy's; refuse anything else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("sklearn."):
+            return FittedAttributes
+        if module.split(".", maxsplit=1)[0] == "numpy" or (module, name) == ("copyreg", "_reconstructor"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"unexpected object in the model file: {module}.{name}")

@@ -7,6 +7,7 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -35,6 +36,64 @@ def output_rows(path: Path) -> Iterator[dict[str, str]]:
 
 def summarize(path: Path, top: int = 0) -> Summary:
     """Count the output's rows and pick the `top` highest-risk customers, in one bounded-memory pass."""
+    fast = arrow_summary(path, top)
+    return fast if fast is not None else python_summary(path, top)
+
+
+def arrow_summary(path: Path, top: int) -> Summary | None:
+    """summarize() through Arrow's CSV reader (a million rows in a fraction of a second), streamed.
+
+    Only for output without a quote or a carriage return, where Arrow and csv.DictReader cannot
+    read a cell differently; None otherwise (python_summary reads it).
+    """
+    if not plain_bytes(path):
+        return None
+    import pyarrow as pa  # noqa: PLC0415 - only this path needs Arrow
+    import pyarrow.compute as pc  # noqa: PLC0415
+    import pyarrow.csv as pacsv  # noqa: PLC0415
+
+    with path.open(newline="") as f:
+        columns = next(csv.reader(f), [])
+    needed = columns if top else ["churn", "error"]  # converting only these is 4x faster
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(columns, pa.string()), include_columns=needed, strings_can_be_null=False
+    )
+    summary, best, seen = Summary(), list[Any](), 0
+    with pacsv.open_csv(path, convert_options=convert, read_options=pacsv.ReadOptions(block_size=8 << 20)) as reader:
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            ok = pc.equal(table["error"], "")
+            summary.rows += table.num_rows
+            summary.scored += pc.sum(ok).as_py() or 0
+            summary.churners += pc.sum(pc.and_(ok, pc.equal(table["churn"], "true"))).as_py() or 0
+            if top:
+                best = merge_top(best, table, ok, seen, top)
+            seen += table.num_rows
+    summary.rejected = summary.rows - summary.scored
+    summary.top = [row for _, _, row in best]
+    return summary
+
+
+def merge_top(best: list[Any], table: Any, ok: Any, offset: int, top: int) -> list[Any]:
+    """The `top` rows by probability so far, earlier rows first among equals (as heapq.nlargest keeps them)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    index = pa.array(range(offset, offset + table.num_rows)).filter(ok)
+    scored = table.filter(ok)
+    probability = pc.cast(scored["churn_probability"], pa.float64())
+    order = pc.array_sort_indices(probability, order="descending")[:top]  # stable: ties keep file order
+    rows = scored.take(order).to_pylist()
+    found = zip(pc.negate(probability.take(order)).to_pylist(), index.take(order).to_pylist(), rows, strict=True)
+    return sorted([*best, *found], key=lambda r: (r[0], r[1]))[:top]
+
+
+def plain_bytes(path: Path) -> bool:
+    with path.open("rb") as f:
+        return not any(b'"' in block or b"\r" in block for block in iter(lambda: f.read(1 << 22), b""))
+
+
+def python_summary(path: Path, top: int = 0) -> Summary:
     summary = Summary()
 
     def counted() -> Iterator[dict[str, str]]:

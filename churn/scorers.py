@@ -2,7 +2,8 @@
 
 online:  POST /v1/predict (a 413 splits the chunk in two; a single row too large becomes that row's error)
 jobs:    POST /v1/jobs, poll GET /v1/jobs/<id>, GET /v1/jobs/<id>/result (for very large files)
-offline: the local model through ChurnService.score_rows, the very code the service runs
+offline: the local model through ChurnService.score_rows, the very code the service runs (and, for CSV
+         files, churn.offline's engine, which writes the same bytes)
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from churn.client import RequestRefused, ServiceClient, Unavailable
 from churn.model import load_model
 from churn.service import ChurnService
+
+if TYPE_CHECKING:
+    from churn.offline import FastRun
 
 ChunkScorer = Callable[[Sequence[Any]], dict[str, Any]]
 
@@ -72,11 +76,26 @@ def wait_for_job(client: ServiceClient, job_id: str, stop: threading.Event, poll
     raise Unavailable(f"job {job_id} did not finish in time")
 
 
-def offline_scorer(model_path: Path, explain: int, threshold: float | None) -> ChunkScorer:
-    """The service's own scoring code on the local model file (swap this for a faster engine if needed)."""
-    service = ChurnService(load_model(model_path), threshold if threshold is not None else 0.5)
+class OfflineScorer:
+    """The service's own scoring code on the local model file; CSV files also get the fast engine (churn.offline).
 
-    def score(rows: Sequence[Any]) -> dict[str, Any]:
-        return service.score_rows(rows, explain=explain)
+    The model is read without importing scikit-learn (load_model's sklearn_objects=False): only the
+    compiled scorer is used, and the same checks apply.
+    """
 
-    return score
+    def __init__(self, model_path: Path, explain: int, threshold: float | None):
+        model = load_model(model_path, sklearn_objects=False)
+        self.service = ChurnService(model, threshold if threshold is not None else 0.5)
+        self.explain = explain
+
+    def __call__(self, rows: Sequence[Any]) -> dict[str, Any]:
+        return self.service.score_rows(rows, explain=self.explain)
+
+    def fast_run(self, path: Path) -> FastRun:
+        from churn.offline import FastRun  # noqa: PLC0415 - pyarrow's import is paid only where it is used
+
+        return FastRun(path, self.service, self.explain)
+
+
+def offline_scorer(model_path: Path, explain: int, threshold: float | None) -> OfflineScorer:
+    return OfflineScorer(model_path, explain, threshold)

@@ -5,18 +5,21 @@ Usage: python -m tests.container_check IMAGE   (after scripts/container-build.sh
 
 from __future__ import annotations
 
+import json
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 
 import requests
 
 from churn.model import load_model
 from churn.service import ChurnService
 from churn.training import REFERENCE_CUSTOMER
-from tests.conftest import MODEL_PATH
+from tests.conftest import MODEL_PATH, PROJECT
 from tests.container_support import Container, image_size_mb
 
 READY_GOAL_S = 2.0
+REPORT = PROJECT / "build" / "container-report.json"  # the last run's figures, which `make bench` reports
 
 
 @dataclass
@@ -77,6 +80,8 @@ def main(argv: list[str]) -> int:
         f"runs as uid {report.user}; SIGTERM -> exit code {report.exit_code}",
     ]
     failures = report.failures()
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps({**asdict(report), "image": image, "failures": failures, "at": time.time()}))
     sys.stdout.write("\n".join(lines + [f"FAILED: {f}" for f in failures] + ["container-test: OK" * (not failures)]))
     sys.stdout.write("\n")
     return 1 if failures else 0

@@ -51,7 +51,8 @@ def tracked(folder: Path) -> set[str]:
 def expected_bundle() -> set[str]:
     """What the Dockerfile copies, plus the build and platform configuration: nothing else."""
     dockerfile = (PROJECT / "Dockerfile").read_text()
-    sources = [s for line in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M) for s in line.split()]
+    # COPY --from=STAGE copies between build stages, not from the bundle
+    sources = [s for line in re.findall(r"^COPY (?!--from=)(.+) \S+$", dockerfile, re.M) for s in line.split()]
     files = {"Dockerfile", ".dockerignore"}
     for source in sources:
         path = PROJECT / source

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from churn.model import ModelLoadError, load_model
-from tests.conftest import MODEL_PATH
+from churn.model import FittedAttributes, ModelLoadError, load_model
+from tests.conftest import MODEL_PATH, PROJECT
 
 
 @pytest.fixture
@@ -72,3 +76,30 @@ def test_a_vocabulary_that_disagrees_with_the_model_is_refused(model_copy: Path)
     edit_metadata(model_copy, vocabulary={**meta["vocabulary"], "contract": ["month-to-month", "one_year"]})
     with pytest.raises(ModelLoadError, match="vocabulary of 'contract'"):
         load_model(model_copy)
+
+
+def test_the_model_read_without_scikit_learn_scores_identically(model_copy: Path) -> None:
+    full, light = load_model(model_copy), load_model(model_copy, sklearn_objects=False)
+    assert light.self_test()["passed"]
+    assert (light.scorer.intercept, light.scorer.categorical, light.scorer.numeric) == (
+        full.scorer.intercept,
+        full.scorer.categorical,
+        full.scorer.numeric,
+    )
+    assert light.explainer.baseline == full.explainer.baseline
+
+
+def test_the_light_load_imports_no_scikit_learn() -> None:
+    code = (
+        "import sys; from pathlib import Path; from churn.model import load_model; "
+        f"load_model(Path({str(MODEL_PATH)!r}), sklearn_objects=False); "
+        "print('sklearn' in sys.modules, 'scipy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_light_load_refuses_anything_but_fitted_attributes_and_arrays() -> None:
+    evil = pickle.dumps(os.getcwd)  # any callable outside scikit-learn and numpy
+    with pytest.raises(pickle.UnpicklingError, match="unexpected object"):
+        FittedAttributes.load(evil)

@@ -1,15 +1,22 @@
-"""Offline CSV scoring gives, row for row, what ChurnService.score_rows gives for the same rows."""
+"""Offline CSV scoring gives, row for row, what ChurnService.score_rows gives for the same rows, and
+writes byte for byte what the chunked campaign path (rowio.output_row through csv.writer) writes."""
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from churn import offline
 from churn.model import LoadedModel
 from churn.offline import OUTPUT_COLUMNS, score_csv
+from churn.rowio import output_row, read_rows
 from churn.service import ChurnService
 from tests.conftest import DATA_PATH
 
@@ -75,8 +82,70 @@ def assert_same(got: dict[str, str], want: dict[str, Any]) -> None:
     assert got["error"] == ""
     assert float(got["churn_probability"]) == want["churn_probability"]  # exactly, not approximately
     assert got["churn"] == ("true" if want["churn"] else "false")
-    assert float(got["percentile"]) == want["percentile"]
+    assert got["percentile"] == f"{want['percentile']:.4f}"
     assert got["reasons"] == ";".join(r["code"] for r in want.get("reasons", []))
+
+
+def chunked_bytes(source: Path, service: ChurnService, explain: int) -> bytes:
+    """What campaign.py's chunked path writes for a file: output_row through csv.writer."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(OUTPUT_COLUMNS)
+    for prediction in service.score_rows(list(read_rows(source)), explain=explain)["predictions"]:
+        writer.writerow(output_row(prediction))
+    return out.getvalue().encode()
+
+
+@pytest.mark.parametrize("explain", [0, 2, 19])
+def test_offline_output_bytes_equal_the_chunked_path(model: LoadedModel, tmp_path: Path, explain: int) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    telco_with_bad_rows(source)
+    service = ChurnService(model)
+    score_csv(source, target, service, explain=explain, chunk_bytes=8192)
+    assert target.read_bytes() == chunked_bytes(source, service, explain)
+
+
+def test_ids_and_errors_that_need_quotes_are_quoted_as_csv_writer_does(model: LoadedModel, tmp_path: Path) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    with DATA_PATH.open(newline="") as f:
+        rows = [r for _, r in zip(range(40), csv.DictReader(f), strict=False)]
+    rows[3]["customerID"] = "a;b\tc"
+    rows[5]["Contract"] = "month;to;month"  # an error message quoting the value
+    rows[6]["customerID"] = "x\ry"  # a bare carriage return: the Python reader takes over from there
+    rows[9]["customerID"] = 'say "hi", bye'  # csv.DictWriter quotes it: the Python reader again
+    with source.open("w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows[:6])
+    service = ChurnService(model)
+    score_csv(source, target, service)
+    assert target.read_bytes() == chunked_bytes(source, service, 0)
+    with source.open("a", newline="") as f:
+        csv.DictWriter(f, list(rows[0]), lineterminator="\n").writerows(rows[6:])
+    with pytest.raises(ValueError, match="Python reader"):
+        score_csv(source, target, service)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=50))
+def test_float_text_is_repr(values: list[float]) -> None:
+    text = offline.float_text(np.array(values)).to_pylist()
+    assert text == [repr(v) for v in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=100.0) | st.sampled_from([0.00005, 12.34565, 99.99995]), min_size=1))
+def test_fixed4_text_is_python_formatting(values: list[float]) -> None:
+    assert offline.fixed4_text(np.array(values)).to_pylist() == [f"{v:.4f}" for v in values]
+
+
+@given(st.lists(st.text(max_size=12), min_size=1, max_size=20))
+def test_quoting_is_csv_writers(values: list[str]) -> None:
+    quoted = offline.quoted(offline.pa.array(values)).to_pylist()
+    for value, got in zip(values, quoted, strict=True):
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerow([value, "x"])
+        assert got + ",x\n" == out.getvalue()
 
 
 def test_normalized_headers_and_a_missing_column(model: LoadedModel, tmp_path: Path) -> None:
