@@ -269,22 +269,11 @@ def summarize(results: dict[str, Any], concurrencies: list[int]) -> dict[str, An
 
 
 def versions() -> dict[str, str]:
-    import flask
-    import gunicorn
-    import numpy
-    import orjson
-    import sklearn
+    from importlib.metadata import version
 
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-    return {
-        "python": platform.python_version(),
-        "flask": flask.__version__ if hasattr(flask, "__version__") else "?",
-        "gunicorn": gunicorn.__version__,
-        "scikit-learn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "orjson": orjson.__version__,
-        "wrk": wrk_version.strip(),
-    }
+    packages = ("flask", "gunicorn", "gunicorn-h1c", "scikit-learn", "numpy", "orjson", "pyarrow")
+    return {"python": platform.python_version(), **{p: version(p) for p in packages}, "wrk": wrk_version.strip()}
 
 
 def machine() -> dict[str, str]:
