@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 
 from churn import features
 from churn.errors import Code
+from churn.report import Summary
 from churn.rowio import OUTPUT_COLUMNS
 from churn.schemas import MAX_ID_LENGTH, FieldError, InvalidCustomer, parse_number
 from churn.scoring import sigmoids
@@ -60,14 +61,6 @@ def csv_special_characters() -> str:
 
 QUOTED = csv_special_characters()
 NEEDS_QUOTES = "[" + "".join("\\n" if c == "\n" else "\\r" if c == "\r" else c for c in QUOTED) + "]"
-
-
-@dataclass
-class Summary:
-    rows: int = 0
-    scored: int = 0
-    rejected: int = 0
-    churners: int = 0
 
 
 def score_csv(
