@@ -21,9 +21,11 @@ pytestmark = pytest.mark.server
 @pytest.fixture(scope="module")
 def container() -> Iterator[Container]:
     running = Container(built_image()).start()
-    running.ready_s = running.wait_ready()  # type: ignore[attr-defined]
-    yield running
-    running.remove()
+    try:
+        running.ready_s = running.wait_ready()  # type: ignore[attr-defined]
+        yield running
+    finally:  # a container that died before it was ready is removed too
+        running.remove()
 
 
 def health_check_path() -> str:
