@@ -14,10 +14,7 @@ source "$(dirname "$0")/eb-tools.sh"
 source "$ROOT/scripts/fake-aws.sh"
 source "$ROOT/scripts/podman/lib.sh"
 export EB_TOOLS
-WORK=$(realpath -m "${1:-$ROOT/build/eb-local-rehearsal}")
-rm -rf "$WORK"; mkdir -p "$WORK"
-PROJ=$WORK/project
-copy_project "$PROJ"
+fresh_workdir "${1:-}" "$ROOT/build/eb-local-rehearsal"
 podman_setup
 start_fake_aws "$WORK/fake-aws.log"
 # `eb local run` names its container after the project folder (sha1) and always pulls FROM first.

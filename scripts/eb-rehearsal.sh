@@ -13,10 +13,7 @@ fi
 source "$(dirname "$0")/eb.sh"
 source "$ROOT/scripts/fake-aws.sh"
 export EB_TOOLS
-WORK=$(realpath -m "${1:-$ROOT/build/eb-rehearsal}")
-rm -rf "$WORK"; mkdir -p "$WORK"
-PROJ=$WORK/project
-copy_project "$PROJ"
+fresh_workdir "${1:-}" "$ROOT/build/eb-rehearsal"
 if [ -n "${EB_REHEARSAL_EXTRA:-}" ]; then cp -a "$EB_REHEARSAL_EXTRA/." "$PROJ/"; fi
 start_fake_aws "$WORK/fake-aws.log"
 trap 'kill $FAKE_AWS_PID 2>/dev/null || true' EXIT

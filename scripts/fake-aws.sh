@@ -46,3 +46,11 @@ copy_project() {
   git -C "$1" init -q && git -C "$1" add -A
   git -C "$1" -c user.name=rehearsal -c user.email=rehearsal@localhost commit -qm rehearsal
 }
+
+# A fresh work folder WORK (the given path, else DEFAULT) holding a copy of the project in PROJ.
+fresh_workdir() {
+  WORK=$(realpath -m "${1:-$2}")
+  rm -rf "$WORK"; mkdir -p "$WORK"
+  PROJ=$WORK/project
+  copy_project "$PROJ"
+}
