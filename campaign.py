@@ -74,7 +74,7 @@ def score(args: argparse.Namespace) -> int:
         args.explain, args.threshold, args.resume,
     )  # fmt: skip
     try:
-        run(options, make_scorer(args, stop), Progress(), stop)
+        state = run(options, make_scorer(args, stop), Progress(), stop)
     except KeyboardInterrupt:
         return fail(INTERRUPTED, f"interrupted; re-run with --resume to continue into {args.output}")
     except Unavailable as e:
@@ -83,7 +83,9 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
-    summary = summarize(args.output, args.top)
+    # The offline engine's own counts when it scored the whole file in this run; otherwise (a resumed
+    # or online run, or --top) the output file is read back, so the summary covers every row in it.
+    summary = state.summary if state.summary is not None and not args.top else summarize(args.output, args.top)
     print("\n".join(summary.lines()))
     if args.top_output:
         write_rows(args.top_output, summary.top, OUTPUT_COLUMNS)

@@ -21,12 +21,22 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from churn.progress import Progress
-from churn.rowio import JSONL_SUFFIXES, OUTPUT_COLUMNS, Unreadable, chunked, file_sha256, output_row, read_rows
+from churn.report import Summary
+from churn.rowio import (
+    JSONL_SUFFIXES,
+    OUTPUT_COLUMNS,
+    BackgroundDigest,
+    Unreadable,
+    chunked,
+    file_sha256,
+    output_row,
+    read_rows,
+)
 from churn.scorers import ChunkScorer, OfflineScorer
 
 STATE_VERSION = 1
@@ -64,17 +74,30 @@ class RunState:
     model_version: str | None = None
     version: int = STATE_VERSION
     path: Path = field(default=Path(), compare=False, repr=False)
+    # Not saved: a fresh run's input digest while it is still being computed, and the counts of a run
+    # the offline engine did whole, which make re-reading the output for the summary unnecessary.
+    digest: BackgroundDigest | None = field(default=None, compare=False, repr=False)
+    summary: Summary | None = field(default=None, compare=False, repr=False)
 
     def save(self) -> None:
-        """Replace the state file atomically and durably (write, fsync, rename, fsync the folder)."""
+        """Replace the state file atomically and durably (write, fsync, rename, fsync the folder).
+
+        A state that claims output rows (or completion) waits for the input's digest; one that claims
+        nothing yet (the header) is saved without it, and a resume then simply starts over.
+        """
+        if self.digest is not None and (self.rows_done or self.complete or self.digest.done.is_set()):
+            self.input_sha256, self.digest = self.digest.result(), None
         tmp = self.path.with_name(self.path.name + ".tmp")
-        data = {k: v for k, v in asdict(self).items() if k != "path"}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SAVED}
         with tmp.open("w") as f:
             json.dump(data, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
         fsync_dir(self.path.parent)
+
+
+NOT_SAVED = frozenset({"path", "digest", "summary"})
 
 
 def fsync_dir(path: Path) -> None:
@@ -95,21 +118,29 @@ def identity(options: RunOptions) -> dict[str, Any]:
 
 
 def open_state(options: RunOptions) -> RunState:
-    """The state to continue from (with --resume and a matching state file), else a fresh one."""
+    """The state to continue from (with --resume and a matching state file), else a fresh one.
+
+    A fresh run hashes its input on a background thread while the first rows are scored: the state
+    needs the digest only once it claims rows. A resumed run checks it before anything else.
+    """
     path = state_path(options.output)
-    digest = file_sha256(options.input)
     if options.resume and path.exists() and options.output.exists():
-        data = json.loads(path.read_text())
-        state = RunState(**{**data, "path": path})
-        if state.input_sha256 != digest:
-            raise ResumeError(
-                f"{options.output} was started from another input (sha256 {state.input_sha256[:12]}..., "
-                f"this one is {digest[:12]}...): drop --resume to start over, or choose another --output"
-            )
-        if state.options != identity(options):
-            raise ResumeError(f"{options.output} was started with options {state.options}: resume with the same ones")
-        return state
-    return RunState(input_sha256=digest, options=identity(options), path=path)
+        state = RunState(**{**json.loads(path.read_text()), "path": path})
+        if state.input_sha256:  # empty: saved before any row was done, so there is nothing to resume
+            check_resumable(state, options)
+            return state
+    return RunState(input_sha256="", options=identity(options), path=path, digest=BackgroundDigest(options.input))
+
+
+def check_resumable(state: RunState, options: RunOptions) -> None:
+    digest = file_sha256(options.input)
+    if state.input_sha256 != digest:
+        raise ResumeError(
+            f"{options.output} was started from another input (sha256 {state.input_sha256[:12]}..., "
+            f"this one is {digest[:12]}...): drop --resume to start over, or choose another --output"
+        )
+    if state.options != identity(options):
+        raise ResumeError(f"{options.output} was started with options {state.options}: resume with the same ones")
 
 
 class OutputWriter:
@@ -125,7 +156,11 @@ class OutputWriter:
             self.file = output.open("ab")
         else:
             self.file = output.open("wb")
-            self.append([list(OUTPUT_COLUMNS)], count=0)
+            try:
+                self.append([list(OUTPUT_COLUMNS)], count=0)
+            except BaseException:  # e.g. the input's digest failed: the caller never gets a writer to close
+                self.file.close()
+                raise
 
     def append(self, rows: Sequence[Sequence[str]], count: int | None = None) -> None:
         """Write a chunk's rows and make them durable at once."""
@@ -217,26 +252,17 @@ def run_fast(
 ) -> bool:
     """Score with the offline engine, as far as it goes; True when it did the whole file."""
     check_model(state, scorer.service.model.version)
-    progress.start(quick_count(options.input), 0)
+    progress.start(0, 0, size=options.input.stat().st_size)  # the share read, not a row count: no extra pass
     fast = scorer.fast_run(options.input)
     for rows, data in fast.blocks():
         writer.write(data, rows)
-        progress.advance(rows)
+        progress.advance(rows, position=fast.bytes_done)
     writer.checkpoint()
     if fast.finished:
         state.complete = True
+        state.summary = fast.summary
         state.save()
     return fast.finished
-
-
-def quick_count(path: Path) -> int:
-    """About the number of rows, for the progress bar only: line ends after the header."""
-    lines, last = 0, b"\n"
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return max(0, lines - 1 + (last != b"\n"))
 
 
 def scored_in_order(

@@ -13,9 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 PERMANENT_CODES = frozenset({"job_failed"})  # a 5xx that says the same thing however often it is asked
@@ -88,6 +89,10 @@ class ServiceClient:
         self.retries = 0  # retries made so far, for the summary
 
     def session(self) -> requests.Session:
+        # Imported on first use: requests and urllib3 are ~60 ms of start-up that `campaign.py --offline`
+        # (which imports this module for its exceptions) never needs.
+        import requests  # noqa: PLC0415
+
         if not hasattr(self.local, "session"):
             self.local.session = requests.Session()
         session: requests.Session = self.local.session
@@ -95,6 +100,8 @@ class ServiceClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One call, retried on connection errors, timeouts, 5xx and 429; other 4xx raise RequestRefused."""
+        import requests  # noqa: PLC0415 - see session()
+
         last = ""
         for attempt in range(1, self.policy.attempts + 1):
             retry_after = None

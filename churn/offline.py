@@ -95,12 +95,14 @@ class FastRun:
         self.chunk_bytes = chunk_bytes or CHUNK_BYTES
         self.summary = Summary()
         self.rows_done = 0
+        self.bytes_done = 0  # of the input, header included: the progress bar's share
         self.finished = False
         self.stopped = ""  # why the fast path stopped early
 
     def blocks(self) -> Iterator[tuple[int, bytes]]:
         with self.path.open("rb") as f:
             header = read_header(f)
+            self.bytes_done = f.tell()
             if isinstance(header, str):
                 self.stopped = header
                 return
@@ -111,7 +113,7 @@ class FastRun:
             yield from self.in_order(chunk, whole_lines(f, self.chunk_bytes))
 
     def in_order(self, chunk: Chunk, blocks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
-        for result in scored_in_order(chunk, blocks):
+        for size, result in scored_in_order(chunk, blocks):
             if isinstance(result, str):
                 self.stopped = result
                 return
@@ -119,6 +121,7 @@ class FastRun:
             for key in ("rows", "scored", "rejected", "churners"):
                 setattr(self.summary, key, getattr(self.summary, key) + getattr(summary, key))
             self.rows_done += rows
+            self.bytes_done += size
             yield rows, data
         self.finished = True
 
@@ -126,17 +129,19 @@ class FastRun:
 BlockResult = tuple[int, bytes, Summary] | str
 
 
-def scored_in_order(chunk: Chunk, blocks: Iterator[bytes]) -> Iterator[BlockResult]:
-    """Each block's result in input order, WORKERS blocks in flight (plus the one being read)."""
+def scored_in_order(chunk: Chunk, blocks: Iterator[bytes]) -> Iterator[tuple[int, BlockResult]]:
+    """Each block's size and result in input order, WORKERS blocks in flight (plus the one being read)."""
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="offline")
-    pending: deque[Future[BlockResult]] = deque()
+    pending: deque[tuple[int, Future[BlockResult]]] = deque()
     try:
         for block in blocks:
-            pending.append(pool.submit(chunk.block, block))
+            pending.append((len(block), pool.submit(chunk.block, block)))
             if len(pending) > WORKERS:
-                yield pending.popleft().result()
+                size, future = pending.popleft()
+                yield size, future.result()
         while pending:
-            yield pending.popleft().result()
+            size, future = pending.popleft()
+            yield size, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

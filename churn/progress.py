@@ -14,30 +14,38 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.every = every if every is not None else (0.2 if self.tty else 5.0)  # seconds between redraws
-        self.total = self.done = self.first = 0
+        self.total = self.done = self.first = self.size = self.position = 0
         self.started = self.shown = 0.0
 
-    def start(self, total: int, done: int = 0) -> None:
-        self.total, self.done, self.first = total, done, done
+    def start(self, total: int, done: int = 0, size: int = 0) -> None:
+        """total rows (done of them already); or total 0 and the input's size in bytes, when counting
+        the rows first would cost a pass over the file: the share then comes from advance's position."""
+        self.total, self.done, self.first, self.size = total, done, done, size
         self.started = time.monotonic()
         self.draw()
 
-    def advance(self, rows: int) -> None:
+    def advance(self, rows: int, position: int = 0) -> None:
         self.done += rows
+        self.position = position
         if time.monotonic() - self.shown >= self.every:
             self.draw()
 
     def finish(self) -> None:
-        if self.total:
+        if self.total or self.size:
             self.draw()
             if self.tty:
                 self.stream.write("\n")
 
     def draw(self) -> None:
         self.shown = time.monotonic()
-        share = self.done / self.total if self.total else 1.0
+        if self.size:
+            share = min(self.position / self.size, 1.0)
+            count = f"{self.done} rows"
+        else:
+            share = self.done / self.total if self.total else 1.0
+            count = f"{self.done}/{self.total} rows"
         bar = "#" * int(share * WIDTH)
         rate = (self.done - self.first) / max(self.shown - self.started, 1e-9)
-        line = f"[{bar:<{WIDTH}}] {self.done}/{self.total} rows {share:4.0%} {rate:,.0f} rows/s"
+        line = f"[{bar:<{WIDTH}}] {count} {share:4.0%} {rate:,.0f} rows/s"
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()

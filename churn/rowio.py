@@ -12,10 +12,11 @@ import csv
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -87,11 +88,45 @@ def chunked(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+        return stream_sha256(f)
+
+
+def stream_sha256(f: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+class BackgroundDigest:
+    """file_sha256 computed on a daemon thread (hashlib and file reads release the GIL), for result() later.
+
+    A daemon thread rather than an executor's: a run that fails early exits at once instead of
+    waiting for the hash of a large file that nobody will read.
+    """
+
+    def __init__(self, path: Path):
+        self.done = threading.Event()
+        self.value = ""
+        self.error: BaseException | None = None
+        file = path.open("rb")  # here, so that a missing or unreadable input fails the caller at once
+        threading.Thread(target=self.compute, args=(file,), name="sha256", daemon=True).start()
+
+    def compute(self, file: BinaryIO) -> None:
+        try:
+            with file:
+                self.value = stream_sha256(file)
+        except BaseException as e:  # re-raised by result(), in the thread that needs the digest
+            self.error = e
+        finally:
+            self.done.set()
+
+    def result(self) -> str:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def output_row(prediction: dict[str, Any], threshold: float | None = None) -> list[str]:

@@ -4,6 +4,7 @@ the chunked path, a hand-over to the Python reader mid-file, and crash + resume 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from churn import offline
 from churn.campaign import RunOptions, run, state_path
 from churn.progress import Progress
 from churn.report import arrow_summary, python_summary
+from churn.rowio import file_sha256
 from churn.scorers import OfflineScorer, offline_scorer
 from tests.conftest import DATA_PATH, MODEL_PATH
 from tests.test_offline import telco_with_bad_rows
@@ -113,7 +115,11 @@ def test_a_crash_in_the_fast_path_resumes_to_the_uninterrupted_output(
     assert broken.output.read_bytes() == whole.output.read_bytes()
 
 
-def test_the_command_prints_the_same_summary_on_both_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("top", [[], ["--top", "5"]])
+def test_the_command_prints_the_same_summary_on_both_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], top: list[str]
+) -> None:
+    """Without --top the engine's own counts are printed; the chunked path reads its output back."""
     source = tmp_path / "in.csv"
     telco_with_bad_rows(source)
     jsonl = tmp_path / "in.jsonl"  # the same rows as JSON Lines: always the chunked path
@@ -122,7 +128,41 @@ def test_the_command_prints_the_same_summary_on_both_paths(tmp_path: Path, capsy
     outputs = []
     for name in (source, jsonl):
         out = tmp_path / f"{name.suffix[1:]}.out.csv"
-        assert campaign.main(["score", str(name), "--offline", "-o", str(out), "--explain", "2", "--top", "5"]) == 1
+        assert campaign.main(["score", str(name), "--offline", "-o", str(out), "--explain", "2", *top]) == 1
         outputs.append((out.read_bytes(), capsys.readouterr().out))
     assert outputs[0] == outputs[1]
     assert "rows 300" in outputs[0][1]
+
+
+def test_the_state_records_the_inputs_digest_computed_in_the_background(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    telco_with_bad_rows(source)
+    out = tmp_path / "out.csv"
+    state = run(RunOptions(source, out), offline_scorer(MODEL_PATH, 0, None), Progress(every=60))
+    assert state.complete and state.digest is None
+    assert json.loads(state_path(out).read_text())["input_sha256"] == file_sha256(source)
+
+
+def test_a_state_saved_before_the_digest_was_known_resumes_by_starting_over(tmp_path: Path) -> None:
+    """The header's state is saved without waiting for the digest; it claims no rows, so nothing is lost."""
+    source = tmp_path / "in.csv"
+    telco_with_bad_rows(source)
+    scorer = offline_scorer(MODEL_PATH, 0, None)
+    whole = tmp_path / "whole.csv"
+    run(RunOptions(source, whole), scorer, Progress(every=60))
+    out = tmp_path / "out.csv"
+    out.write_text("customerid,churn_probability,churn,percentile,reasons,error\nleft,over,row\n")
+    state_path(out).write_text(json.dumps({"input_sha256": "", "options": {"explain": 0, "threshold": None}}))
+    state = run(RunOptions(source, out, resume=True), scorer, Progress(every=60))
+    assert state.complete and out.read_bytes() == whole.read_bytes()
+
+
+def test_the_progress_bar_of_the_fast_path_shows_the_share_of_the_file_read(tmp_path: Path) -> None:
+    """The engine does not count the rows first (a pass over the file): its share is the bytes read."""
+    source = tmp_path / "in.csv"
+    telco_with_bad_rows(source)
+    stream = io.StringIO()
+    run(RunOptions(source, tmp_path / "out.csv"), offline_scorer(MODEL_PATH, 0, None), Progress(stream, every=0))
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[" + " " * 30 + "] 0 rows   0%")
+    assert lines[-1].startswith("[" + "#" * 30 + "] 300 rows 100%")
