@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churn import offline
+from churn import csvtext
 from churn.model import LoadedModel
 from churn.offline import OUTPUT_COLUMNS, score_csv
 from churn.rowio import output_row, read_rows
@@ -129,19 +129,19 @@ def test_ids_and_errors_that_need_quotes_are_quoted_as_csv_writer_does(model: Lo
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=50))
 def test_float_text_is_repr(values: list[float]) -> None:
-    text = offline.float_text(np.array(values)).to_pylist()
+    text = csvtext.float_text(np.array(values)).to_pylist()
     assert text == [repr(v) for v in values]
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(min_value=0.0, max_value=100.0) | st.sampled_from([0.00005, 12.34565, 99.99995]), min_size=1))
 def test_fixed4_text_is_python_formatting(values: list[float]) -> None:
-    assert offline.fixed4_text(np.array(values)).to_pylist() == [f"{v:.4f}" for v in values]
+    assert csvtext.fixed4_text(np.array(values)).to_pylist() == [f"{v:.4f}" for v in values]
 
 
 @given(st.lists(st.text(max_size=12), min_size=1, max_size=20))
 def test_quoting_is_csv_writers(values: list[str]) -> None:
-    quoted = offline.quoted(offline.pa.array(values)).to_pylist()
+    quoted = csvtext.quoted(csvtext.pa.array(values)).to_pylist()
     for value, got in zip(values, quoted, strict=True):
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerow([value, "x"])
