@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from churn import csvtext
+from churn import csvtext, offline
 from churn.model import LoadedModel
 from churn.offline import OUTPUT_COLUMNS, score_csv
 from churn.rowio import output_row, read_rows
@@ -43,6 +43,15 @@ def telco_with_bad_rows(path: Path) -> None:
     ]
     for i, change in enumerate(breaks):
         rows[7 + 20 * i].update(change)
+    unusual: list[dict[str, str]] = [  # valid, but not as the export spells it, or not ASCII
+        {"customerID": "é" * 200},  # 200 characters (400 bytes): the longest id kept
+        {"Partner": "Yes ", "Contract": "ONE YEAR"},
+        {"gender": "Fémale"},
+        {"customerID": "ü" * 201},
+        {"PaymentMethod": "mailed_check", "InternetService": "fiber optic"},
+    ]
+    for i, change in enumerate(unusual):
+        rows[17 + 20 * i].update(change)
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, header)
         writer.writeheader()
@@ -124,6 +133,17 @@ def test_ids_and_errors_that_need_quotes_are_quoted_as_csv_writer_does(model: Lo
         csv.DictWriter(f, list(rows[0]), lineterminator="\n").writerows(rows[6:])
     with pytest.raises(ValueError, match="Python reader"):
         score_csv(source, target, service)
+
+
+def test_a_block_that_is_not_utf8_is_left_to_the_python_reader(model: LoadedModel, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    telco_with_bad_rows(source)
+    lines = source.read_bytes().splitlines(keepends=True)
+    lines[250] = lines[250].replace(b"Male", b"M\xe4le", 1).replace(b"Female", b"Fem\xe4le", 1)
+    source.write_bytes(b"".join(lines))
+    run = offline.FastRun(source, ChurnService(model), 0, chunk_bytes=4096)
+    assert sum(rows for rows, _ in run.blocks()) == run.rows_done
+    assert not run.finished and "not UTF-8" in run.stopped and 200 < run.rows_done < 250
 
 
 @settings(max_examples=300, deadline=None)
