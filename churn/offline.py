@@ -1,8 +1,10 @@
 """Offline scoring of a CSV file: streamed, vectorized, one output row per input row, in input order.
 
-The engine behind `campaign.py score INPUT.csv --offline`. The input is cut into blocks of whole
-lines, and churn.csvblock validates, scores and formats each block column-wise, two blocks at a time
-on two threads (Arrow's reader and kernels release the GIL). Memory is bounded by a few blocks.
+The engine behind `campaign.py score INPUT.csv --offline`. The input is cut into ranges of whole
+lines, and churn.csvblock reads, validates, scores and formats each range column-wise, two ranges at
+a time on two threads (file reads, Arrow's reader and kernels and numpy release the GIL; forked
+processes were tried instead and were no faster here). The calling thread only finds the line ends
+between ranges and hands the results over in input order. Memory is bounded by a few blocks.
 
 The output bytes are those the chunked campaign path writes (churn.rowio.output_row through
 csv.writer): the same float text (repr), true/false, percentile with 4 decimals, reasons joined
@@ -17,6 +19,7 @@ Python reader, which then gives those rows their usual treatment (and their usua
 from __future__ import annotations
 
 import io
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +33,7 @@ from churn.service import ChurnService
 CHUNK_BYTES = 4 << 20  # ~30,000 Telco rows per block: bounded memory, few Python calls per row
 WORKERS = 2  # blocks parsed and scored at once (the machines this runs on have 2 cores)
 BOM = b"\xef\xbb\xbf"
+WINDOW = 1 << 16  # bytes read at a time while looking for the line end that closes a range
 
 
 def score_csv(
@@ -79,10 +83,11 @@ class FastRun:
             if len(scorer.names) != len(header):
                 self.stopped = "the header names a column twice (after normalizing case and spaces)"
                 return
-            yield from self.in_order(scorer, whole_lines(f, self.chunk_bytes))
+            ranges = line_ranges(f.fileno(), f.tell(), os.fstat(f.fileno()).st_size, self.chunk_bytes)
+            yield from self.in_order(scorer, ranges)
 
-    def in_order(self, scorer: BlockScorer, blocks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
-        for size, result in scored_in_order(scorer, blocks):
+    def in_order(self, scorer: BlockScorer, ranges: Iterator[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+        for size, result in scored_in_order(scorer, self.path, ranges):
             if isinstance(result, str):
                 self.stopped = result
                 return
@@ -95,13 +100,15 @@ class FastRun:
         self.finished = True
 
 
-def scored_in_order(scorer: BlockScorer, blocks: Iterator[bytes]) -> Iterator[tuple[int, BlockResult]]:
-    """Each block's size and result in input order, WORKERS blocks in flight (plus the one being read)."""
+def scored_in_order(
+    scorer: BlockScorer, path: Path, ranges: Iterator[tuple[int, int]]
+) -> Iterator[tuple[int, BlockResult]]:
+    """Each range's size and result in input order, WORKERS ranges in flight (plus one queued)."""
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="offline")
     pending: deque[tuple[int, Future[BlockResult]]] = deque()
     try:
-        for block in blocks:
-            pending.append((len(block), pool.submit(scorer.block, block)))
+        for offset, length in ranges:
+            pending.append((length, pool.submit(score_range, scorer, path, offset, length)))
             if len(pending) > WORKERS:
                 size, future = pending.popleft()
                 yield size, future.result()
@@ -110,6 +117,12 @@ def scored_in_order(scorer: BlockScorer, blocks: Iterator[bytes]) -> Iterator[tu
             yield size, future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def score_range(scorer: BlockScorer, path: Path, offset: int, length: int) -> BlockResult:
+    """One range of the file, read by the worker thread itself (reads release the GIL)."""
+    with path.open("rb") as f:
+        return scorer.block(os.pread(f.fileno(), length, offset))
 
 
 def read_header(f: io.BufferedReader) -> list[str] | str:
@@ -128,19 +141,23 @@ def read_header(f: io.BufferedReader) -> list[str] | str:
     return names
 
 
-def whole_lines(f: io.BufferedReader, size: int) -> Iterator[bytes]:
-    """The rest of a binary file in blocks of about `size` bytes that end at a line end."""
-    rest = b""
-    while True:
-        data = f.read(size)
-        if not data:
-            if rest:
-                yield rest
-            return
-        data = rest + data if rest else data
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            rest = data
-            continue
-        yield data[:cut]
-        rest = data[cut:]
+def line_ranges(fd: int, start: int, end: int, size: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of consecutive ranges of about `size` bytes from start to end, each ending just
+    after a line end (the last one at the end of the file, whether or not a line end closes it)."""
+    while start < end:
+        cut = line_end_after(fd, min(start + size, end) - 1, end)
+        yield start, cut - start
+        start = cut
+
+
+def line_end_after(fd: int, position: int, end: int) -> int:
+    """Just past the first line end at or after position, else the end of the file."""
+    while position < end:
+        window = os.pread(fd, WINDOW, position)
+        found = window.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        if not window:  # the file shrank while being read: its end is here
+            return position
+        position += len(window)
+    return end

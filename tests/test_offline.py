@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +193,24 @@ def test_a_header_naming_a_column_twice_is_refused(model: LoadedModel, tmp_path:
     source.write_text("tenure,Tenure\n1,2\n")
     with pytest.raises(ValueError, match="twice"):
         score_csv(source, tmp_path / "out.csv", ChurnService(model))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    st.booleans(),
+    st.integers(min_value=1, max_value=100),
+    st.integers(min_value=1, max_value=50),
+)
+def test_line_ranges_cut_after_line_ends(lines: list[bytes], last_newline: bool, size: int, window: int) -> None:
+    data = b"\n".join(lines) + (b"\n" if last_newline and lines else b"")
+    with tempfile.TemporaryFile() as f:
+        f.write(b"header\n" + data)
+        f.flush()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(offline, "WINDOW", window)  # lines longer than a window
+            ranges = list(offline.line_ranges(f.fileno(), 7, 7 + len(data), size))
+        parts = [os.pread(f.fileno(), length, offset) for offset, length in ranges]
+    assert b"".join(parts) == data
+    assert all(part.endswith(b"\n") for part in parts[:-1]) and all(parts)
+    assert all(b"\n" not in part[size - 1 : -1] for part in parts)  # cut at the first line end past `size`
