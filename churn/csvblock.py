@@ -98,8 +98,9 @@ class BlockScorer:
             terms[field], codes[field], invalid = self.column(batch, field)
             if invalid is not None:
                 bad |= invalid
-        bad |= self.bad_ids(batch)
-        categorical = np.array([terms[f] for f in self.scorer.categorical]).reshape(len(self.scorer.categorical), n)
+        ids, too_long = self.customerids(batch)
+        bad |= too_long
+        categorical = [terms[f] for f in self.scorer.categorical]
         probabilities = sigmoids(self.scorer.logits_from_columns(categorical, terms))
         good = ~bad
         churn = probabilities >= self.service.threshold
@@ -108,9 +109,7 @@ class BlockScorer:
         summary.rejected += int(bad.sum())
         summary.churners += int((churn & good).sum())
         reasons = self.reasons(terms, codes, good) if self.explain else None
-        columns = OutputColumns(
-            self.customerids(batch), probabilities, churn, self.explainer.percentiles(probabilities)
-        )
+        columns = OutputColumns(ids, probabilities, churn, self.explainer.percentiles(probabilities))
         return columns.csv(bad, reasons, self.errors(batch, np.flatnonzero(bad)))
 
     def column(self, batch: pa.RecordBatch, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -196,21 +195,18 @@ class BlockScorer:
         high = number > self.explainer.means[field] if field in self.explainer.means else False
         return number, f"{field}={'high' if high else 'low'}", False
 
-    def bad_ids(self, batch: pa.RecordBatch) -> np.ndarray:
+    def customerids(self, batch: pa.RecordBatch) -> tuple[pa.Array, np.ndarray]:
+        """The ids as the output shows them ("" where absent or too long: the validator drops such an id),
+        and which rows have one too long."""
+        n = batch.num_rows
         header = self.names.get(features.ID_FIELD)
         if header is None:
-            return np.zeros(batch.num_rows, dtype=bool)
-        lengths = pc.utf8_length(batch.column(batch.schema.get_field_index(header)))
-        return np.asarray(numpy_of(lengths) > MAX_ID_LENGTH)
-
-    def customerids(self, batch: pa.RecordBatch) -> pa.Array:
-        """The ids as the output shows them: "" where absent or too long (the validator drops such an id)."""
-        header = self.names.get(features.ID_FIELD)
-        if header is None:
-            return pa.array([""] * batch.num_rows, pa.string())
+            return pa.repeat(pa.scalar("", pa.string()), n), np.zeros(n, dtype=bool)
         ids = batch.column(batch.schema.get_field_index(header))
-        too_long = pc.greater(pc.utf8_length(ids), MAX_ID_LENGTH)
-        return pc.if_else(too_long, "", ids)
+        if numpy_of(pc.binary_length(ids)).max(initial=0) <= MAX_ID_LENGTH:  # bytes: no fewer than characters
+            return ids, np.zeros(n, dtype=bool)
+        too_long = np.asarray(numpy_of(pc.utf8_length(ids)) > MAX_ID_LENGTH)
+        return pc.if_else(arrow_of(too_long), "", ids), too_long
 
     def errors(self, batch: pa.RecordBatch, bad: np.ndarray) -> dict[int, str]:
         """The per-row validator's error for each bad row, as "<code>: <message>"."""

@@ -68,10 +68,13 @@ class Scorer:
         values = {f: np.fromiter((c[f] for c in customers), dtype=np.float64, count=n) for f in self.numeric}
         return self.logits_from_columns(terms, values)
 
-    def logits_from_columns(self, terms: np.ndarray, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Log-odds from each categorical field's weights (rows in `categorical` order) and each numeric
-        field's values: the one place the terms are summed, so every path adds them in the same order."""
-        z = np.full(terms.shape[1], self.intercept)
+    def logits_from_columns(
+        self, terms: np.ndarray | Sequence[np.ndarray], values: Mapping[str, np.ndarray]
+    ) -> np.ndarray:
+        """Log-odds from each categorical field's weights (one array per field, in `categorical` order) and
+        each numeric field's values: the one place the terms are summed, so every path adds them in the
+        same order."""
+        z = np.full(len(terms[0]), self.intercept)  # every model has categorical fields (from_sklearn checks)
         for row in terms:
             z += row
         for field, weight in self._numeric_items:
