@@ -22,7 +22,7 @@ from churn.config import DEFAULT_MODEL_PATH
 from churn.features import FIELDS
 from churn.progress import Progress
 from churn.report import summarize, write_rows
-from churn.rowio import OUTPUT_COLUMNS, InputError
+from churn.rowio import OUTPUT_COLUMNS, BackgroundDigest, InputError
 from churn.scorers import ChunkScorer, jobs_scorer, offline_scorer, online_scorer
 
 MAX_EXPLAIN = len(FIELDS)
@@ -74,7 +74,10 @@ def score(args: argparse.Namespace) -> int:
         args.explain, args.threshold, args.resume,
     )  # fmt: skip
     try:
-        state = run(options, make_scorer(args, stop), Progress(), stop)
+        # Hashing the input (for --resume) starts first, on its own thread: it overlaps loading numpy,
+        # Arrow and the model, the part of a run that keeps only one core busy.
+        digest = BackgroundDigest(args.input)
+        state = run(options, make_scorer(args, stop), Progress(), stop, digest)
     except KeyboardInterrupt:
         return fail(INTERRUPTED, f"interrupted; re-run with --resume to continue into {args.output}")
     except Unavailable as e:

@@ -33,7 +33,6 @@ from churn.rowio import (
     BackgroundDigest,
     Unreadable,
     chunked,
-    file_sha256,
     output_row,
     read_rows,
 )
@@ -117,23 +116,24 @@ def identity(options: RunOptions) -> dict[str, Any]:
     return {"explain": options.explain, "threshold": options.threshold}
 
 
-def open_state(options: RunOptions) -> RunState:
+def open_state(options: RunOptions, digest: BackgroundDigest | None = None) -> RunState:
     """The state to continue from (with --resume and a matching state file), else a fresh one.
 
-    A fresh run hashes its input on a background thread while the first rows are scored: the state
-    needs the digest only once it claims rows. A resumed run checks it before anything else.
+    The input is hashed on a background thread (`digest`, when the caller started it early, as
+    campaign.py does before loading the model): a fresh run's state needs the digest only once it
+    claims rows; a resumed run checks it before anything else.
     """
     path = state_path(options.output)
+    digest = digest or BackgroundDigest(options.input)
     if options.resume and path.exists() and options.output.exists():
         state = RunState(**{**json.loads(path.read_text()), "path": path})
         if state.input_sha256:  # empty: saved before any row was done, so there is nothing to resume
-            check_resumable(state, options)
+            check_resumable(state, options, digest.result())
             return state
-    return RunState(input_sha256="", options=identity(options), path=path, digest=BackgroundDigest(options.input))
+    return RunState(input_sha256="", options=identity(options), path=path, digest=digest)
 
 
-def check_resumable(state: RunState, options: RunOptions) -> None:
-    digest = file_sha256(options.input)
+def check_resumable(state: RunState, options: RunOptions, digest: str) -> None:
     if state.input_sha256 != digest:
         raise ResumeError(
             f"{options.output} was started from another input (sha256 {state.input_sha256[:12]}..., "
@@ -217,9 +217,15 @@ def check_model(state: RunState, version: str | None) -> None:
         )
 
 
-def run(options: RunOptions, scorer: ChunkScorer, progress: Progress, stop: threading.Event | None = None) -> RunState:
+def run(
+    options: RunOptions,
+    scorer: ChunkScorer,
+    progress: Progress,
+    stop: threading.Event | None = None,
+    digest: BackgroundDigest | None = None,
+) -> RunState:
     """Score every row not yet done; the state says how far it got even when this raises."""
-    state = open_state(options)
+    state = open_state(options, digest)
     if state.complete:
         return state
     writer = OutputWriter(state, options.output)

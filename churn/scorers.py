@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from churn.client import RequestRefused, ServiceClient, Unavailable
-from churn.model import load_model
-from churn.service import ChurnService
 
 if TYPE_CHECKING:
     from churn.offline import FastRun
+    from churn.service import ChurnService
 
 ChunkScorer = Callable[[Sequence[Any]], dict[str, Any]]
 
@@ -84,8 +83,13 @@ class OfflineScorer:
     """
 
     def __init__(self, model_path: Path, explain: int, threshold: float | None):
+        # Imported here: numpy and the model code are ~0.1 s of start-up that campaign.py spends while
+        # the input is being hashed, and that an online run does not need at all.
+        from churn.model import load_model  # noqa: PLC0415
+        from churn.service import ChurnService  # noqa: PLC0415
+
         model = load_model(model_path, sklearn_objects=False)
-        self.service = ChurnService(model, threshold if threshold is not None else 0.5)
+        self.service: ChurnService = ChurnService(model, threshold if threshold is not None else 0.5)
         self.explain = explain
 
     def __call__(self, rows: Sequence[Any]) -> dict[str, Any]:
