@@ -203,13 +203,16 @@ def test_a_refusing_service_exits_4_and_the_api_key_is_sent(
     assert "unauthorized" in capsys.readouterr().err
 
 
-def test_an_offline_run_does_not_import_the_http_client(tmp_path: Path) -> None:
-    """requests and urllib3 cost ~60 ms of start-up that scoring a file offline never uses."""
+def test_an_offline_run_imports_neither_the_http_client_nor_pandas(tmp_path: Path) -> None:
+    """requests and urllib3 (~60 ms of start-up) are not needed offline; pyarrow would import pandas
+    (~0.2 s, installed in the test environment) only to ask whether a value is a pandas object."""
     source = head(DATA_PATH, 30, tmp_path)
     code = (
         "import sys, campaign\n"
         f"status = campaign.main(['score', {str(source)!r}, '--offline', '-o', {str(tmp_path / 'o.csv')!r}])\n"
-        "print(status, 'requests' in sys.modules, 'urllib3' in sys.modules)"
+        "print(status, *(name in sys.modules for name in ('requests', 'urllib3', 'pandas')))\n"
+        "import pyarrow, pandas\n"
+        "print(pyarrow.table({'a': [1]}).to_pandas().shape)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == "0 False False"
+    assert done.stdout.splitlines()[-2:] == ["0 False False False", "(1, 1)"]  # and pandas still works later
