@@ -10,10 +10,12 @@ compares them with Python's on generated values).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -60,10 +62,10 @@ class OutputColumns:
             mask = arrow_of(bad)
             fields[1:4] = [pc.if_else(mask, "", f) for f in fields[1:4]]
             reasons = pc.if_else(mask, "", reasons) if reasons is not None else None
-            text: list[str | None] = [None] * n
+            text = [""] * n
             for i, message in errors.items():
                 text[i] = quote_one(message)
-            fields += [quoted(reasons) if reasons is not None else empty, pc.fill_null(pa.array(text, pa.string()), "")]
+            fields += [quoted(reasons) if reasons is not None else empty, pa.array(text, pa.string())]
             fields[-1] = pc.binary_join_element_wise(fields[-1], "", "\n")  # the line end, after the last field
         elif reasons is not None:
             fields += [quoted(reasons), "\n"]  # joined with ",": the empty error column, then the line end
@@ -104,35 +106,60 @@ def text_bytes(lines: pa.Array) -> bytes:
 
 
 def float_text(values: np.ndarray) -> pa.Array:
-    """repr() of each float: Arrow's shortest round-trip text, identical to repr in [1e-4, 1e16) for non-integers."""
-    text = pc.cast(arrow_of(values), pa.string())
-    odd = (values < 1e-4) | (values >= 1e16) | (values == np.floor(values))
-    if not odd.any():
-        return text
-    fixed: list[str | None] = [None] * len(values)
-    for i in np.flatnonzero(odd).tolist():
-        fixed[i] = repr(float(values[i]))
-    return pc.if_else(arrow_of(odd), pa.array(fixed, pa.string()), text)
+    """repr() of each float.
+
+    orjson writes a float64 array as JSON with the shortest text that reads back as the same double,
+    as repr does; for non-integral values in [1e-4, 1e16) the two texts are identical (outside it repr
+    switches to exponents, and integral values get ".0"), so those few go through repr itself. orjson
+    is ~5x faster than Arrow's own double-to-string cast here.
+    """
+    odd = (values < 1e-4) | (values >= 1e16) | (values == np.floor(values)) | ~np.isfinite(values)
+    text = strings_from_json_list(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY), len(values))
+    return with_python_text(text, odd, [repr(v) for v in values[odd].tolist()])
+
+
+def strings_from_json_list(document: bytes, n: int) -> pa.Array:
+    """The n items of a JSON list of numbers (no nested commas), as a string array of their texts."""
+    body = np.frombuffer(document, dtype=np.uint8)[1:-1]  # without the brackets
+    commas = np.flatnonzero(body == ord(","))
+    if len(commas) != max(n - 1, 0):
+        raise ValueError(f"expected {n} items, found {len(commas) + 1}")
+    # Item k starts just after comma k-1; without the commas, that is k characters earlier.
+    offsets = np.empty(n + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:n] = commas - np.arange(n - 1, dtype=np.int32)
+    offsets[n] = len(body) - max(n - 1, 0)
+    data = document[1:-1].replace(b",", b"")
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+@functools.cache
+def fixed4_parts() -> tuple[pa.Array, pa.Array]:
+    """The texts "0." to "100." and "0000" to "9999", from which fixed4_text assembles a percentile."""
+    wholes = pc.binary_join_element_wise(pc.cast(arrow_of(np.arange(101)), pa.string()), ".", "")
+    fractions = pc.utf8_lpad(pc.cast(arrow_of(np.arange(10_000)), pa.string()), 4, "0")
+    return wholes, fractions
 
 
 def fixed4_text(values: np.ndarray) -> pa.Array:
-    """f"{v:.4f}" of each non-negative float; values within a hair of a rounding tie are left to Python."""
+    """f"{v:.4f}" of each float in [0, 100] (percentiles); other values, and values within a hair of a
+    rounding tie, are left to Python."""
     scaled = values * 10_000.0
     units = np.rint(scaled)
     near_tie = np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6
-    odd = near_tie | ~np.isfinite(values) | (values < 0) | (values >= 1e9)
+    odd = near_tie | ~np.isfinite(values) | (values < 0) | (values > 100)
     units[odd] = 0
-    whole = units.astype(np.int64)
-    integer, fraction = np.divmod(whole, 10_000)
-    text = pc.binary_join_element_wise(
-        pc.cast(arrow_of(integer), pa.string()), pc.utf8_lpad(pc.cast(arrow_of(fraction), pa.string()), 4, "0"), "."
-    )
-    if not odd.any():
+    whole, fraction = np.divmod(units.astype(np.int32), 10_000)
+    wholes, fractions = fixed4_parts()
+    text = pc.binary_join_element_wise(wholes.take(arrow_of(whole)), fractions.take(arrow_of(fraction)), "")
+    return with_python_text(text, odd, [f"{v:.4f}" for v in values[odd].tolist()])
+
+
+def with_python_text(text: pa.Array, odd: np.ndarray, fixed: list[str]) -> pa.Array:
+    """text with the (few) odd positions replaced by Python's own text for them."""
+    if not fixed:
         return text
-    fixed: list[str | None] = [None] * len(values)
-    for i in np.flatnonzero(odd).tolist():
-        fixed[i] = f"{float(values[i]):.4f}"
-    return pc.if_else(arrow_of(odd), pa.array(fixed, pa.string()), text)
+    return pc.replace_with_mask(text, arrow_of(odd), pa.array(fixed, pa.string()))
 
 
 def quoted(column: pa.Array) -> pa.Array:

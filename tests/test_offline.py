@@ -149,14 +149,21 @@ def test_a_block_that_is_not_utf8_is_left_to_the_python_reader(model: LoadedMode
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=50))
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0) | st.floats(min_value=0.0, max_value=1e20), max_size=50))
 def test_float_text_is_repr(values: list[float]) -> None:
     text = csvtext.float_text(np.array(values)).to_pylist()
     assert text == [repr(v) for v in values]
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(min_value=0.0, max_value=100.0) | st.sampled_from([0.00005, 12.34565, 99.99995]), min_size=1))
+@given(
+    st.lists(
+        st.floats(min_value=0.0, max_value=100.0)
+        | st.sampled_from([0.00005, 12.34565, 99.99995, 100.0, 100.00004, 100.00005])
+        | st.floats(min_value=0.0, max_value=1e12),
+        min_size=1,
+    )
+)
 def test_fixed4_text_is_python_formatting(values: list[float]) -> None:
     assert csvtext.fixed4_text(np.array(values)).to_pylist() == [f"{v:.4f}" for v in values]
 
