@@ -57,8 +57,13 @@ class BlockScorer:
         self.flags = service.validator.flag_values
         self.fields = self.scorer.fields
         self.name_rank = np.argsort(np.argsort(np.array(self.fields)))  # tie-break of reasons: by field name
-        # Bytes, not strings: the block's UTF-8 is checked once in block(), not once per column.
-        self.convert = pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.binary()), strings_can_be_null=False)
+        # Only the model's fields and the id are converted (the validator ignores other columns), and
+        # as bytes, not strings: the block's UTF-8 is checked once in block(), not once per column.
+        used = [h for h in header if features.normalize(h) in (*self.fields, features.ID_FIELD)]
+        self.columns = used
+        self.convert = pacsv.ConvertOptions(
+            column_types=dict.fromkeys(used, pa.binary()), include_columns=used, strings_can_be_null=False
+        )
         self.spellings = {field: self.canonical_spellings(field) for field in self.scorer.categorical}
         self.learning = threading.Lock()
 
@@ -85,7 +90,7 @@ class BlockScorer:
         if not batches:
             return 0, b"", Summary()
         # The whole block is valid UTF-8, so every cell is: view the bytes as strings, without a copy.
-        batch = pa.RecordBatch.from_arrays([c.view(pa.string()) for c in batches[0].columns], names=self.header)
+        batch = pa.RecordBatch.from_arrays([c.view(pa.string()) for c in batches[0].columns], names=self.columns)
         summary = Summary()
         return batch.num_rows, self.score(batch, summary), summary
 

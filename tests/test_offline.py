@@ -148,6 +148,19 @@ def test_a_block_that_is_not_utf8_is_left_to_the_python_reader(model: LoadedMode
     assert not run.finished and "not UTF-8" in run.stopped and 200 < run.rows_done < 250
 
 
+@pytest.mark.parametrize("change", [b",,", b","], ids=["a cell too many", "a cell too few"])
+def test_a_ragged_row_is_left_to_the_python_reader(model: LoadedModel, tmp_path: Path, change: bytes) -> None:
+    """Arrow reads only the columns it needs, but still counts every row's cells."""
+    source = tmp_path / "in.csv"
+    telco_with_bad_rows(source)
+    lines = source.read_bytes().splitlines(keepends=True)
+    lines[250] = lines[250].replace(b",", change, 1) if change == b",," else lines[250].replace(b",", b"", 1)
+    source.write_bytes(b"".join(lines))
+    run = offline.FastRun(source, ChurnService(model), 0, chunk_bytes=4096)
+    assert sum(rows for rows, _ in run.blocks()) == run.rows_done
+    assert not run.finished and "Expected 21 columns" in run.stopped and 200 < run.rows_done < 250
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(min_value=0.0, max_value=1.0) | st.floats(min_value=0.0, max_value=1e20), max_size=50))
 def test_float_text_is_repr(values: list[float]) -> None:
