@@ -63,6 +63,9 @@ RUN groupadd --gid 10001 churn \
 COPY churn/ churn/
 # worker.py: the same image runs the RQ worker of the local stack (docker-compose.yml)
 COPY churn_serving.py gunicorn.conf.py worker.py churn-model.bin churn-model.json ./
+# Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (and a read-only /app for uid 10001) would
+# otherwise make every process compile the project's modules again at start-up.
+RUN python -m compileall -q churn churn_serving.py gunicorn.conf.py worker.py
 
 USER 10001:10001
 EXPOSE 9696
