@@ -1,7 +1,8 @@
 """The jobs worker: `python worker.py` (REDIS_URL required) loads the model once, then runs RQ jobs.
 
 RQ forks a work horse per job; the horses inherit this process's loaded model, so no job reloads it.
-A bad setting, an unusable model or no REDIS_URL stops the start with a message, like the API's.
+A bad setting, an unusable model or no REDIS_URL stops the start with a message, like the API's;
+a worker that must stop while Redis is unreachable exits 1 with a message, not a traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Worker
 
 from churn.config import ConfigError, Settings
@@ -34,7 +36,13 @@ def main() -> None:
     log.info("worker ready with model %s", model.version)
     # The worker blocks on Redis between jobs, so its connection gets no socket timeout of its own.
     connection = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout)
-    Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(with_scheduler=False)
+    try:
+        Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(with_scheduler=False)
+    except RedisConnectionError as e:
+        # RQ waits out a lost Redis while idle, but raises when it must reach it to stop (deregister):
+        # one clear line instead of a traceback; the jobs themselves are in Redis, not in this process.
+        logging.getLogger("churn").critical("stopping without Redis: %s", e)
+        raise SystemExit(f"churn worker stopped: Redis is unreachable ({e})") from None
 
 
 if __name__ == "__main__":

@@ -167,6 +167,22 @@ def test_redis_going_away_gives_quick_503s_and_keeps_finished_results(tmp_path: 
         again.stop()
 
 
+def test_a_worker_stopped_while_redis_is_gone_exits_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    store = RedisServer(tmp_path).start()
+    worker = RQWorker(tmp_path, store.url).start()
+    try:
+        store.stop()
+        time.sleep(1)  # the worker notices and waits for Redis to come back
+        assert worker.proc is not None and worker.proc.poll() is None
+        worker.signal(signal.SIGTERM)
+        assert worker.proc.wait(30) == 1
+        log = worker.log.read_text()
+        assert "churn worker stopped: Redis is unreachable" in log and "Traceback" not in log
+    finally:
+        worker.stop()
+        store.stop()
+
+
 def assert_quick_503(url: str, post: Any = None) -> None:
     started = time.monotonic()
     response = requests.get(url, timeout=15) if post is None else requests.post(url, json=post, timeout=15)
