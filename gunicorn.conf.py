@@ -19,6 +19,7 @@ from gunicorn import util  # type: ignore[import-untyped]
 from gunicorn.config import Config  # type: ignore[import-untyped]
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 from gunicorn.http import message, wsgi  # type: ignore[import-untyped]
+from gunicorn.http.body import Body, LengthReader  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 
 from churn.config import ConfigError, Settings
@@ -232,6 +233,7 @@ class LeanThreadWorker(ThreadWorker):  # type: ignore[misc]
     """
 
     jobs: queue.SimpleQueue[Any]
+    next_notify = 0.0
 
     def init_process(self) -> None:
         self.settle_config()
@@ -258,6 +260,28 @@ class LeanThreadWorker(ThreadWorker):  # type: ignore[misc]
                 done = Finished(error=e)
             self.method_queue.defer(self.finish_request, conn, done)
 
+    def _keepalive_after(self, conn: Any, keepalive: bool) -> bool:
+        """gthread's, without draining a body that was read to its end (every well-formed POST /predict).
+
+        gthread drains what is left of the body under a deadline: two settimeout calls (two ioctl
+        syscalls, each letting the other threads take the GIL) around a read that finds nothing.
+        A body read to its end has nothing to drain: the answer is gthread's, True.
+        """
+        if keepalive and read_to_end(getattr(conn.parser.mesg, "body", None)):
+            return True
+        return bool(super()._keepalive_after(conn, keepalive))
+
+    def notify(self) -> None:
+        """Tell the arbiter this worker is alive at most once a second, not at every poller wake-up.
+
+        gthread's loop notifies each time it wakes (an os.utime syscall), about once per request
+        under load; the arbiter only needs it within `timeout` seconds (30).
+        """
+        now = time.monotonic()
+        if now >= self.next_notify:
+            self.next_notify = now + NOTIFY_SECONDS
+            super().notify()
+
     def shutdown(self, wait: bool = False) -> None:
         """The executor's shutdown(wait=False): queued connections are still served, then threads end."""
         for _ in range(self.cfg.threads):
@@ -265,6 +289,18 @@ class LeanThreadWorker(ThreadWorker):  # type: ignore[misc]
 
 
 worker_class = LeanThreadWorker
+NOTIFY_SECONDS = 1.0
+
+
+def read_to_end(body: Any) -> bool:
+    """Whether a request body was read to its declared end and nothing of it is left unread."""
+    return (
+        isinstance(body, Body)
+        and isinstance(body.reader, LengthReader)
+        and body.reader.length == 0
+        and body.buf.tell() == 0
+        and not body.failed
+    )
 
 
 def on_starting(server: Any) -> None:

@@ -19,6 +19,8 @@ import requests
 from gunicorn import util
 from gunicorn.config import Config
 from gunicorn.http import message, wsgi
+from gunicorn.http.body import Body, EOFReader, LengthReader
+from gunicorn.http.unreader import IterUnreader
 from gunicorn.workers.gthread import ThreadWorker
 
 from tests.conftest import PROJECT, Gunicorn, make_customer
@@ -208,6 +210,56 @@ def test_the_lean_pool_serves_queued_connections_before_it_stops(conf: dict[str,
 def test_the_shipped_config_uses_the_lean_worker(conf: dict[str, Any]) -> None:
     assert conf["worker_class"] is conf["LeanThreadWorker"]
     assert issubclass(conf["LeanThreadWorker"], ThreadWorker)
+
+
+def body_of(data: bytes, declared: int | None) -> Any:
+    unreader = IterUnreader([data])
+    return Body(LengthReader(unreader, declared) if declared is not None else EOFReader(unreader))
+
+
+def test_a_body_counts_as_read_to_its_end_only_when_nothing_is_left(conf: dict[str, Any]) -> None:
+    read_to_end = conf["read_to_end"]
+    whole, part, failed = body_of(b"abcdef", 6), body_of(b"abcdef", 6), body_of(b"abcdef", 6)
+    assert whole.read(6) == b"abcdef" and read_to_end(whole)
+    assert part.read(2) == b"ab" and not read_to_end(part)
+    assert read_to_end(body_of(b"", 0))  # a request without a body
+    failed.read(6)
+    failed.failed = True  # what Body sets when its reader raised (the client went away mid-body)
+    assert not read_to_end(failed) and not read_to_end(body_of(b"abc", None)) and not read_to_end(None)
+
+
+class NoDrain:
+    """A parser whose body must not be drained: the worker answers without calling finish_body."""
+
+    def __init__(self, body: Any):
+        self.mesg = SimpleNamespace(body=body)
+
+    def finish_body(self, **_: Any) -> bool:
+        raise AssertionError("drained")
+
+
+def test_keep_alive_after_a_body_read_to_its_end_needs_no_drain(conf: dict[str, Any]) -> None:
+    worker = conf["LeanThreadWorker"].__new__(conf["LeanThreadWorker"])
+    whole = body_of(b"{}", 2)
+    whole.read(2)
+    conn = SimpleNamespace(parser=NoDrain(whole))
+    assert worker._keepalive_after(conn, True) is True
+    assert worker._keepalive_after(conn, False) is False  # gthread's answer when the response closes
+    partly = body_of(b"{}", 2)
+    with pytest.raises(AssertionError, match="drained"):  # a body left unread is drained as gthread does
+        worker._keepalive_after(SimpleNamespace(parser=NoDrain(partly)), True)
+
+
+def test_the_worker_tells_the_arbiter_it_lives_at_most_once_a_second(conf: dict[str, Any]) -> None:
+    worker = conf["LeanThreadWorker"].__new__(conf["LeanThreadWorker"])
+    calls: list[float] = []
+    worker.tmp = SimpleNamespace(notify=lambda: calls.append(time.monotonic()))
+    for _ in range(1000):  # a busy poller wakes up about once per request
+        worker.notify()
+    assert len(calls) == 1
+    worker.next_notify = time.monotonic() - 0.001  # a second later
+    worker.notify()
+    assert len(calls) == 2 and conf["NOTIFY_SECONDS"] * 30 <= Config().timeout  # far within gunicorn's timeout
 
 
 @pytest.mark.server
