@@ -247,6 +247,10 @@ class LeanThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.jobs = queue.SimpleQueue()
         for n in range(self.cfg.threads):
             threading.Thread(target=self.serve_jobs, name=f"churn-http-{n}").start()
+        # As concurrent.futures does for its executors: when the interpreter exits by any path (a
+        # timed-out worker's SIGABRT skips gthread's own shutdown), the threads are told to stop
+        # before Python waits for them, after what is queued; otherwise the exit would wait forever.
+        threading._register_atexit(self.shutdown)  # type: ignore[attr-defined]
         return self
 
     def enqueue_req(self, conn: Any) -> None:

@@ -5,8 +5,10 @@ remembered peer checks and Date header, each giving exactly what gunicorn's own 
 from __future__ import annotations
 
 import email.utils
+import os
 import queue
 import runpy
+import signal
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ from gunicorn.http.unreader import IterUnreader
 from gunicorn.workers.gthread import ThreadWorker
 
 from tests.conftest import PROJECT, Gunicorn, make_customer
+from tests.ops_support import wait_for_workers, worker_pids
 
 JSON = {"Content-Type": "application/json"}
 
@@ -288,3 +291,20 @@ def test_the_lean_worker_serves_concurrent_kept_alive_connections_and_logs_each_
     lines = [orjson.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert sum(line["logger"] == "churn.access" and line["route"] == "/predict" for line in lines) == 301
     assert any(line["message"] == "Using worker: LeanThreadWorker" for line in lines)
+
+
+@pytest.mark.server
+def test_a_worker_aborted_for_its_timeout_exits_at_once_and_is_replaced() -> None:
+    """SIGABRT (the arbiter's timeout signal) skips gthread's shutdown; the threads must not hold the exit."""
+    server = Gunicorn().start()
+    try:
+        first, victim = wait_for_workers(server, 2)
+        os.kill(victim, signal.SIGABRT)
+        deadline = time.monotonic() + 10
+        while victim in worker_pids(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert victim not in worker_pids(server)
+        assert first in wait_for_workers(server, 2)
+        assert requests.get(server.url + "/readyz", timeout=10).status_code == 200
+    finally:
+        server.stop()
