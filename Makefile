@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test bench-report
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test bench-report request-cost
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ bench-report:  ## re-render BENCHMARKS.md from the last `make bench` (build/benc
 
 bench-smoke:  ## the benchmark once, very short (~40 s): proves it runs, prints the report
 	.venv/bin/python bench/run.py --smoke
+
+request-cost:  ## CPU per POST /predict in one process (~20 s): our app alone, and gunicorn's worker handle() + app
+	.venv/bin/python bench/request_cost.py
 container-test:  ## install podman, build the image, run it and check it; reports size and start-to-ready time
 	bash scripts/container-test.sh
 

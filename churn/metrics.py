@@ -131,6 +131,9 @@ class PredictionObserver:
     def _observe(
         self, customers: Sequence[Customer], probabilities: np.ndarray, rejected: Sequence[InvalidCustomer]
     ) -> None:
+        if len(customers) == 1 and not rejected:
+            self.observe_one(customers[0], float(probabilities[0]))
+            return
         churners = int(np.count_nonzero(probabilities >= self.threshold))
         unknown_rows = self.count_rejected(rejected)
         counts = self.bin_counts(customers)
@@ -148,6 +151,20 @@ class PredictionObserver:
             self.churn_child.inc(churners)
         if len(customers) > churners:
             self.no_churn_child.inc(len(customers) - churners)
+        self.ensure_publisher()
+
+    def observe_one(self, customer: Customer, probability: float) -> None:
+        """_observe for one scored customer (every POST /predict), in plain Python: the same counts.
+
+        The general path's numpy comparison and generators cost about as much as the whole update.
+        """
+        churn = probability >= self.threshold
+        base = self.extra
+        slots = self.bins.indexes(customer)
+        slots += (base + SCORED, base + SEEN, base + CHURNERS) if churn else (base + SCORED, base + SEEN)
+        with self.lock:
+            self.window.add(slots, 1)
+        (self.churn_child if churn else self.no_churn_child).inc(1)
         self.ensure_publisher()
 
     def bin_counts(self, customers: Sequence[Customer]) -> list[int] | Iterator[int]:

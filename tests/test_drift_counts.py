@@ -69,3 +69,19 @@ def test_add_counts_moves_the_window_like_add() -> None:
         a.add(slots, rows)
         b.add_counts([slots.count(i) for i in range(2)] + [slots.count(2)], rows)
         assert a.totals() == b.totals()
+
+
+def test_one_customer_at_a_time_counts_as_a_batch_does(model: LoadedModel) -> None:
+    """The single-customer path (POST /predict) leaves the window and counters the general path leaves."""
+    customers = telco_customers(model, 25)
+    probabilities = np.linspace(0.05, 0.95, len(customers))
+    one, batch = Metrics(model, 0.5), Metrics(model, 0.5)
+    for customer, probability in zip(customers, probabilities, strict=True):
+        one.observer.observe((customer,), np.array((probability,)), ())
+    batch.observer.observe(customers, probabilities, ())
+    assert one.observer.window.totals() == batch.observer.window.totals()
+    counts = [
+        [m.registry.get_sample_value("churn_predictions_total", {"decision": d}) for d in ("churn", "no_churn")]
+        for m in (one, batch)
+    ]
+    assert counts[0] == counts[1] and sum(counts[0]) == len(customers) and all(counts[0])
