@@ -66,7 +66,9 @@ def test_the_image_holds_the_service_and_only_runtime_packages(container: Contai
     assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "gunicorn.conf.py", "worker.py"} | {
         "churn-model.bin",
         "churn-model.json",
+        "__pycache__",  # compiled at build time: no process compiles the project's modules again
     }
+    assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/__pycache__").stdout.split()
     packages = {line.split()[0].lower() for line in container.exec("pip", "list").stdout.splitlines()[2:]}
     assert {"gunicorn", "flask", "scikit-learn"} <= packages
     assert not packages & {"pipenv", "pytest", "ruff", "mypy", "pandas", "hypothesis", "virtualenv"}
