@@ -62,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
 
 def make_scorer(args: argparse.Namespace, stop: threading.Event) -> ChunkScorer:
     if args.offline:
+        # numpy's OpenBLAS starts a thread per core at import that spins for a while (~0.15 s of CPU
+        # per run under perf) although nothing here calls BLAS; the cores are the engine's. Before
+        # numpy is imported (scorers import it lazily), and only where nobody has chosen otherwise.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         keep_freed_memory()
         arrow_without_pandas()
         return offline_scorer(args.model, args.explain, args.threshold)
