@@ -1,6 +1,7 @@
-"""gunicorn.conf.py's additions to gunicorn: the response class (the head goes out with the body in one
-send, in every case in order), the worker's lighter thread hand-off, its settled config, and the
-remembered peer checks and Date header, each giving exactly what gunicorn's own code gives."""
+"""What gunicorn.conf.py installs into gunicorn (churn/gunicorn_lean.py): the response class (the head
+goes out with the body in one send, in every case in order), the worker's lighter thread hand-off, its
+settled config, and the remembered peer checks and Date header, each giving exactly what gunicorn's own
+code gives."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import runpy
 import signal
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,6 +25,7 @@ from gunicorn.http.body import Body, EOFReader, LengthReader
 from gunicorn.http.unreader import IterUnreader
 from gunicorn.workers.gthread import ThreadWorker
 
+from churn import gunicorn_lean as lean
 from tests.conftest import PROJECT, Gunicorn, make_customer
 from tests.ops_support import wait_for_workers, worker_pids
 
@@ -55,7 +56,7 @@ def conf(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: Any) -> d
 
 @pytest.fixture(scope="module")
 def response_class(conf: dict[str, Any]) -> Any:
-    return conf["OneSendResponse"]
+    return lean.OneSendResponse
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_a_chunked_response_sends_the_head_first_then_chunks(response_class: Any
 
 def test_the_shipped_config_installs_it(response_class: Any) -> None:
     assert wsgi.Response.__name__ == response_class.__name__ == "OneSendResponse"
-    assert Path(PROJECT / "gunicorn.conf.py").read_text().count("wsgi.Response = OneSendResponse") == 1
+    assert wsgi.Response is lean.OneSendResponse  # installed by gunicorn.conf.py (the conf fixture ran it)
 
 
 def test_a_settled_config_reads_every_setting_as_gunicorn_does(conf: dict[str, Any]) -> None:
@@ -103,7 +104,7 @@ def test_a_settled_config_reads_every_setting_as_gunicorn_does(conf: dict[str, A
     cfg.set("keepalive", 75)
     cfg.set("forwarded_allow_ips", "10.0.0.1,127.0.0.1")
     expected = {name: getattr(cfg, name) for name in cfg.settings}
-    cfg.__class__ = conf["SettledConfig"]
+    cfg.__class__ = lean.SettledConfig
     for _ in range(2):  # the first read stores the value, the second finds it
         assert {name: getattr(cfg, name) for name in cfg.settings} == expected
     assert cfg.keepalive == 75 and cfg.forwarded_allow_ips == ["10.0.0.1", "127.0.0.1"]
@@ -127,14 +128,14 @@ def test_the_remembered_peer_check_answers_as_gunicorns(conf: dict[str, Any], ip
     cfg = Config()
     cfg.set("forwarded_allow_ips", ",".join(allow))
     networks = cfg.forwarded_allow_networks()
-    expected = conf["_ip_in_allow_list"](ip, cfg.forwarded_allow_ips, networks)
-    assert conf["_ip_in_allow_list"] is message._churn_original__ip_in_allow_list
+    expected = lean._ip_in_allow_list(ip, cfg.forwarded_allow_ips, networks)
+    assert lean._ip_in_allow_list is message._churn_original__ip_in_allow_list
     for _ in range(2):  # computed, then remembered
         assert message._ip_in_allow_list(ip, cfg.forwarded_allow_ips, networks) is expected
 
 
 def test_the_peer_memory_is_bounded(conf: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    check = conf["ip_in_allow_list"]
+    check = lean.ip_in_allow_list
     monkeypatch.setitem(check.__globals__, "ALLOWED_PEERS_REMEMBERED", 0)
     remembered = check.__globals__["_allowed"]
     before = dict(remembered)
@@ -165,7 +166,7 @@ class FakeQueue:
 
 
 def lean_worker(conf: dict[str, Any], threads: int, handle: Any) -> Any:
-    worker = conf["LeanThreadWorker"].__new__(conf["LeanThreadWorker"])
+    worker = lean.LeanThreadWorker.__new__(lean.LeanThreadWorker)
     worker.cfg = SimpleNamespace(threads=threads)
     worker.method_queue = FakeQueue()
     worker.handle = handle
@@ -211,8 +212,8 @@ def test_the_lean_pool_serves_queued_connections_before_it_stops(conf: dict[str,
 
 
 def test_the_shipped_config_uses_the_lean_worker(conf: dict[str, Any]) -> None:
-    assert conf["worker_class"] is conf["LeanThreadWorker"]
-    assert issubclass(conf["LeanThreadWorker"], ThreadWorker)
+    assert conf["worker_class"] is lean.LeanThreadWorker
+    assert issubclass(lean.LeanThreadWorker, ThreadWorker)
 
 
 def body_of(data: bytes, declared: int | None) -> Any:
@@ -221,7 +222,7 @@ def body_of(data: bytes, declared: int | None) -> Any:
 
 
 def test_a_body_counts_as_read_to_its_end_only_when_nothing_is_left(conf: dict[str, Any]) -> None:
-    read_to_end = conf["read_to_end"]
+    read_to_end = lean.read_to_end
     whole, part, failed = body_of(b"abcdef", 6), body_of(b"abcdef", 6), body_of(b"abcdef", 6)
     assert whole.read(6) == b"abcdef" and read_to_end(whole)
     assert part.read(2) == b"ab" and not read_to_end(part)
@@ -242,7 +243,7 @@ class NoDrain:
 
 
 def test_keep_alive_after_a_body_read_to_its_end_needs_no_drain(conf: dict[str, Any]) -> None:
-    worker = conf["LeanThreadWorker"].__new__(conf["LeanThreadWorker"])
+    worker = lean.LeanThreadWorker.__new__(lean.LeanThreadWorker)
     whole = body_of(b"{}", 2)
     whole.read(2)
     conn = SimpleNamespace(parser=NoDrain(whole))
@@ -254,7 +255,7 @@ def test_keep_alive_after_a_body_read_to_its_end_needs_no_drain(conf: dict[str, 
 
 
 def test_the_worker_tells_the_arbiter_it_lives_at_most_once_a_second(conf: dict[str, Any]) -> None:
-    worker = conf["LeanThreadWorker"].__new__(conf["LeanThreadWorker"])
+    worker = lean.LeanThreadWorker.__new__(lean.LeanThreadWorker)
     calls: list[float] = []
     worker.tmp = SimpleNamespace(notify=lambda: calls.append(time.monotonic()))
     for _ in range(1000):  # a busy poller wakes up about once per request
@@ -262,7 +263,7 @@ def test_the_worker_tells_the_arbiter_it_lives_at_most_once_a_second(conf: dict[
     assert len(calls) == 1
     worker.next_notify = time.monotonic() - 0.001  # a second later
     worker.notify()
-    assert len(calls) == 2 and conf["NOTIFY_SECONDS"] * 30 <= Config().timeout  # far within gunicorn's timeout
+    assert len(calls) == 2 and Config().timeout >= lean.NOTIFY_SECONDS * 30  # far within gunicorn's timeout
 
 
 @pytest.mark.server
