@@ -177,8 +177,9 @@ def offline_section(results: dict[str, Any]) -> list[str]:
     lines = [
         "## Offline scoring: the real command, end to end",
         "",
-        "A fresh process per round (interpreter start, model load, input sha256, scoring, output, summary);",
-        "the input is the Telco export's raw rows repeated. Peak RSS is the process's (wait4 ru_maxrss).",
+        "A fresh process per round (interpreter start, model load, input sha256, scoring, output, summary),",
+        "after an unmeasured warm-up run (page cache, Python's bytecode cache); the input is the Telco",
+        "export's raw rows repeated. Peak RSS is the process's (wait4 ru_maxrss).",
         "",
         "| command | rows | rounds | seconds | rows/s (median) | every round | CPU s | peak RSS MiB |",
         "|---|---:|---:|---:|---:|---|---:|---:|",
