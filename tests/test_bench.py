@@ -13,17 +13,17 @@ from tests.conftest import PROJECT
 pytestmark = pytest.mark.server
 
 
-def test_bench_smoke_runs_every_server_and_writes_a_report(tmp_path: Path) -> None:
-    out = tmp_path / "BENCHMARKS.md"
+def run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "bench/run.py", "--smoke", "--out", str(out)],
-        check=False,
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, *args], check=False, cwd=PROJECT, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def test_bench_smoke_runs_every_server_and_writes_a_report(tmp_path: Path) -> None:
+    out = tmp_path / "BENCHMARKS.md"
+    run_script("bench/run.py", "--smoke", "--out", str(out), timeout=300)
     report = out.read_text()
     for name in ("book-default", "book-2-sync-workers", "book-gthread", "ours"):
         assert f"| {name} | 64 |" in report
@@ -33,16 +33,7 @@ def test_bench_smoke_runs_every_server_and_writes_a_report(tmp_path: Path) -> No
 
 
 def test_request_cost_measures_the_app_and_the_worker() -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/request_cost.py", "--smoke"],
-        check=False,
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.splitlines()
-    assert len(lines) == 2 and all("us CPU per POST /predict" in line for line in lines), done.stdout
+    lines = run_script("bench/request_cost.py", "--smoke", timeout=120).stdout.splitlines()
+    assert len(lines) == 2 and all("us CPU per POST /predict" in line for line in lines), lines
     assert "app (" in lines[0] and "worker handle() + app" in lines[1]
     assert all(float(line.split()[0]) > 0 for line in lines)
