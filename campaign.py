@@ -15,12 +15,12 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from churn.campaign import ModelChanged, ResumeError, RunOptions, run
 from churn.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.config import DEFAULT_MODEL_PATH
 from churn.features import FIELDS
+from churn.processes import prepare_offline_process
 from churn.progress import Progress
 from churn.report import summarize, write_rows
 from churn.rowio import OUTPUT_COLUMNS, BackgroundDigest, InputError
@@ -62,70 +62,11 @@ def parser() -> argparse.ArgumentParser:
 
 def make_scorer(args: argparse.Namespace, stop: threading.Event) -> ChunkScorer:
     if args.offline:
-        # numpy's OpenBLAS starts a thread per core at import that spins for a while (~0.15 s of CPU
-        # per run under perf) although nothing here calls BLAS; the cores are the engine's. Before
-        # numpy is imported (scorers import it lazily), and only where nobody has chosen otherwise.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        keep_freed_memory()
-        arrow_without_pandas()
+        prepare_offline_process()  # before numpy and Arrow load (the scorer imports them)
         return offline_scorer(args.model, args.explain, args.threshold)
     policy = RetryPolicy(attempts=args.retries)
     client = ServiceClient(args.url, timeout=args.timeout, policy=policy, api_key=args.api_key, stop=stop)
     return jobs_scorer(client, args.explain, stop) if args.use_jobs else online_scorer(client, args.explain)
-
-
-# From glibc's <malloc.h>: mallopt's parameters
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-
-
-def keep_freed_memory() -> bool:
-    """Have glibc's malloc keep freed memory for reuse instead of returning it to the kernel at once.
-
-    An offline run allocates the same large numpy and bytes buffers for every block of ~30,000 rows.
-    By default glibc maps such a buffer afresh and unmaps it when freed, so each block pays its page
-    faults again: ~55,000 per million rows, a tenth of the run's CPU in the kernel (bench/notes.md).
-    With higher thresholds the buffers come from a heap kept between blocks (~15,000 faults); the
-    process still holds no more than its few blocks' worth. False where the C library is not glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes  # noqa: PLC0415 - only offline runs tune malloc
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # another C library (musl): leave it as it is
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, 64 << 20) and mallopt(M_TRIM_THRESHOLD, 256 << 20))
-
-
-def arrow_without_pandas() -> None:
-    """Let pyarrow know, before its first conversion, that this process has no use for pandas.
-
-    pyarrow imports pandas the first time it turns a Python value into an Arrow one, only to ask
-    whether the value is a pandas object: ~0.2 s of an offline run wherever pandas is installed (a
-    data scientist's environment; the service image has none). This process never hands pyarrow a
-    pandas object, so pyarrow's one look for pandas is made while pandas cannot be imported; pyarrow
-    remembers the answer for that question only, and a later `import pandas` works as usual.
-    """
-    if "pandas" in sys.modules:
-        return  # already imported: nothing left to save
-    import pyarrow as pa  # noqa: PLC0415 - only offline runs use Arrow
-
-    hide = HidePandas()
-    sys.meta_path.insert(0, hide)
-    try:
-        pa.scalar(0)  # pyarrow's first conversion: its look for pandas happens here
-    finally:
-        sys.meta_path.remove(hide)
-
-
-class HidePandas:
-    """An import finder (sys.meta_path) that refuses pandas; importlib.abc's base class is ~14 ms to import."""
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
-        if name.partition(".")[0] == "pandas":
-            raise ModuleNotFoundError(f"{name} is hidden from pyarrow's look for pandas", name=name)
 
 
 def score(args: argparse.Namespace) -> int:

@@ -220,6 +220,6 @@ def test_an_offline_run_imports_neither_the_http_client_nor_pandas(tmp_path: Pat
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_an_offline_run_tunes_glibc_malloc_in_its_own_process_only() -> None:
-    code = "import campaign; print(campaign.keep_freed_memory())"
+    code = "from churn.processes import keep_freed_memory; print(keep_freed_memory())"
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"  # mallopt accepted both settings
