@@ -47,6 +47,11 @@ def campaign_cmd(source: Path, out: Path, *args: str) -> list[str]:
     return [sys.executable, "campaign.py", "score", str(source), "-o", str(out), *args]
 
 
+def run_campaign(source: Path, out: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    cmd = campaign_cmd(source, out, *args)
+    return subprocess.run(cmd, check=False, cwd=PROJECT, capture_output=True, text=True, timeout=timeout)
+
+
 def start_campaign(source: Path, out: Path, *args: str) -> subprocess.Popen[bytes]:
     cmd = campaign_cmd(source, out, *args)
     return subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -77,14 +82,7 @@ def test_bad_rows_among_good_ones(gunicorn: Gunicorn, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
     out = tmp_path / "out.csv"
-    done = subprocess.run(
-        campaign_cmd(source, out, "--url", gunicorn.url, "--chunk-size", "8", "--explain", "1"),
-        check=False,
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_campaign(source, out, "--url", gunicorn.url, "--chunk-size", "8", "--explain", "1")
     assert done.returncode == 1, done.stderr
     output = read_output(out)
     assert [r["customerid"] for r in output] == [f"c{i}" for i in range(50)] + [""]
@@ -136,14 +134,7 @@ def test_a_killed_client_resumes_without_losing_or_repeating_a_row(
     client.communicate()
     state = json.loads(state_path(out).read_text())
     assert not state["complete"], "the run finished before it could be interrupted; use a bigger input"
-    resumed = subprocess.run(
-        campaign_cmd(big_input, out, *args, "--resume"),
-        check=False,
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    resumed = run_campaign(big_input, out, *args, "--resume", timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert out.read_bytes() == expected.read_bytes()
     rows = read_output(out)
@@ -157,14 +148,7 @@ def test_a_chunk_over_the_servers_batch_limit_is_split(tmp_path: Path) -> None:
         source = tmp_path / "in.jsonl"
         source.write_text("".join(json.dumps(make_customer(customerid=f"s{i}", tenure=i)) + "\n" for i in range(100)))
         out = tmp_path / "out.csv"
-        done = subprocess.run(
-            campaign_cmd(source, out, "--url", server.url, "--chunk-size", "100"),
-            check=False,
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_campaign(source, out, "--url", server.url, "--chunk-size", "100")
     finally:
         server.stop()
     assert done.returncode == 0, done.stderr
