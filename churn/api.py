@@ -17,10 +17,9 @@ from flask import Blueprint, Response, current_app, request
 
 from churn.errors import ApiError, Code
 from churn.service import ChurnService
+from churn.wsgi import JSON, ROWS_KEY
 
 bp = Blueprint("churn", __name__)
-JSON = "application/json"
-ROWS_KEY = "churn.rows"  # WSGI environ key: customers in this request, for the request log and metrics
 
 
 def service() -> ChurnService:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
 
 from churn import api, jobs_api, openapi, ops
 from churn.config import ConfigError, Settings
@@ -29,11 +31,27 @@ HTTP_CODES = {
 }
 
 
+class OneSpellingMap(Map):
+    """A url_map that routes each path by one spelling only: "//predict" matches no route.
+
+    werkzeug merges repeated slashes by default; the request middleware resolves every request's
+    route (and with it the auth decision) from this same map, and non-canonical spellings are 404s.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["merge_slashes"] = False
+        super().__init__(*args, **kwargs)
+
+
+class ServiceFlask(Flask):
+    url_map_class = OneSpellingMap
+
+
 def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
     """Build the service around an already-loaded model (tests pass their own)."""
     settings = settings or Settings()
     model = model or load_model(settings.model_path)
-    app = Flask(__name__)
+    app = ServiceFlask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     metrics = Metrics(model, settings.threshold)
     service = ChurnService(model, settings.threshold, settings.max_batch, metrics.observer)
@@ -43,13 +61,32 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     ops.init_app(app, model, metrics, document)
     jobs_api.init_app(app, settings)
     register_error_handlers(app)
+    refuse_request_hooks(app)
     # Innermost wrapper: middleware wrapping app.wsgi_app after this line sees fast requests too.
-    app.wsgi_app = FastScoring(app.wsgi_app, service, settings.max_body_bytes)  # type: ignore[method-assign]
-    # Keep this last: the request id, auth, log line and metrics must wrap every other layer.
+    app.wsgi_app = FastScoring(app.wsgi_app, service)  # type: ignore[method-assign]
+    # Keep this last: the route, auth, body, log line and metrics must wrap every other layer.
     app.wsgi_app = RequestMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, url_map=app.url_map, api_keys=settings.api_keys, metrics=metrics
+        app.wsgi_app,
+        url_map=app.url_map,
+        api_keys=settings.api_keys,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
     )
     return app
+
+
+def refuse_request_hooks(app: Flask) -> None:
+    """Fail loudly if an extension adds before/after-request hooks: the fast path would skip them."""
+    found = [
+        name
+        for name, funcs in (("before_request", app.before_request_funcs), ("after_request", app.after_request_funcs))
+        if any(funcs.values())
+    ]
+    if found:
+        raise RuntimeError(
+            f"{' and '.join(found)} hooks would not run for /predict and /v1/predict (churn/fastpath.py "
+            "answers them without Flask): put cross-cutting work in churn/middleware.py instead"
+        )
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -9,6 +9,8 @@ class Code:
     """Request-level error codes (the `error.code` of a response)."""
 
     INVALID_JSON = "invalid_json"
+    INVALID_BODY = "invalid_body"  # a framing the HTTP server cannot decode (a malformed chunk, a bad length)
+    INCOMPLETE_BODY = "incomplete_body"  # the body ended before its declared Content-Length
     INVALID_REQUEST = "invalid_request"
     VALIDATION_FAILED = "validation_failed"
     NOT_FOUND = "not_found"

@@ -10,11 +10,11 @@ Without REDIS_URL every route answers 503 jobs_disabled; when Redis is unreachab
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.routing import BaseConverter
 
 from churn.api import json_body, json_response, service
 from churn.config import Settings
@@ -26,7 +26,12 @@ from churn.service import BATCH_OPTIONS, ChurnService
 bp = Blueprint("jobs", __name__)
 EXTENSION = "churn.jobs"
 CSV = "text/csv"
-JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+class JobId(BaseConverter):
+    """A job id as the queue makes them: a path with anything else in its place matches no route (404)."""
+
+    regex = "[A-Za-z0-9-]{1,64}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         svc: ChurnService = app.extensions["churn"]
         queue = JobQueue(connect(settings.redis_url, settings.redis_timeout), settings.job_ttl)
         app.extensions[EXTENSION] = Jobs(queue, ChurnService(svc.model, svc.threshold, settings.job_max_batch))
+    app.url_map.converters["job"] = JobId
     app.register_blueprint(bp)
 
     @app.errorhandler(QueueUnavailable)
@@ -94,7 +100,7 @@ def submit() -> Response:
 def lookup(job_id: str) -> JobView:
     """The job, or 404 when unknown or expired, 500 when it failed."""
     found = jobs()
-    view = found.queue.find(job_id) if JOB_ID.fullmatch(job_id) else None
+    view = found.queue.find(job_id)
     if view is None:
         raise ApiError(404, Code.JOB_NOT_FOUND, "no such job: it never existed or its result expired")
     if view.state == "failed":
@@ -102,14 +108,14 @@ def lookup(job_id: str) -> JobView:
     return view
 
 
-@bp.get("/v1/jobs/<job_id>")
+@bp.get("/v1/jobs/<job:job_id>")
 def status(job_id: str) -> Response:
     view = lookup(job_id)
     body = {"id": job_id, "status": view.state, **locations(job_id)}
     return json_response(body, 200 if view.state == "finished" else 202)
 
 
-@bp.get("/v1/jobs/<job_id>/result")
+@bp.get("/v1/jobs/<job:job_id>/result")
 def result(job_id: str) -> Response:
     view = lookup(job_id)
     if view.state != "finished":

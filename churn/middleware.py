@@ -1,8 +1,11 @@
-"""The outermost WSGI layer: request id, API-key auth, one JSON log line and the HTTP metrics per request.
+"""The outermost WSGI layer: the route, API-key auth, the request body, one JSON log line and the HTTP metrics.
 
 It wraps everything else (create_app installs it last), so it also sees requests that never reach a
-route: 401s, 404s, 405s, 413s and whatever an inner fast path answers. It runs on every request, so
-everything that can be is computed once: the route labels, the 401 answer, the key bytes.
+route: 401s, 404s, 405s, 413s and whatever an inner fast path answers. Every decision about a request
+is taken here, once, on what the request will actually reach: the route is resolved from the app's
+own url_map (the one Flask dispatches with, which merges no slashes), and the auth check, the fast
+path, the metrics label and the log line all use that one route. Every route needs a key when keys
+are configured, except the few listed in OPEN_ROUTES: a path that matches no route is not open either.
 """
 
 from __future__ import annotations
@@ -10,37 +13,54 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
+from werkzeug.wsgi import get_path_info
 
-from churn.api import ROWS_KEY
-from churn.errors import Code, error_body
+from churn.body import framing, read_body
+from churn.errors import ApiError, Code
 from churn.metrics import Metrics
+from churn.wsgi import BODY_KEY, CLOSE_KEY, ROUTE_KEY, ROWS_KEY, status_line
 
 log = logging.getLogger("churn.access")
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-# The routes that need a key when keys are configured: scoring, batch jobs (every /v1/jobs route, present
-# and future) and the metrics. Health checks stay open for the load balancer; the docs stay open because
-# they hold nothing secret and tell a caller how to authenticate.
-PROTECTED_PATHS = frozenset({"/predict", "/v1/predict", "/metrics"})
-PROTECTED_PREFIXES = ("/v1/jobs",)
+# The route templates a caller may reach without a key when keys are configured: health checks for
+# the load balancer, the model's metadata, and the docs (nothing secret; they say how to authenticate).
+# Everything else (scoring, jobs, metrics, any route added later, any path matching no route) needs one.
+OPEN_ROUTES = frozenset(
+    {"/ping", "/healthz", "/readyz", "/v1/model", "/openapi.json", "/docs", "/docs/init.js", "/docs/<asset>"}
+)
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_REQUEST_ID = 128
+MAX_LOGGED_PATH = 200
 UNMATCHED = "unmatched"  # the one route label of every path no route matches: labels stay bounded
-UNAUTHORIZED_BODY = orjson.dumps(
-    error_body(Code.UNAUTHORIZED, "this route needs an API key: send the header Authorization: Bearer <key>")
+UNAUTHORIZED = ApiError(
+    401, Code.UNAUTHORIZED, "this route needs an API key: send the header Authorization: Bearer <key>"
+)
+UNAUTHORIZED_BODY = orjson.dumps(UNAUTHORIZED.body())
+
+
+NOT_CANONICAL = ApiError(
+    404,
+    Code.NOT_FOUND,
+    "no such route: a path has one spelling (one leading slash, no empty or dot segments, no trailing slash)",
 )
 
 
-def is_protected(path: str) -> bool:
-    return path in PROTECTED_PATHS or path.startswith(PROTECTED_PREFIXES)
+def canonical(path: str) -> bool:
+    """Whether a path is spelled the one way routes are: werkzeug would strip extra leading slashes."""
+    if path == "/":
+        return True
+    segments = path.split("/")
+    return len(segments) > 1 and segments[0] == "" and all(s not in ("", ".", "..") for s in segments[1:])
 
 
 def valid_request_id(value: str) -> bool:
@@ -49,7 +69,7 @@ def valid_request_id(value: str) -> bool:
 
 
 class RouteLabels:
-    """Map a request path to its route template (never the raw path), found from the app's url_map."""
+    """Resolve a request path to the route template Flask will dispatch it to, from the app's url_map."""
 
     def __init__(self, url_map: Map):
         self.url_map = url_map
@@ -66,17 +86,26 @@ class RouteLabels:
             rule, _ = self.url_map.bind("localhost").match(path, method, return_rule=True)
         except HTTPException:  # not found, wrong method or a redirect
             return UNMATCHED
-        return str(rule.rule)
+        return template(rule.rule)
+
+
+def template(rule: str) -> str:
+    """A rule as labels and docs show it: "/v1/jobs/<job:job_id>" is "/v1/jobs/<job_id>"."""
+    return CONVERTER.sub(r"<\1>", rule)
+
+
+CONVERTER = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>")
 
 
 class RequestMiddleware:
-    """Wrap a WSGI app with the request id, auth, the request log line and the request metrics."""
+    """Wrap a WSGI app with the route, auth, the body, the request log line and the request metrics."""
 
-    def __init__(self, app: WSGIApp, *, url_map: Map, api_keys: tuple[str, ...], metrics: Metrics):
+    def __init__(self, app: WSGIApp, *, url_map: Map, api_keys: tuple[str, ...], metrics: Metrics, max_body_bytes: int):
         self.app = app
         self.routes = RouteLabels(url_map)
         self.keys = tuple(key.encode() for key in api_keys)
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
         self.model_version = metrics.model_version
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -84,8 +113,11 @@ class RequestMiddleware:
         request_id = environ.get("HTTP_X_REQUEST_ID")
         if not request_id or not valid_request_id(request_id):
             request_id = os.urandom(12).hex()
-        path = environ.get("PATH_INFO") or "/"
-        route = self.routes.label(path, environ.get("REQUEST_METHOD", "GET"))
+        path = get_path_info(environ)  # decoded exactly as Flask decodes it before routing
+        spelled_once = canonical(path)
+        route = environ[ROUTE_KEY] = (
+            self.routes.label(path, environ.get("REQUEST_METHOD", "")) if spelled_once else UNMATCHED
+        )
         status = ["500"]
 
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -94,8 +126,15 @@ class RequestMiddleware:
             return start_response(status_line, headers, exc_info)
 
         try:
-            if self.keys and is_protected(path) and not self.authorized(environ):
-                return self.unauthorized(environ, start)
+            if self.keys and route not in OPEN_ROUTES and not self.authorized(environ):
+                return self.refuse(environ, start, UNAUTHORIZED, self.challenge(environ))
+            if not spelled_once:  # Flask would route it (werkzeug strips leading slashes): refuse it here
+                return self.refuse(environ, start, NOT_CANONICAL)
+            try:
+                if framing(environ).has_body:
+                    read_body(environ, self.max_body_bytes)
+            except ApiError as e:
+                return self.refuse(environ, start, e)
             # Flask has the whole body in memory when it returns, so this is the time to answer;
             # a streamed body's sending time is not included (no route streams).
             return self.app(environ, start)
@@ -112,19 +151,25 @@ class RequestMiddleware:
             matched |= hmac.compare_digest(given, key)
         return matched
 
-    def unauthorized(self, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
-        challenge = 'Bearer realm="churn-serving"'
+    @staticmethod
+    def challenge(environ: dict[str, Any]) -> list[tuple[str, str]]:
+        value = 'Bearer realm="churn-serving"'
         if environ.get("HTTP_AUTHORIZATION"):
-            challenge += ', error="invalid_token"'
-        headers = [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(UNAUTHORIZED_BODY))),
-            ("WWW-Authenticate", challenge),
-        ]
-        if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
-            headers.append(("Connection", "close"))  # the body stays unread: do not make gunicorn drain it
-        start("401 UNAUTHORIZED", headers)
-        return [UNAUTHORIZED_BODY]
+            value += ', error="invalid_token"'
+        return [("WWW-Authenticate", value)]
+
+    def refuse(
+        self, environ: dict[str, Any], start: StartResponse, error: ApiError, extra: Sequence[tuple[str, str]] = ()
+    ) -> list[bytes]:
+        """Answer an error before the app runs; a body left unread (or half read) closes the connection."""
+        data = UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
+        if BODY_KEY not in environ and framing_has_body(environ):
+            # The rest of the body would have to be read (or drained) to reuse the connection: close it.
+            environ[CLOSE_KEY] = True
+            headers.append(("Connection", "close"))
+        start(status_line(error.status), headers)
+        return [data]
 
     def finish(self, environ: dict[str, Any], route: str, status: str, started: float, request_id: str) -> None:
         seconds = time.perf_counter() - started
@@ -133,6 +178,7 @@ class RequestMiddleware:
             "request_id": request_id,
             "method": environ.get("REQUEST_METHOD"),
             "route": route,
+            "path": get_path_info(environ)[:MAX_LOGGED_PATH],
             "status": int(status),
             "rows": environ.get(ROWS_KEY, 0),
             "latency_ms": round(seconds * 1000, 3),
@@ -143,3 +189,8 @@ class RequestMiddleware:
             record = logging.LogRecord(log.name, logging.INFO, __file__, 0, "request", None, None)
             record.fields = fields
             log.handle(record)
+
+
+def framing_has_body(environ: dict[str, Any]) -> bool:
+    """Whether the request declares a body (any Content-Length but 0, or chunks), even a malformed one."""
+    return "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "0") not in ("", "0")

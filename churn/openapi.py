@@ -13,10 +13,11 @@ from typing import Any
 
 from churn import features
 from churn.errors import Code, FieldCode
+from churn.jobs_api import JobId
 from churn.model import LoadedModel
 from churn.schemas import MAX_ID_LENGTH
 
-JOB_ID = "^[A-Za-z0-9-]{1,64}$"  # as churn/jobs_api.py accepts
+JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
 
 REF = "#/components/schemas/"
 # What float() reads after strip() as a finite number >= 0: an unsigned decimal, optionally with an

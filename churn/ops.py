@@ -15,7 +15,6 @@ from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST
 from swagger_ui_bundle import swagger_ui_path
 
-from churn.errors import ApiError, Code
 from churn.metrics import Metrics
 from churn.model import LoadedModel
 
@@ -66,10 +65,9 @@ def docs_init() -> Response:
     return Response(DOCS_INIT, mimetype="text/javascript")
 
 
-@bp.get("/docs/<asset>")
+# Only these names match the route: any other path under /docs/ is a 404 from routing.
+@bp.get("/docs/<any(" + ", ".join(f'"{name}"' for name in ASSETS) + "):asset>")
 def docs_asset(asset: str) -> Response:
-    if asset not in ASSETS:
-        raise ApiError(404, Code.NOT_FOUND, "no such file")
     response = Response(asset_bytes(asset), mimetype=ASSETS[asset])
     response.cache_control.max_age = 86400
     return response

@@ -40,3 +40,25 @@ def test_values_are_read() -> None:
 def test_bad_values_name_their_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{name}="):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("value", ["a" * 16, "x" * 64, f"{'k' * 20},{'r' * 30}", f" {'k' * 20} , "])
+def test_api_keys_are_read(value: str) -> None:
+    keys = Settings.from_env({"CHURN_API_KEYS": value}).api_keys
+    assert keys and all(len(k) >= 16 and k in value for k in keys)
+
+
+@pytest.mark.parametrize("value", [" , ", ",", " ", ",,,", "\t,\n"])
+def test_api_keys_set_but_empty_refuse_to_start_rather_than_run_open(value: str) -> None:
+    with pytest.raises(ConfigError, match="^CHURN_API_KEYS is set but holds no key"):
+        Settings.from_env({"CHURN_API_KEYS": value})
+
+
+@pytest.mark.parametrize("value", ["short", "k" * 20 + ",short", "k" * 15, "caf\u00e9" * 5, "a b" * 8])
+def test_unusable_api_keys_refuse_to_start(value: str) -> None:
+    with pytest.raises(ConfigError, match="^CHURN_API_KEYS: key #"):
+        Settings.from_env({"CHURN_API_KEYS": value})
+
+
+def test_no_api_keys_means_open() -> None:
+    assert Settings.from_env({}).api_keys == Settings.from_env({"CHURN_API_KEYS": ""}).api_keys == ()
