@@ -50,13 +50,13 @@ def test_api_keys_are_read(value: str) -> None:
 
 @pytest.mark.parametrize("value", [" , ", ",", " ", ",,,", "\t,\n"])
 def test_api_keys_set_but_empty_refuse_to_start_rather_than_run_open(value: str) -> None:
-    with pytest.raises(ConfigError, match="^CHURN_API_KEYS is set but holds no key"):
+    with pytest.raises(ConfigError, match=r"^CHURN_API_KEYS is set but holds no key"):
         Settings.from_env({"CHURN_API_KEYS": value})
 
 
 @pytest.mark.parametrize("value", ["short", "k" * 20 + ",short", "k" * 15, "caf\u00e9" * 5, "a b" * 8])
 def test_unusable_api_keys_refuse_to_start(value: str) -> None:
-    with pytest.raises(ConfigError, match="^CHURN_API_KEYS: key #"):
+    with pytest.raises(ConfigError, match=r"^CHURN_API_KEYS: key #"):
         Settings.from_env({"CHURN_API_KEYS": value})
 
 
