@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import orjson
 import pytest
 import requests
 
-from tests.conftest import Gunicorn, free_port, make_customer, wait_until_ready
+from tests.conftest import PROJECT, Gunicorn, free_port, make_customer, wait_until_ready
 
 CUSTOMER = orjson.dumps(make_customer())
 
@@ -77,7 +78,9 @@ class Nginx:
             pytest.skip("nginx is not installed (scripts/system-deps/61-nginx.sh)")
         (self.prefix / "logs").mkdir(parents=True, exist_ok=True)
         conf = self.prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(port=self.port, upstream=self.upstream_port, prefix=self.prefix))
+        conf.write_text(
+            NGINX_CONF.format(port=self.port, upstream=self.upstream_port, prefix=self.prefix, user=getpass.getuser())
+        )
         cmd = [binary, "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until_ready(self.url + "/readyz")
@@ -89,10 +92,36 @@ class Nginx:
             self.proc.wait(timeout=10)
 
 
+class ProjectNginx(Nginx):
+    """nginx as the local stack runs it: nginx/churn.conf.template inside nginx/local-main.conf.template."""
+
+    def __init__(self, upstream_ports: list[int], prefix: Path):
+        super().__init__(upstream_ports[0], prefix)
+        self.upstreams = " ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
+
+    def start(self) -> Nginx:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            pytest.skip("nginx is not installed (scripts/system-deps/61-nginx.sh)")
+        self.prefix.mkdir(parents=True, exist_ok=True)
+        names = {"NGINX_PORT": str(self.port), "API_UPSTREAMS": self.upstreams, "RUN_DIR": str(self.prefix),
+                 "STACK_USER": getpass.getuser()}  # fmt: skip
+        for template, target in (("churn.conf.template", "churn.conf"), ("local-main.conf.template", "nginx.conf")):
+            text = (PROJECT / "nginx" / template).read_text()
+            for name, value in names.items():  # only our ${NAMES}, as scripts/stack.sh renders them
+                text = text.replace(f"${{{name}}}", value)
+            (self.prefix / target).write_text(text)
+        cmd = [binary, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-e", "stderr"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until_ready(self.url + "/readyz")
+        return self
+
+
 # What matters here is what the Beanstalk platform's nginx does by default: it buffers a request
 # whole (headers and body) before it passes it on, so a slow client costs nginx a connection, not
 # a gunicorn thread; and its client timeouts drop clients that stall.
 NGINX_CONF = """
+user {user};
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log;

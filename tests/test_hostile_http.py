@@ -1,0 +1,329 @@
+"""Hostile HTTP on real servers: every spelling of every protected route, every framing of a body.
+
+Raw bytes over sockets, straight to the shipped server (2 workers, API keys, a real Redis and worker)
+and through the two nginx configurations this project ships: the local stack's (nginx/churn.conf.template)
+and one like Elastic Beanstalk's platform nginx (tests/ops_support.py). Every answer is checked against
+the request log line the service wrote for it, found by its X-Request-ID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import Gunicorn
+from tests.ops_support import CUSTOMER, Nginx, ProjectNginx
+from tests.servers import RedisServer, RQWorker
+
+pytestmark = pytest.mark.server
+KEY = "hostile-test-key-0123456789"
+LIMIT = 64 * 1024  # CHURN_MAX_BODY_BYTES of the server under test
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    closed: bool  # the server closed the connection after this answer
+
+
+def exchange(port: int, data: bytes, half_close: bool = False, timeout: float = 10, wait_close: float = 0) -> Answer:
+    """Send raw bytes, read one answer, and see for up to `wait_close` s whether the server then closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = int(headers.get("content-length", "0"))
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        closed = False
+        if wait_close:
+            sock.settimeout(wait_close)
+            with contextlib.suppress(TimeoutError, ConnectionResetError):
+                closed = sock.recv(1) == b""
+    return Answer(int(lines[0].split(" ")[1]), headers, body, closed)
+
+
+def request(
+    method: str, target: str, body: bytes = b"", key: bool = False, request_id: str = "", **extra: str
+) -> bytes:
+    headers = {"Host": "127.0.0.1", "Content-Type": "application/json", "Content-Length": str(len(body)), **extra}
+    if key:
+        headers["Authorization"] = f"Bearer {KEY}"
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return f"{method} {target} HTTP/1.1\r\n{head}\r\n".encode() + body
+
+
+class Stack:
+    """The server under test and the two nginx in front of it."""
+
+    def __init__(self, folder: Path):
+        self.redis = RedisServer(folder).start()
+        self.worker = RQWorker(folder, self.redis.url).start()
+        env = {"CHURN_API_KEYS": KEY, "REDIS_URL": self.redis.url, "CHURN_MAX_BODY_BYTES": str(LIMIT)}
+        self.server = Gunicorn(env=env, log_dir=folder).start()
+        self.nginx = {
+            "project nginx": ProjectNginx([self.server.port], folder / "project-nginx").start(),
+            "platform-like nginx": Nginx(self.server.port, folder / "platform-nginx").start(),
+        }
+        self.ports = {"server": self.server.port, **{name: n.port for name, n in self.nginx.items()}}
+        self.ids = itertools.count()
+        self.log_offset = 0
+        self.lines: dict[str, dict[str, Any]] = {}
+
+    def stop(self) -> None:
+        for nginx in self.nginx.values():
+            nginx.stop()
+        self.server.stop()
+        self.worker.stop()
+        self.redis.stop()
+
+    def request_id(self) -> str:
+        return f"hostile-{next(self.ids)}"
+
+    def logged(self, answer: Answer) -> dict[str, Any] | None:
+        """The service's request log line for an answer; None when the answer did not come from the service
+        (nginx's or the HTTP server's own refusals carry no X-Request-ID)."""
+        request_id = answer.headers.get("x-request-id")
+        if request_id is None:
+            return None
+        for _ in range(100):
+            with self.server.log.open("rb") as f:
+                f.seek(self.log_offset)
+                for line in f.read().decode().splitlines(keepends=True):
+                    if not line.endswith("\n"):
+                        break
+                    self.log_offset += len(line.encode())
+                    if '"churn.access"' in line:
+                        record = json.loads(line)
+                        self.lines[record["request_id"]] = record
+            if request_id in self.lines:
+                return self.lines.pop(request_id)
+            time.sleep(0.02)
+        raise AssertionError(f"no request log line for {request_id}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack(tmp_path_factory.mktemp("hostile"))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def job_id(stack: Stack) -> str:
+    """A finished job submitted with a key: its result holds customer ids."""
+    url, auth = stack.server.url, {"Authorization": f"Bearer {KEY}"}
+    body = {"customers": [{**json.loads(CUSTOMER), "customerid": "SECRET-CUSTOMER-1"}]}
+    job = requests.post(url + "/v1/jobs", json=body, headers=auth, timeout=10).json()
+    for _ in range(200):
+        if requests.get(url + job["status_url"], headers=auth, timeout=10).status_code == 200:
+            return str(job["id"])
+        time.sleep(0.05)
+    raise AssertionError("the job did not finish")
+
+
+def protected(job: str) -> list[tuple[str, str, bytes]]:
+    """Every protected view: method, canonical path, a body it would accept."""
+    batch = b'{"customers": [' + CUSTOMER + b"]}"
+    return [
+        ("POST", "/predict", CUSTOMER),
+        ("POST", "/v1/predict", batch),
+        ("GET", "/metrics", b""),
+        ("POST", "/v1/jobs", batch),
+        ("GET", f"/v1/jobs/{job}", b""),
+        ("GET", f"/v1/jobs/{job}/result", b""),
+    ]
+
+
+def spellings(path: str) -> Iterator[tuple[str, str | None]]:
+    """Raw request targets for a path, each with the path a server decodes it to (None: not the same path)."""
+    slashes = [i for i, c in enumerate(path) if c == "/"]
+    yield path, path
+    for i in slashes:
+        yield path[:i] + "/" + path[i:], None  # a repeated slash, at each slash
+        yield path[:i] + "/%2f" + path[i + 1 :], None
+        if i:  # an encoded slash in place of a slash (not the first): decoded to the same path
+            yield path[:i] + "%2F" + path[i + 1 :], path
+        yield path[:i] + "/." + path[i:], None
+        yield path[:i] + "/%2e" + path[i:], None
+        yield path[:i] + "/x/.." + path[i:], None
+    for i, c in enumerate(path):
+        if c.isalpha():
+            yield path[:i] + f"%{ord(c):02x}" + path[i + 1 :], path  # percent-encoded: decoded to the same path
+            yield path[:i] + c.swapcase() + path[i + 1 :], None
+    yield path + "/", None
+    yield path + "/.", None
+    yield path + ";x=1", None
+    yield path + "%3bx=1", None
+    yield path + "%00", None
+    yield path + "%20", None
+    yield path.upper(), None
+    yield f"http://127.0.0.1{path}", path  # absolute form
+
+
+def served(answer: Answer) -> bool:
+    """Whether a protected view itself answered (not a refusal before it)."""
+    refused = {401, 404, 405, 400}
+    return answer.status not in refused
+
+
+@pytest.mark.parametrize("front", ["server", "project nginx", "platform-like nginx"])
+def test_no_spelling_of_a_protected_route_is_served_without_a_key(stack: Stack, job_id: str, front: str) -> None:
+    port = stack.ports[front]
+    for method, path, body in protected(job_id):
+        for target, _ in spellings(path):
+            request_id = stack.request_id()
+            answer = exchange(port, request(method, target, body, request_id=request_id))
+            assert answer.status in (400, 401), (front, method, target, answer.status, answer.body[:200])
+            assert b"SECRET-CUSTOMER" not in answer.body and b"churn_probability" not in answer.body
+            line = stack.logged(answer)
+            if line is not None:  # nginx refuses some targets itself (400): they never reach the service
+                assert line["status"] == answer.status == 401
+
+
+@pytest.mark.parametrize("front", ["server", "project nginx", "platform-like nginx"])
+def test_with_a_key_a_spelling_is_served_only_as_the_path_it_decodes_to(stack: Stack, job_id: str, front: str) -> None:
+    port = stack.ports[front]
+    for method, path, body in protected(job_id):
+        for target, same_path in spellings(path):
+            request_id = stack.request_id()
+            answer = exchange(port, request(method, target, body, key=True, request_id=request_id))
+            line = stack.logged(answer)
+            if same_path is None:
+                assert not served(answer), (front, method, target, answer.status)
+                # a job route may match with another job id (a case-swapped one): the view finds no such job
+                other_job = line is not None and json.loads(answer.body)["error"]["code"] == "job_not_found"
+                assert line is None or other_job or (line["route"], line["status"]) == ("unmatched", answer.status)
+            else:
+                assert answer.status in (200, 202), (front, method, target, answer.status, answer.body[:200])
+                assert line is not None and line["path"] == same_path and line["status"] == answer.status
+                assert line["route"] == path.replace(job_id, "<job_id>")
+
+
+def chunked(data: bytes, size: int = 4096) -> bytes:
+    parts = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def rows(count: int) -> bytes:
+    return b'{"customers": [' + b",".join([CUSTOMER] * count) + b"]}"
+
+
+CSV_ROW = (
+    b"8879-zkjof,female,0,no,no,41,yes,no,dsl,yes,no,yes,yes,yes,yes,one_year,yes,bank_transfer_(automatic),"
+    b"79.85,3320.75\n"
+)
+CSV_HEAD = (
+    b"customerid,gender,seniorcitizen,partner,dependents,tenure,phoneservice,multiplelines,internetservice,"
+    b"onlinesecurity,onlinebackup,deviceprotection,techsupport,streamingtv,streamingmovies,contract,"
+    b"paperlessbilling,paymentmethod,monthlycharges,totalcharges\n"
+)
+ROUTES = [("/predict", "application/json"), ("/v1/predict", "application/json"), ("/v1/jobs", "text/csv")]
+
+
+def body_for(route: str, size: int) -> bytes:
+    """A body for the route of about `size` bytes that the route would accept whole."""
+    if route == "/predict":
+        return CUSTOMER[:-1] + b', "padding": "' + b"x" * max(size - len(CUSTOMER) - 16, 0) + b'"}'
+    if route == "/v1/jobs":
+        return CSV_HEAD + CSV_ROW * max(size // len(CSV_ROW), 1)
+    return rows(max(size // (len(CUSTOMER) + 1), 1))
+
+
+def chunked_request(route: str, content_type: str, body: bytes, request_id: str) -> bytes:
+    head = request("POST", route, key=True, request_id=request_id, **{"Content-Type": content_type})
+    head = head.replace(b"Content-Length: 0\r\n", b"Transfer-Encoding: chunked\r\n")
+    return head + chunked(body)
+
+
+@pytest.mark.parametrize("front", ["server", "project nginx"])
+@pytest.mark.parametrize(("route", "content_type"), ROUTES)
+def test_a_chunked_body_within_the_limit_is_read_whole(stack: Stack, front: str, route: str, content_type: str) -> None:
+    body = body_for(route, LIMIT - 2048)
+    answer = exchange(stack.ports[front], chunked_request(route, content_type, body, stack.request_id()))
+    assert answer.status in (200, 202), answer.body[:300]
+    if route == "/v1/jobs":
+        assert json.loads(answer.body)["rows"] == body.count(b"\n") - 1  # every row, none dropped
+
+
+@pytest.mark.parametrize("front", ["server", "project nginx", "platform-like nginx"])
+@pytest.mark.parametrize(("route", "content_type"), ROUTES)
+def test_a_chunked_body_over_the_limit_is_refused_not_cut(
+    stack: Stack, front: str, route: str, content_type: str
+) -> None:
+    body = body_for(route, LIMIT + 10_000)
+    answer = exchange(stack.ports[front], chunked_request(route, content_type, body, stack.request_id()))
+    assert answer.status == 413, answer.body[:300]
+    if front == "server":
+        assert json.loads(answer.body)["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(("route", "content_type"), ROUTES)
+def test_a_body_shorter_than_its_content_length_is_refused(stack: Stack, route: str, content_type: str) -> None:
+    body = body_for(route, 8000)
+    request_id = stack.request_id()
+    head = request("POST", route, key=True, request_id=request_id, **{"Content-Type": content_type})
+    head = head.replace(b"Content-Length: 0", f"Content-Length: {2 * len(body)}".encode())
+    answer = exchange(stack.ports["server"], head + body, half_close=True)
+    assert answer.status == 400 and json.loads(answer.body)["error"]["code"] == "incomplete_body"
+    line = stack.logged(answer)
+    assert line is not None and line["request_id"] == request_id and line["status"] == 400 and line["rows"] == 0
+
+
+MALFORMED_CHUNKS = {
+    "chunk size not hex": b"zz\r\n{}\r\n0\r\n\r\n",
+    "chunk size with junk": b"2;\x00\r\n{}\r\n0\r\n\r\n",
+    "missing chunk terminator": b"2\r\n{}XX0\r\n\r\n",
+    "NUL in a trailer": b"2\r\n{}\r\n0\r\nX-Trailer: a\x00b\r\n\r\n",
+    "negative chunk size": b"-2\r\n{}\r\n0\r\n\r\n",
+    "huge chunk size": b"ffffffffffffffffffff\r\n{}\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("kind", MALFORMED_CHUNKS)
+@pytest.mark.parametrize(("route", "content_type"), ROUTES)
+def test_a_malformed_chunked_body_is_a_client_error(stack: Stack, kind: str, route: str, content_type: str) -> None:
+    request_id = stack.request_id()
+    head = request("POST", route, key=True, request_id=request_id, **{"Content-Type": content_type})
+    head = head.replace(b"Content-Length: 0\r\n", b"Transfer-Encoding: chunked\r\n")
+    answer = exchange(stack.ports["server"], head + MALFORMED_CHUNKS[kind], half_close=True)
+    assert 400 <= answer.status < 500, (kind, answer.status, answer.body[:200])
+    log = stack.server.log.read_text()
+    assert "Traceback" not in log and '"level":"ERROR"' not in log
+
+
+def test_set_but_empty_api_keys_refuse_to_start(tmp_path: Path) -> None:
+    server = Gunicorn(env={"CHURN_API_KEYS": " , "}, log_dir=tmp_path).start(wait=False)
+    assert server.proc is not None
+    server.proc.wait(timeout=30)
+    output = server.stop()
+    assert server.proc.returncode != 0
+    assert "CHURN_API_KEYS is set but holds no key" in output and "Traceback" not in output
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url + "/ping", timeout=2)
