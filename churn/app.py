@@ -22,7 +22,7 @@ from churn.service import ChurnService
 log = logging.getLogger("churn")
 
 HTTP_CODES = {
-    400: "bad_request",
+    400: Code.BAD_REQUEST,
     401: Code.UNAUTHORIZED,
     404: Code.NOT_FOUND,
     405: Code.METHOD_NOT_ALLOWED,

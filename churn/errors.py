@@ -8,6 +8,8 @@ from typing import Any
 class Code:
     """Request-level error codes (the `error.code` of a response)."""
 
+    BAD_REQUEST = "bad_request"  # not valid HTTP: refused by the HTTP server or nginx before the service
+    URI_TOO_LONG = "uri_too_long"  # answered by nginx itself
     INVALID_JSON = "invalid_json"
     INVALID_BODY = "invalid_body"  # a framing the HTTP server cannot decode (a malformed chunk, a bad length)
     INCOMPLETE_BODY = "incomplete_body"  # the body ended before its declared Content-Length
@@ -25,7 +27,7 @@ class Code:
     JOB_NOT_FOUND = "job_not_found"
     JOB_FAILED = "job_failed"
     INVALID_CSV = "invalid_csv"
-    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # answered by nginx itself (nginx/churn.conf.template)
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"  # answered by nginx itself (churn-errors.conf)
     INTERNAL_ERROR = "internal_error"
 
 

@@ -92,12 +92,25 @@ class Nginx:
             self.proc.wait(timeout=10)
 
 
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class ProjectNginx(Nginx):
     """nginx as the local stack runs it: nginx/churn.conf.template inside nginx/local-main.conf.template."""
 
-    def __init__(self, upstream_ports: list[int], prefix: Path):
+    def __init__(self, upstream_ports: list[int], prefix: Path, wait: bool = True):
         super().__init__(upstream_ports[0], prefix)
         self.upstreams = " ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
+        self.wait = wait
 
     def start(self) -> Nginx:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -111,9 +124,13 @@ class ProjectNginx(Nginx):
             for name, value in names.items():  # only our ${NAMES}, as scripts/stack.sh renders them
                 text = text.replace(f"${{{name}}}", value)
             (self.prefix / target).write_text(text)
+        shutil.copy(PROJECT / ".platform/nginx/conf.d/elasticbeanstalk/churn-errors.conf", self.prefix)
         cmd = [binary, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-e", "stderr"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until_ready(self.url + "/readyz")
+        if self.wait:
+            wait_until_ready(self.url + "/readyz")
+        else:
+            wait_for_port(self.port)
         return self
 
 

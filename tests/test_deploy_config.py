@@ -3,6 +3,7 @@ facts, the pipenv pin, the offline .ebextensions check (and that it catches mist
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from churn.errors import Code
 from tests.conftest import PROJECT
 
 sys.path.insert(0, str(PROJECT / "scripts"))
@@ -133,3 +135,14 @@ def test_the_offline_check_fails_from_the_command_line(project_copy: Path) -> No
     done = subprocess.run([sys.executable, str(script), str(project_copy)], capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "HealthCheckPth is not a documented option" in done.stdout
+
+
+def test_nginx_answers_its_own_errors_with_the_services_codes() -> None:
+    conf = (PROJECT / ".platform/nginx/conf.d/elasticbeanstalk/churn-errors.conf").read_text()
+    bodies = re.findall(r"return (\d{3}) '(.*)';", conf)
+    assert len(bodies) >= 4
+    codes = {v for k, v in vars(Code).items() if k.isupper()}
+    for status, body in bodies:
+        error = json.loads(body)["error"]
+        assert set(error) == {"code", "message", "details"} and error["code"] in codes, status
+    assert "include churn-errors.conf;" in (PROJECT / "nginx/churn.conf.template").read_text()

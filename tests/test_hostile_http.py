@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Gunicorn
+from tests.conftest import Gunicorn, free_port
 from tests.ops_support import CUSTOMER, Nginx, ProjectNginx
 from tests.servers import RedisServer, RQWorker
 
@@ -327,3 +327,35 @@ def test_set_but_empty_api_keys_refuse_to_start(tmp_path: Path) -> None:
     assert "CHURN_API_KEYS is set but holds no key" in output and "Traceback" not in output
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url + "/ping", timeout=2)
+
+
+NGINX_REFUSALS = {
+    "malformed request line": (b"GARBAGE\r\n\r\n", 400),
+    "bad header line": (b"GET /ping HTTP/1.1\r\nHost: x\r\n: no name\r\n\r\n", 400),
+    "target too long": (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "header too large": (b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n", 400),
+    "body declared too large": (
+        request("POST", "/predict").replace(b"Content-Length: 0", b"Content-Length: 9999999999"),
+        413,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", NGINX_REFUSALS)
+def test_what_nginx_refuses_itself_is_answered_in_the_error_shape(stack: Stack, kind: str) -> None:
+    data, status = NGINX_REFUSALS[kind]
+    answer = exchange(stack.ports["project nginx"], data)
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json"
+    assert set(json.loads(answer.body)["error"]) == {"code", "message", "details"}
+
+
+def test_no_api_process_answering_is_a_json_503_with_retry_after(tmp_path: Path) -> None:
+    dead = free_port()  # nothing listens there
+    nginx = ProjectNginx([dead], tmp_path, wait=False).start()
+    try:
+        answer = exchange(nginx.port, request("POST", "/predict", CUSTOMER))
+    finally:
+        nginx.stop()
+    assert answer.status == 503 and answer.headers["retry-after"] == "2"
+    assert json.loads(answer.body)["error"]["code"] == "upstream_unavailable"
