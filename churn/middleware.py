@@ -32,6 +32,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 PROTECTED_PATHS = frozenset({"/predict", "/v1/predict", "/metrics"})
 PROTECTED_PREFIXES = ("/v1/jobs",)
 REQUEST_ID_HEADER = "X-Request-ID"
+CALLER_KEY = "churn.caller"  # WSGI environ key: which key authorized the request ("key-2"), never the key
+ANONYMOUS = "anonymous"
 MAX_REQUEST_ID = 128
 UNMATCHED = "unmatched"  # the one route label of every path no route matches: labels stay bounded
 UNAUTHORIZED_BODY = orjson.dumps(
@@ -94,22 +96,26 @@ class RequestMiddleware:
             return start_response(status_line, headers, exc_info)
 
         try:
-            if self.keys and is_protected(path) and not self.authorized(environ):
+            caller = self.caller(environ) if self.keys and is_protected(path) else ANONYMOUS
+            if caller is None:
                 return self.unauthorized(environ, start)
+            environ[CALLER_KEY] = caller
             # Flask has the whole body in memory when it returns, so this is the time to answer;
             # a streamed body's sending time is not included (no route streams).
             return self.app(environ, start)
         finally:
             self.finish(environ, route, status[0], started, request_id)
 
-    def authorized(self, environ: dict[str, Any]) -> bool:
+    def caller(self, environ: dict[str, Any]) -> str | None:
+        """The key that authorizes the request, by position ("key-1"), or None."""
         scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return False
+            return None
         given = token.strip().encode("latin-1")  # WSGI headers are latin-1 strings: back to the bytes sent
-        matched = False
-        for key in self.keys:  # no early exit: the time taken does not say which key matched
-            matched |= hmac.compare_digest(given, key)
+        matched = None
+        for position, key in enumerate(self.keys, 1):  # no early exit: the time taken does not say which key matched
+            if hmac.compare_digest(given, key):
+                matched = f"key-{position}"
         return matched
 
     def unauthorized(self, environ: dict[str, Any], start: StartResponse) -> list[bytes]:
