@@ -5,7 +5,11 @@
 Exit status: 0 every row scored; 1 finished, but some rows were rejected (see the error column);
 2 bad usage, unreadable input or a --resume that does not match; 3 the service stayed unavailable
 (partial output kept: re-run with --resume); 4 the service refused the requests (authentication,
-options, or its model changed mid-run); 130 interrupted (re-run with --resume).
+options, a failed job, or its model changed mid-run); 5 with --async, a job did not finish within
+--job-timeout seconds (partial output kept: re-run with --resume); 130 interrupted (re-run with --resume).
+
+The API key comes from $CHURN_API_KEY or --api-key-file FILE; --api-key KEY still works, with a
+warning, as every user of the machine can read a command line.
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ from churn.processes import prepare_offline_process
 from churn.progress import Progress
 from churn.report import summarize, write_rows
 from churn.rowio import OUTPUT_COLUMNS, BackgroundDigest, InputError
-from churn.scorers import ChunkScorer, jobs_scorer, offline_scorer, online_scorer
+from churn.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
 
 MAX_EXPLAIN = len(FIELDS)
-OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, INTERRUPTED = 0, 1, 2, 3, 4, 130
+OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, JOB_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+KEY_ON_COMMAND_LINE = (
+    "warning: --api-key shows the key to every user of this machine (ps, /proc); "
+    "set CHURN_API_KEY or use --api-key-file FILE instead"
+)
 
 
 def positive(text: str) -> int:
@@ -56,8 +64,33 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue an interrupted run into the same OUTPUT")
     s.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP call (default 60)")
     s.add_argument("--retries", type=positive, default=8, help="tries per HTTP call (default 8)")
-    s.add_argument("--api-key", default=os.environ.get("CHURN_API_KEY"), help="bearer token (env CHURN_API_KEY)")
+    s.add_argument(
+        "--job-timeout", type=positive_seconds, default=600.0, metavar="S",
+        help="with --async, seconds to wait for one job before giving up (default 600; exit status 5)",
+    )  # fmt: skip
+    s.add_argument("--api-key-file", type=Path, metavar="FILE", help="read the bearer token from FILE")
+    s.add_argument("--api-key", help="bearer token; visible to other users: prefer $CHURN_API_KEY or --api-key-file")
     return p
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """The key from --api-key-file, --api-key (with a warning) or $CHURN_API_KEY, in that order."""
+    if args.api_key_file is not None:
+        key = Path(args.api_key_file).read_text().strip()
+        if not key:
+            raise ValueError(f"{args.api_key_file} holds no API key")
+        return key
+    if args.api_key is not None:
+        print(f"campaign.py: {KEY_ON_COMMAND_LINE}", file=sys.stderr)
+        return str(args.api_key)
+    return os.environ.get("CHURN_API_KEY") or None
 
 
 def make_scorer(args: argparse.Namespace, stop: threading.Event) -> ChunkScorer:
@@ -65,8 +98,10 @@ def make_scorer(args: argparse.Namespace, stop: threading.Event) -> ChunkScorer:
         prepare_offline_process()  # before numpy and Arrow load (the scorer imports them)
         return offline_scorer(args.model, args.explain, args.threshold)
     policy = RetryPolicy(attempts=args.retries)
-    client = ServiceClient(args.url, timeout=args.timeout, policy=policy, api_key=args.api_key, stop=stop)
-    return jobs_scorer(client, args.explain, stop) if args.use_jobs else online_scorer(client, args.explain)
+    client = ServiceClient(args.url, timeout=args.timeout, policy=policy, api_key=args.key, stop=stop)
+    if args.use_jobs:
+        return jobs_scorer(client, args.explain, stop, job_timeout=args.job_timeout)
+    return online_scorer(client, args.explain)
 
 
 def score(args: argparse.Namespace) -> int:
@@ -84,6 +119,8 @@ def score(args: argparse.Namespace) -> int:
         return fail(INTERRUPTED, f"interrupted; re-run with --resume to continue into {args.output}")
     except Unavailable as e:
         return fail(UNAVAILABLE, f"the service is unavailable ({e}); re-run with --resume to continue")
+    except JobTimedOut as e:
+        return fail(JOB_TIMEOUT, f"gave up waiting: {e} (--job-timeout); re-run with --resume to continue")
     except (RequestRefused, ModelChanged) as e:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, OSError, UnicodeDecodeError) as e:
@@ -110,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--async needs a service (--url)")
     if not 0 <= args.explain <= MAX_EXPLAIN:
         parser().error(f"--explain takes 0 to {MAX_EXPLAIN}")
+    if args.api_key is not None and args.api_key_file is not None:
+        parser().error("give at most one of --api-key and --api-key-file")
+    try:
+        args.key = api_key(args)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return fail(USAGE, f"cannot read the API key: {e}")
     return score(args)
 
 

@@ -1,20 +1,18 @@
 """The jobs worker: `python worker.py` (REDIS_URL required) loads the model once, then runs RQ jobs.
 
 RQ forks a work horse per job; the horses inherit this process's loaded model, so no job reloads it.
-A bad setting, an unusable model or no REDIS_URL stops the start with a message, like the API's;
-a worker that must stop while Redis is unreachable exits 1 with a message, not a traceback.
+A bad setting, an unusable model or no REDIS_URL stops the start with a message, like the API's.
+Redis going away, idle or mid-job, does not stop the worker: it carries on when Redis is back
+(churn/jobs_worker.py). Asked to stop while Redis is unreachable, it exits 1 with a message, not a traceback.
 """
 
 from __future__ import annotations
 
 import logging
 
-from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Queue, Worker
-
 from churn.config import ConfigError, Settings
-from churn.jobs import QUEUE_NAME, init_worker
+from churn.jobs import init_worker
+from churn.jobs_worker import WorkerStopped, connection, serve
 from churn.logs import configure_logging
 from churn.model import ModelLoadError, load_model
 from churn.service import ChurnService
@@ -34,15 +32,12 @@ def main() -> None:
         raise SystemExit(f"churn worker cannot start: {e}") from None
     init_worker(ChurnService(model, settings.threshold, settings.job_max_batch))
     log.info("worker ready with model %s", model.version)
-    # The worker blocks on Redis between jobs, so its connection gets no socket timeout of its own.
-    connection = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout)
     try:
-        Worker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(with_scheduler=False)
-    except RedisConnectionError as e:
-        # RQ waits out a lost Redis while idle, but raises when it must reach it to stop (deregister):
-        # one clear line instead of a traceback; the jobs themselves are in Redis, not in this process.
+        serve(connection(settings.redis_url, settings.redis_timeout), settings.job_heartbeat)
+    except WorkerStopped as e:
+        # The jobs themselves are in Redis, not in this process: one clear line instead of a traceback.
         logging.getLogger("churn").critical("stopping without Redis: %s", e)
-        raise SystemExit(f"churn worker stopped: Redis is unreachable ({e})") from None
+        raise SystemExit(f"churn worker stopped: {e}") from None
 
 
 if __name__ == "__main__":

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from churn.errors import Code
+
 if TYPE_CHECKING:
     import requests
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-PERMANENT_CODES = frozenset({"job_failed"})  # a 5xx that says the same thing however often it is asked
+PERMANENT_CODES = frozenset({Code.JOB_FAILED})  # a 5xx that says the same thing however often it is asked
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is capped rather than trusted blindly
 
 

@@ -33,6 +33,16 @@ class Settings:
     job_ttl: int = 86_400  # seconds a job, its result or its failure is kept
     job_max_batch: int = 100_000
     redis_timeout: float = 2.0  # seconds before a Redis call gives up: a stalled Redis means 503s, not hangs
+    # What one job may cost: rows x (1 + explain + explain_down), about 100 bytes of result each;
+    # the default is of the order of /v1/predict's largest answer (10,000 rows x 39).
+    job_max_cost: int = 500_000
+    jobs_per_caller: int = 8  # jobs queued or running per API key (all anonymous callers share one count)
+    jobs_max_active: int = 64  # jobs queued or running in all
+    # Job-route requests in flight per API process: the rest of its threads stay free for scoring.
+    job_route_slots: int = 2
+    job_retries: int = 2  # runs again of a job whose worker died (scoring is idempotent)
+    # Seconds between a busy worker's heartbeats; a job unheard of for two is abandoned (churn/jobs.py).
+    job_heartbeat: int = 10
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,10 +82,27 @@ class Settings:
             redis_timeout=read(
                 env, "CHURN_REDIS_TIMEOUT", float, cls.redis_timeout, ok=lambda v: 0 < v <= 60, want="seconds (0-60]"
             ),
+            job_max_cost=read(env, "CHURN_JOB_MAX_COST", int, cls.job_max_cost, ok=positive, want=POSITIVE),
+            jobs_per_caller=read(env, "CHURN_JOBS_PER_CALLER", int, cls.jobs_per_caller, ok=positive, want=POSITIVE),
+            jobs_max_active=read(env, "CHURN_JOBS_MAX_ACTIVE", int, cls.jobs_max_active, ok=positive, want=POSITIVE),
+            job_route_slots=read(env, "CHURN_JOB_ROUTE_SLOTS", int, cls.job_route_slots, ok=positive, want=POSITIVE),
+            job_retries=read(
+                env, "CHURN_JOB_RETRIES", int, cls.job_retries, ok=lambda v: 0 <= v <= 10, want="an integer (0-10)"
+            ),
+            job_heartbeat=read(
+                env, "CHURN_JOB_HEARTBEAT", int, cls.job_heartbeat, ok=lambda v: 1 <= v <= 300, want="seconds (1-300)"
+            ),
         )
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+POSITIVE = "a positive integer"
+
+
+def positive(value: int) -> bool:
+    return value > 0
+
+
 MIN_KEY_LENGTH = 16
 
 

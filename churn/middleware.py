@@ -39,6 +39,8 @@ OPEN_ROUTES = frozenset(
     {"/ping", "/healthz", "/readyz", "/v1/model", "/openapi.json", "/docs", "/docs/init.js", "/docs/<asset>"}
 )
 REQUEST_ID_HEADER = "X-Request-ID"
+CALLER_KEY = "churn.caller"  # WSGI environ key: which key authorized the request ("key-2"), never the key
+ANONYMOUS = "anonymous"
 MAX_REQUEST_ID = 128
 MAX_LOGGED_PATH = 200
 UNMATCHED = "unmatched"  # the one route label of every path no route matches: labels stay bounded
@@ -126,8 +128,10 @@ class RequestMiddleware:
             return start_response(status_line, headers, exc_info)
 
         try:
-            if self.keys and route not in OPEN_ROUTES and not self.authorized(environ):
+            caller = self.caller(environ) if self.keys else ANONYMOUS
+            if caller is None and route not in OPEN_ROUTES:
                 return self.refuse(environ, start, UNAUTHORIZED, self.challenge(environ))
+            environ[CALLER_KEY] = caller or ANONYMOUS
             if not spelled_once:  # Flask would route it (werkzeug strips leading slashes): refuse it here
                 return self.refuse(environ, start, NOT_CANONICAL)
             try:
@@ -141,14 +145,17 @@ class RequestMiddleware:
         finally:
             self.finish(environ, route, status[0], started, request_id)
 
-    def authorized(self, environ: dict[str, Any]) -> bool:
+    def caller(self, environ: dict[str, Any]) -> str | None:
+        """The key that authorizes the request, by position ("key-1"), or None."""
         scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
-            return False
+            return None
         given = token.strip().encode("latin-1")  # WSGI headers are latin-1 strings: back to the bytes sent
-        matched = False
-        for key in self.keys:  # no early exit: the time taken does not say which key matched
-            matched |= hmac.compare_digest(given, key)
+        matched = None
+        # no early exit: the time taken does not say which key matched
+        for position, key in enumerate(self.keys, 1):
+            if hmac.compare_digest(given, key):
+                matched = f"key-{position}"
         return matched
 
     @staticmethod

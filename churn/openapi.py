@@ -34,8 +34,12 @@ ERROR_STATUSES = {
 }
 JOB_ERRORS = {
     404: "No such job: it never existed or its result expired (`job_not_found`)",
-    500: "The job failed (`job_failed`); the message says why",
-    503: "Jobs are not configured (`jobs_disabled`) or Redis is unreachable (`queue_unavailable`, with Retry-After)",
+    413: "The body, the batch or the job's cost (rows x (1 + explain + explain_down)) is too large "
+    "(`payload_too_large`, `batch_too_large`, `job_too_large`; details give the limit)",
+    429: "As many jobs queued or running as allowed, for this API key or in all (`too_many_jobs`, with Retry-After)",
+    500: "The job failed (`job_failed`); the message says why, details.reason names the cause",
+    503: "Jobs are not configured (`jobs_disabled`), Redis is unreachable (`queue_unavailable`) or this server "
+    "runs as many job requests as it takes at once (`jobs_busy`), with Retry-After",
 }
 
 
@@ -270,9 +274,9 @@ def job_operations(secured: bool) -> dict[str, Any]:
         "requestBody": {"required": True, "content": json_content("JobRequest")},
         "responses": {
             "202": {"description": "Queued; Location names the status URL", "content": json_content("JobStatus")},
-            **errors(400, 413, 415, 422, 500),
+            **errors(400, 415, 422, 500),
             **unauthorized,
-            **job_errors(503),
+            **job_errors(413, 429, 503),
         },
         **auth,
     }

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from churn.client import RequestRefused, ServiceClient, Unavailable
+from churn.client import ClientError, RequestRefused, ServiceClient, Unavailable
+from churn.errors import Code
 
 if TYPE_CHECKING:
     from churn.offline import FastRun
@@ -23,18 +24,26 @@ if TYPE_CHECKING:
 ChunkScorer = Callable[[Sequence[Any]], dict[str, Any]]
 
 
+class JobTimedOut(ClientError):
+    """A job did not finish within the time the caller allows one job (campaign.py --job-timeout)."""
+
+
 def online_scorer(client: ServiceClient, explain: int) -> ChunkScorer:
     def score(rows: Sequence[Any]) -> dict[str, Any]:
-        return predict(client, list(rows), explain)
+        return split_when_too_large(lambda part: predict(client, part, explain), list(rows))
 
     return score
 
 
 def predict(client: ServiceClient, rows: list[Any], explain: int) -> dict[str, Any]:
-    """/v1/predict for rows, halving a batch the service finds too large rather than failing it."""
+    body: dict[str, Any] = client.post_json("/v1/predict", {"customers": rows, "explain": explain})
+    return body
+
+
+def split_when_too_large(score: Callable[[list[Any]], dict[str, Any]], rows: list[Any]) -> dict[str, Any]:
+    """score(rows), halving a batch the service finds too large (413) rather than failing it."""
     try:
-        body: dict[str, Any] = client.post_json("/v1/predict", {"customers": rows, "explain": explain})
-        return body
+        return score(rows)
     except RequestRefused as e:
         if e.status != 413:
             raise
@@ -42,37 +51,44 @@ def predict(client: ServiceClient, rows: list[Any], explain: int) -> dict[str, A
             error = {"code": e.code, "message": str(e)}
             return {"model_version": None, "predictions": [{"customerid": None, "error": error}]}
     half = len(rows) // 2
-    first, second = predict(client, rows[:half], explain), predict(client, rows[half:], explain)
+    first, second = split_when_too_large(score, rows[:half]), split_when_too_large(score, rows[half:])
     return {**second, "predictions": first["predictions"] + second["predictions"]}
 
 
 def jobs_scorer(
-    client: ServiceClient, explain: int, stop: threading.Event, poll: float = 1.0, deadline: float = 3600.0
+    client: ServiceClient, explain: int, stop: threading.Event, poll: float = 1.0, job_timeout: float = 600.0
 ) -> ChunkScorer:
-    """Score each chunk as an asynchronous job; a job lost before it finished (Redis flushed) is resubmitted."""
+    """Score each chunk as an asynchronous job, waiting up to job_timeout seconds for each.
 
-    def score(rows: Sequence[Any]) -> dict[str, Any]:
+    A job lost before it finished (Redis flushed) is resubmitted; a chunk too large for one job is split.
+    """
+
+    def job(rows: list[Any]) -> dict[str, Any]:
         for _ in range(3):
-            job = client.post_json("/v1/jobs", {"customers": list(rows), "explain": explain})
+            submitted = client.post_json("/v1/jobs", {"customers": rows, "explain": explain})
             try:
-                result: dict[str, Any] = wait_for_job(client, str(job["id"]), stop, poll, time.monotonic() + deadline)
+                result: dict[str, Any] = wait_for_job(client, str(submitted["id"]), stop, poll, job_timeout)
                 return result
             except RequestRefused as e:
-                if e.code != "job_not_found":
+                if e.code != Code.JOB_NOT_FOUND:
                     raise
         raise Unavailable("jobs keep disappearing before they finish: is Redis being flushed?")
+
+    def score(rows: Sequence[Any]) -> dict[str, Any]:
+        return split_when_too_large(job, list(rows))
 
     return score
 
 
-def wait_for_job(client: ServiceClient, job_id: str, stop: threading.Event, poll: float, until: float) -> Any:
+def wait_for_job(client: ServiceClient, job_id: str, stop: threading.Event, poll: float, timeout: float) -> Any:
+    until = time.monotonic() + timeout
     while time.monotonic() < until:
         status, _ = client.get_json(f"/v1/jobs/{job_id}")
         if status == 200:
             return client.get_json(f"/v1/jobs/{job_id}/result")[1]
         if stop.wait(poll):
             raise Unavailable("interrupted")
-    raise Unavailable(f"job {job_id} did not finish in time")
+    raise JobTimedOut(f"job {job_id} did not finish within {timeout:g} s")
 
 
 class OfflineScorer:

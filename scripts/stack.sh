@@ -4,6 +4,7 @@
 #   scripts/stack.sh start | stop | status
 # Ports: STACK_PORT (nginx, 8080), STACK_API_PORTS ("9701 9702"), STACK_REDIS_PORT (6390).
 # Everything it writes (pids, logs, rendered config, Redis data) goes to STACK_DIR (.tmp/stack).
+# A worker that exits is started again (worker.pid is its supervising loop; STACK_RESTART_DELAY, 2 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STACK_DIR=${STACK_DIR:-$PWD/.tmp/stack}
@@ -22,6 +23,19 @@ launch() {
   local name=$1; shift
   "$@" >>"$STACK_DIR/$name.log" 2>&1 &
   echo $! >"$STACK_DIR/$name.pid"
+}
+
+# Run a command again whenever it exits, as compose's restart policy does; SIGTERM stops it and the loop.
+supervise() {
+  local child=""
+  trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+  while :; do
+    "$@" &
+    child=$!
+    wait "$child" && status=0 || status=$?
+    say "$1 exited with status $status; starting it again in ${STACK_RESTART_DELAY:-2} s"
+    sleep "${STACK_RESTART_DELAY:-2}"
+  done
 }
 
 wait_http() {
@@ -55,7 +69,7 @@ start() {
     upstreams="$upstreams server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"
   done
   say "worker"
-  REDIS_URL=$REDIS_URL launch worker "$PY" worker.py
+  REDIS_URL=$REDIS_URL launch worker supervise "$PY" worker.py
   for port in $STACK_API_PORTS; do wait_http "http://127.0.0.1:$port/readyz"; done
   NGINX_PORT=$STACK_PORT API_UPSTREAMS=$upstreams RUN_DIR=$STACK_DIR render nginx/churn.conf.template "$STACK_DIR/churn.conf"
   NGINX_PORT=$STACK_PORT API_UPSTREAMS=$upstreams RUN_DIR=$STACK_DIR render nginx/local-main.conf.template "$STACK_DIR/nginx.conf"

@@ -51,6 +51,19 @@ class Process:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
 
+    def kill(self) -> None:
+        """SIGKILL: no chance to tidy up (Redis loses what its append-only file had not yet written)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(20)
+
+    def children(self) -> list[int]:
+        """Pids of the process's children (an RQ worker's work horse)."""
+        if self.proc is None:
+            return []
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
     def stop(self, timeout: float = 20) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return

@@ -8,8 +8,10 @@ is the one tests/test_container.py checks (same tag: whichever test builds it fi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -106,6 +108,23 @@ def test_a_campaign_through_nginx_sync_and_async_matches_offline(stack: ComposeS
         assert '"route":"/v1/predict"' in log and '"route":"/v1/jobs"' in log, log[-3000:]
     # and the worker, which found Redis by the service name `redis`, ran the jobs
     assert "churn" in stack.logs("worker_1") and "Job OK" in stack.logs("worker_1")
+
+
+def test_a_worker_that_dies_is_started_again(stack: ComposeStack) -> None:
+    """restart: unless-stopped: the worker's process SIGKILLed from the host comes back in a new process."""
+    name = stack.containers()["worker_1"]
+
+    def state() -> tuple[int, str]:
+        pid, status = podman("inspect", name, "--format", "{{.State.Pid}} {{.State.Status}}").stdout.split()
+        return int(pid), status
+
+    pid, _ = state()
+    os.kill(pid, signal.SIGKILL)  # the container's own process, which this test's compose project started
+    wait_for(lambda: state()[1] == "running" and state()[0] not in (0, pid), "the worker restarted", timeout=60)
+    customer = json.loads((PROJECT / "examples" / "customer.json").read_text())
+    submitted = requests.post(f"{stack.url}/v1/jobs", json={"customers": [customer]}, timeout=10).json()
+    status_url = stack.url + submitted["status_url"]
+    wait_for(lambda: requests.get(status_url, timeout=10).status_code == 200, "a job run by the new worker", 60)
 
 
 def test_every_service_stops_cleanly_then_down_removes_containers_network_and_volume(stack: ComposeStack) -> None:

@@ -6,7 +6,7 @@ import json
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,8 @@ def test_redis_going_away_gives_quick_503s_and_keeps_finished_results(tmp_path: 
         assert_quick_503(status_url)
         assert requests.post(f"{api.url}/v1/predict", json={"customers": [make_customer()]}, timeout=10).ok
         again.start()  # back, from its append-only file
-        result = requests.get(api.url + submitted["result_url"], timeout=10)
+        # served again within moments (each API process rests from a failed Redis for BREAKER_SECONDS)
+        result = get_until(api.url + submitted["result_url"], lambda r: r.status_code != 503, 10)
         assert result.status_code == 200 and result.json()["summary"]["scored"] == 1
     finally:
         api.stop()
@@ -195,4 +196,14 @@ def wait_until(check: Any, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def get_until(url: str, done: Callable[[requests.Response], bool], timeout: float = 30) -> requests.Response:
+    """GET url until done(response) or the time is up; the last response."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = requests.get(url, timeout=15)
+        if done(response) or time.monotonic() > deadline:
+            return response
         time.sleep(0.1)

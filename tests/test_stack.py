@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,12 +101,34 @@ def test_nginx_balances_over_both_apis_and_survives_losing_one(stack: Stack) -> 
         assert requests.post(f"{stack.url}/v1/predict", json=batch, timeout=10).status_code == 200
 
 
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def test_a_worker_that_exits_is_started_again(stack: Stack) -> None:
+    supervisor = stack.pids()["worker"]
+    (first,) = children(supervisor)
+    os.kill(first, signal.SIGKILL)  # a process this stack started
+    deadline = time.monotonic() + 30
+    while children(supervisor) in ([], [first]):
+        assert time.monotonic() < deadline, "the worker was not started again"
+        time.sleep(0.1)
+    submitted = requests.post(f"{stack.url}/v1/jobs", json={"customers": [make_customer()]}, timeout=10).json()
+    while (status := requests.get(stack.url + submitted["status_url"], timeout=10)).status_code == 202:
+        assert time.monotonic() < deadline + 30, "the new worker did not run the job"
+        time.sleep(0.1)
+    assert status.status_code == 200
+    assert "starting it again" in (stack.dir / "worker.log").read_text()
+
+
 def test_stop_stops_every_process(tmp_path: Path) -> None:
     s = Stack(tmp_path)
     assert s.run("start").returncode == 0
     pids = s.pids()
     assert set(pids) == {"nginx", "redis", "worker", *(f"api-{p}" for p in s.api_ports)}
     assert all(alive(pid) for pid in pids.values())
+    supervised = children(pids["worker"])  # the worker process itself, under its restart loop
     assert s.run("stop").returncode == 0
-    assert not any(alive(pid) for pid in pids.values())
+    assert not any(alive(pid) for pid in [*pids.values(), *supervised])
     assert "running" not in s.run("status").stdout
