@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from churn import drift
@@ -222,6 +223,8 @@ class DerivedCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         path = multiprocess_dir()
+        if path:
+            forget_dead_workers(path)
         source = MultiProcessCollector(None, path) if path else self.metrics.registry  # type: ignore[no-untyped-call]
         bins: dict[tuple[str, str], float] = {}
         kinds: dict[str, float] = {}
@@ -233,6 +236,31 @@ class DerivedCollector(Collector):
                 elif s.name == "churn_window_rows":
                     kinds[s.labels["kind"]] = s.value
         yield from derived(self.metrics, bins, kinds)
+
+
+LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
+
+
+def forget_dead_workers(path: str) -> None:
+    """Drop the live gauges (the recent window) of every worker process that no longer exists.
+
+    gunicorn's child_exit does it at once (gunicorn.conf.py); granian has no such hook, so a scrape
+    does it too: a killed worker's window would otherwise be added to the live workers' forever.
+    """
+    for name in os.listdir(path):
+        found = LIVE_GAUGE_FILE.match(name)
+        if found and not process_exists(int(found.group(1))):
+            mark_process_dead(int(found.group(1)), path)  # type: ignore[no-untyped-call]
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def derived(metrics: Metrics, bins: dict[tuple[str, str], float], kinds: dict[str, float]) -> Iterator[Metric]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,7 +15,7 @@ import pytest
 
 from churn import features
 from churn.drift import Bins, Window, psi
-from churn.metrics import MIN_PSI_ROWS, Metrics
+from churn.metrics import MIN_PSI_ROWS, Metrics, forget_dead_workers
 from churn.model import LoadedModel
 from churn.schemas import CustomerValidator
 from tests.conftest import DATA_PATH, make_customer
@@ -123,3 +128,31 @@ def test_bins_match_the_training_distribution(model: LoadedModel) -> None:
     chosen = [bins.bins[i] for i in bins.indexes(customer)]
     assert [b.field for b in chosen] == list(features.FIELDS)
     assert chosen[-3].label.startswith("[-inf") and chosen[-2].label.endswith("+inf)")
+
+
+WRITE_METRICS = """
+from prometheus_client import Counter, Gauge
+Gauge("g", "live", multiprocess_mode="livesum").set(5)
+Counter("c", "total").inc()
+"""
+
+
+def test_a_dead_process_loses_its_live_gauges_and_keeps_its_counters(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    dead = subprocess.run([sys.executable, "-c", WRITE_METRICS], env=env, check=True)
+    assert dead.returncode == 0
+    alive = subprocess.Popen([sys.executable, "-c", WRITE_METRICS + "import time; time.sleep(30)"], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while f"gauge_livesum_{alive.pid}.db" not in os.listdir(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = set(os.listdir(tmp_path))
+        forget_dead_workers(str(tmp_path))
+        after = set(os.listdir(tmp_path))
+    finally:
+        alive.kill()
+        alive.wait()
+    gone = before - after
+    assert len(gone) == 1 and next(iter(gone)).startswith("gauge_livesum_")
+    assert f"gauge_livesum_{alive.pid}.db" in after
+    assert sum(name.startswith("counter_") for name in after) == 2
