@@ -1,11 +1,8 @@
-# churn-serving: the churn model behind gunicorn, as Elastic Beanstalk's Docker platform builds it.
+# churn-serving: the churn model behind its HTTP server, as Elastic Beanstalk's Docker platform builds it.
 # Build: podman build -t churn-serving .   (or docker build; `make container-test` builds and checks it)
+FROM python:3.11-slim
 
-# Build stage: the locked [packages] installed with a C compiler at hand, because gunicorn-h1c (gunicorn's
-# C HTTP parser) is published only as source. The final stage copies the installed result, not the compiler.
-FROM python:3.11-slim AS build
-
-# Keep equal to PIPENV_VERSION in scripts/lib.sh (tests/test_dockerfile.py checks).
+# Keep equal to PIPENV_VERSION in scripts/lib.sh (tests/test_deploy_config.py checks).
 ARG PIPENV_VERSION=2026.10.3
 # The Pipfile's source is "${PIP_INDEX_URL}", so no registry host is committed. Elastic Beanstalk
 # runs a plain `docker build`: without this build-arg the index is pip's own configured one, else
@@ -21,38 +18,19 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 
 # Dependencies first, so that a code change reuses this layer. pipenv runs from a throw-away
-# virtualenv and is removed in the same layer: only the lock's [packages] stay in the image.
-# --deploy stops the build when Pipfile.lock is out of date with the Pipfile.
+# virtualenv and is removed in the same layer: only the lock's [packages] stay in the image (every
+# one a wheel: nothing is compiled). --deploy stops the build when Pipfile.lock is out of date with
+# the Pipfile. The local stand-in base image (Debian's python3) carries a PEP 668 marker; the official
+# one does not.
 COPY Pipfile Pipfile.lock ./
-# gcc and libc headers only for the build; Python's headers ship with python:3.11-slim (the local stand-in,
-# Debian's python3, needs python3-dev, whose install brings back the PEP 668 marker the stand-in drops).
-# Versions come from the base image's Debian release.
-# hadolint ignore=DL3008
-RUN headers=python3-dev \
-    && if [ -f "$(python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]; then headers=; fi \
-    && apt-get update \
-    && apt-get install -y --no-install-recommends gcc libc6-dev ${headers:+"$headers"} \
-    && rm -rf /var/lib/apt/lists/* /usr/lib/python3*/EXTERNALLY-MANAGED
-RUN PIP_INDEX_URL="${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/null \
+RUN rm -f /usr/lib/python3*/EXTERNALLY-MANAGED \
+    && PIP_INDEX_URL="${PIP_INDEX_URL:-$(pip config get global.index-url 2>/dev/null \
         || python -c 'from pip._internal.models.index import PyPI; print(PyPI.simple_url)')}" \
     && export PIP_INDEX_URL \
     && python -m venv /tmp/pipenv \
     && /tmp/pipenv/bin/pip install --quiet "pipenv==${PIPENV_VERSION}" \
     && PIPENV_VERBOSITY=-1 /tmp/pipenv/bin/pipenv install --deploy --system \
     && rm -rf /tmp/pipenv /root/.cache
-
-FROM python:3.11-slim
-
-ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PORT=9696
-
-WORKDIR /app
-
-# Everything pip installed lives under /usr/local (site-packages or dist-packages, and the scripts);
-# the lock stays beside the code, saying what the image holds.
-COPY --from=build /usr/local /usr/local
-COPY Pipfile Pipfile.lock ./
 
 # The service runs as an unprivileged user that owns nothing it could overwrite.
 # (a uid above the system range, so it matches no host account; --no-log-init keeps lastlog small)
@@ -62,10 +40,10 @@ RUN groupadd --gid 10001 churn \
 
 COPY churn/ churn/
 # worker.py: the same image runs the RQ worker of the local stack (docker-compose.yml)
-COPY churn_serving.py gunicorn.conf.py worker.py churn-model.bin churn-model.json ./
+COPY churn_serving.py worker.py churn-model.bin churn-model.json ./
 # Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (and a read-only /app for uid 10001) would
 # otherwise make every process compile the project's modules again at start-up.
-RUN python -m compileall -q churn churn_serving.py gunicorn.conf.py worker.py
+RUN python -m compileall -q churn churn_serving.py worker.py
 
 USER 10001:10001
 EXPOSE 9696
@@ -74,6 +52,5 @@ EXPOSE 9696
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '9696'), timeout=2)"]
 
-# gunicorn is PID 1: SIGTERM makes it finish in-flight requests (graceful_timeout) and exit 0.
-ENTRYPOINT ["gunicorn", "-c", "gunicorn.conf.py"]
-CMD ["churn_serving:app"]
+# The server is PID 1: SIGTERM makes it finish in-flight requests (CHURN_GRACEFUL_TIMEOUT) and exit 0.
+ENTRYPOINT ["python", "churn_serving.py"]

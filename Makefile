@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test bench-report request-cost
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test bench-report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -26,8 +26,6 @@ bench-report:  ## re-render BENCHMARKS.md from the last `make bench` (build/benc
 bench-smoke:  ## the benchmark once, very short (~40 s): proves it runs, prints the report
 	.venv/bin/python bench/run.py --smoke
 
-request-cost:  ## CPU per POST /predict in one process (~20 s): our app alone, and gunicorn's worker handle() + app
-	.venv/bin/python bench/request_cost.py
 container-test:  ## install podman, build the image, run it and check it; reports size and start-to-ready time
 	bash scripts/container-test.sh
 
@@ -51,7 +49,7 @@ eb-rehearsal:  ## REHEARSAL of eb-init/deploy/status/terminate against a local f
 audit:  ## pip-audit over every locked dependency (scripts/audit-ignore.txt explains accepted ones)
 	bash scripts/audit.sh
 
-loadtest:  ## 60 s at 64 connections against a fresh gunicorn; fails on any error
+loadtest:  ## 60 s at 64 connections against a fresh server; fails on any error
 	.venv/bin/python bench/loadtest.py
 
 soak:  ## 60 s of mixed valid and invalid requests; fails on any 5xx or unexpected status
@@ -60,7 +58,7 @@ soak:  ## 60 s of mixed valid and invalid requests; fails on any 5xx or unexpect
 worker:  ## run the async-jobs worker (REDIS_URL must point at Redis)
 	.venv/bin/python worker.py
 
-stack:  ## start redis, 2 x gunicorn, the worker and nginx on localhost (nginx on STACK_PORT, default 8080)
+stack:  ## start redis, 2 API servers, the worker and nginx on localhost (nginx on STACK_PORT, default 8080)
 	bash scripts/stack.sh start
 
 stack-stop:  ## stop every process `make stack` started

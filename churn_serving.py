@@ -1,9 +1,15 @@
-"""What gunicorn loads: `gunicorn -c gunicorn.conf.py churn_serving:app`.
+"""The service. `python churn_serving.py` serves it (granian, churn/launch.py; settings from the environment).
 
-Settings come from the environment (see churn/config.py); a model that fails verification stops
-the start with a message saying what to do.
+`churn_serving:app` is the WSGI app itself, for any WSGI server, as in the book:
+`gunicorn --bind 0.0.0.0:9696 churn_serving:app`. A model that fails verification, or a bad setting,
+stops the start with a message saying what to do.
 """
 
-from churn.app import build_app
+if __name__ == "__main__":
+    from churn.launch import main
 
-app = build_app()
+    main()
+else:
+    from churn.app import build_app
+
+    app = build_app()

@@ -4,7 +4,7 @@
     python bench/loadtest.py --mode soak          # mixed valid and invalid requests: zero 5xx, every answer expected
     python bench/loadtest.py --url http://host:port --api-key KEY --seconds 600
 
-Without --url it starts gunicorn with the shipped config (WEB_CONCURRENCY=2) on a free port of
+Without --url it starts the shipped server (WEB_CONCURRENCY=2) on a free port of
 127.0.0.1 and stops it at the end. The load only ever goes to the given URL. Exit status 1 when a
 request failed (steady: anything but 200; soak: a 5xx, a status other than the expected one, or a
 connection error).
@@ -144,7 +144,7 @@ def start_server() -> tuple[subprocess.Popen[bytes], str, Any]:
         port = s.getsockname()[1]
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
     env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2")}
-    cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "churn_serving:app"]
+    cmd = [sys.executable, "churn_serving.py"]
     proc = subprocess.Popen(cmd, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -156,12 +156,12 @@ def start_server() -> tuple[subprocess.Popen[bytes], str, Any]:
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise SystemExit("gunicorn did not become ready")
+    raise SystemExit("the server did not become ready")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", help="a running service (default: start gunicorn on 127.0.0.1)")
+    parser.add_argument("--url", help="a running service (default: start the shipped server on 127.0.0.1)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--mode", choices=("steady", "soak"), default="steady")

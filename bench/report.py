@@ -217,7 +217,7 @@ def commands_section(results: dict[str, Any]) -> list[str]:
     lines += [
         "- load: `wrk -t min(2,C) -c C -d Ns --timeout 5s --latency -s bench/post.lua URL` with C in 1, 8, 64;"
         " the body is the book's reference customer (batches: 1000 Telco rows, normalized)",
-        "- server CPU: utime+stime of the gunicorn master and workers from /proc/PID/stat, before and after",
+        "- server CPU: utime+stime of the server process and its workers from /proc/PID/stat, before and after",
         "  each wrk run, divided by the requests wrk completed",
         "",
     ]

@@ -42,7 +42,7 @@ BATCH_ROWS = 1000
 
 @dataclass
 class Server:
-    """One gunicorn under test: name, command line (run in cwd) and what was measured."""
+    """One server under test: name, command line (run in cwd) and what was measured."""
 
     name: str
     args: list[str]
@@ -57,7 +57,8 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [PY, "-m", "gunicorn", *[a.replace("PORT", str(self.port)) for a in self.args]]
+        program = [PY, "-m", "gunicorn"] if self.args[0] == "gunicorn" else [PY]  # this interpreter either way
+        return [*program, *[a.replace("PORT", str(self.port)) for a in self.args[1:]]]
 
     def start(self, body: bytes) -> None:
         self.port = free_port()
@@ -177,13 +178,13 @@ def customers() -> list[dict[str, Any]]:
 
 
 def servers(reference_dir: Path) -> list[Server]:
-    book = ["--bind", "127.0.0.1:PORT"]
+    book = ["gunicorn", "--bind", "127.0.0.1:PORT"]
     return [
         Server("book-default", [*book, "predict:app"], reference_dir),
         Server("book-2-sync-workers", [*book, "--workers", "2", "predict:app"], reference_dir),
         Server("book-gthread", [*book, "--workers", "2", "--threads", "4", "predict:app"], reference_dir),
         # as shipped: the INFO request log line included (to /dev/null here)
-        Server("ours", ["-c", "gunicorn.conf.py", "churn_serving:app"], PROJECT),
+        Server("ours", ["python", "churn_serving.py"], PROJECT),
     ]
 
 
@@ -222,7 +223,7 @@ def run(rounds: int, seconds: float, batch_seconds: float, concurrencies: list[i
     finally:
         for s in all_servers:
             s.stop()
-    results["commands"] = {s.name: " ".join(["gunicorn", *s.args]).replace("PORT", "$PORT") for s in all_servers}
+    results["commands"] = {s.name: " ".join(s.args).replace("PORT", "$PORT") for s in all_servers}
     return results
 
 
@@ -272,7 +273,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import version
 
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
-    packages = ("flask", "gunicorn", "gunicorn-h1c", "scikit-learn", "numpy", "orjson", "pyarrow")
+    packages = ("flask", "granian", "gunicorn", "scikit-learn", "numpy", "orjson", "pyarrow")
     return {"python": platform.python_version(), **{p: version(p) for p in packages}, "wrk": wrk_version.strip()}
 
 

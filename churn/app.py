@@ -108,7 +108,7 @@ def register_error_handlers(app: Flask) -> None:
             if name.lower() != "content-type":  # keep what the status relies on, such as Allow on 405
                 response.headers[name] = value
         if status == 413:
-            # The body was refused unread: close rather than make gunicorn read and discard it for keep-alive.
+            # The body was refused unread: close rather than make the server read and discard it for keep-alive.
             response.headers["Connection"] = "close"
         return response
 
@@ -118,10 +118,10 @@ def register_error_handlers(app: Flask) -> None:
         return api.json_response(error_body(Code.INTERNAL_ERROR, "internal server error"), 500)
 
 
-def build_app() -> Flask:
-    """Read settings, configure logging and load the model, or exit saying what is wrong."""
+def build_app(settings: Settings | None = None) -> Flask:
+    """Read settings (unless given), configure logging and load the model, or exit saying what is wrong."""
     try:
-        settings = Settings.from_env()
+        settings = settings or Settings.from_env()
         configure_logging(settings.log_level)
         # The service scores with the compiled scorer only: not importing scikit-learn (and SciPy) saves
         # ~1 s of start-up and ~50 MB per process; the sha256, version and golden self-test checks stay.

@@ -2,9 +2,14 @@
 
 Every route gets its body from here (the request middleware calls it once, before the fast path and
 Flask), so no path can see a prefix of a body as if it were the whole: a Content-Length body must
-arrive to its last byte, a chunked one must end within the limit, and a framing the HTTP server
-cannot decode is the client's fault. The bytes read replace `wsgi.input`, with an exact
-CONTENT_LENGTH, so Flask and the fast path read the same, complete body.
+arrive to its last byte, and a framing the HTTP server cannot decode is the client's fault. The
+bytes read replace `wsgi.input`, with an exact CONTENT_LENGTH, so Flask and the fast path read the
+same, complete body.
+
+A chunked body is refused (411, or 413 once it passes the limit): the shipped server (granian)
+hands the app a silent prefix of a chunked body whose framing is broken, so its end cannot be
+trusted. A proxy in front (nginx: Elastic Beanstalk's, the local stack's) reads chunked bodies
+whole and passes them on with a Content-Length.
 """
 
 from __future__ import annotations
@@ -54,15 +59,22 @@ def too_large(limit: int) -> ApiError:
 def read_body(environ: dict[str, Any], limit: int) -> bytes:
     """Read the request's whole body (at most `limit` bytes) and hand it on; raise ApiError to refuse it.
 
-    413 when the declared length or the chunks pass the limit; 400 `incomplete_body` when the client
-    sends less than it declared; 400 `invalid_body` when the server cannot decode the framing.
+    413 when the declared length or the chunks pass the limit; 411 `length_required` for chunks within
+    it; 400 `incomplete_body` when the client sends less than it declared; 400 `invalid_body` when the
+    server cannot decode the framing.
     """
     frame = framing(environ)
     if frame.length is not None and frame.length > limit:
         raise too_large(limit)  # refused unread: the caller closes the connection
     body = read_stream(environ["wsgi.input"], limit if frame.length is None else frame.length, frame.chunked)
-    if frame.chunked and len(body) > limit:
-        raise too_large(limit)
+    if frame.chunked:
+        if len(body) > limit:
+            raise too_large(limit)
+        raise ApiError(
+            411,
+            Code.LENGTH_REQUIRED,
+            "send the body with a Content-Length header: chunked request bodies are not accepted",
+        )
     if frame.length is not None and len(body) < frame.length:
         raise ApiError(
             400,
@@ -72,7 +84,6 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
         )
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    environ.pop("HTTP_TRANSFER_ENCODING", None)  # the body is no longer chunked: it is these bytes
     environ["wsgi.input_terminated"] = True
     environ[BODY_KEY] = body
     return body

@@ -20,6 +20,11 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     port: int = 9696
+    # The HTTP server (churn/launch.py): worker processes, Python threads each, seconds a stop waits
+    # for requests in flight (shorter than the load balancer's deregistration delay, 30 s).
+    workers: int = 2
+    threads: int = 4
+    graceful_timeout: int = 20
     model_path: Path = DEFAULT_MODEL_PATH
     threshold: float = 0.5
     max_batch: int = 10_000
@@ -49,6 +54,16 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             port=read(env, "PORT", int, cls.port, ok=lambda v: 0 < v < 65536, want="a TCP port (1-65535)"),
+            workers=read(env, "WEB_CONCURRENCY", int, os.cpu_count() or cls.workers, ok=positive, want=POSITIVE),
+            threads=read(env, "CHURN_THREADS", int, cls.threads, ok=lambda v: 1 <= v <= 64, want="threads (1-64)"),
+            graceful_timeout=read(
+                env,
+                "CHURN_GRACEFUL_TIMEOUT",
+                int,
+                cls.graceful_timeout,
+                ok=positive,
+                want="a positive number of seconds",
+            ),
             model_path=Path(env.get("CHURN_MODEL_PATH") or cls.model_path),
             threshold=read(
                 env, "CHURN_THRESHOLD", float, cls.threshold, ok=lambda v: 0 < v < 1, want="a number between 0 and 1"

@@ -2,7 +2,7 @@
 
 The bins are the ones the training distribution in the model metadata was recorded with: one per
 category and the training deciles of each number. A window only holds counts per bin, so windows of
-several processes add up (the metrics sum them across gunicorn workers, then compute the PSI).
+several processes add up (the metrics sum them across server workers, then compute the PSI).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A lean WSGI path for the two scoring routes' common case, inside the Flask app.
 
-Profiling POST /predict in a gunicorn worker showed Flask's per-request machinery (request and
+Profiling POST /predict in a server worker showed Flask's per-request machinery (request and
 response objects, routing, context push/pop, header handling) costing many times the scoring itself.
 For a POST that the request middleware resolved to /predict or /v1/predict, declared exactly
 `application/json`, this wrapper takes the body the middleware read (churn.body), calls the same

@@ -28,7 +28,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Send every logger, gunicorn's included, to stdout as JSON lines."""
+    """Send every logger, the HTTP server's included, to stdout as JSON lines."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -1,7 +1,7 @@
 """Prometheus metrics: HTTP requests, predictions, rejected rows, and drift of recent inputs.
 
-Under gunicorn every worker writes its values to files in PROMETHEUS_MULTIPROC_DIR (prometheus-client's
-multiprocess mode; gunicorn.conf.py creates and wipes it) and a scrape, served by any worker, adds them
+Every server worker process writes its values to files in PROMETHEUS_MULTIPROC_DIR (prometheus-client's
+multiprocess mode; churn/launch.py creates and wipes it) and a scrape, served by any worker, adds them
 up. Counters and histograms add up by themselves. The recent-window figures cannot be averaged across
 workers, so each worker publishes the raw counts of its window (rows scored, churners, rows per input
 bin) as `livesum` gauges, which sum over live workers, and the scrape derives the churn rate and the
@@ -195,7 +195,7 @@ class PredictionObserver:
         return codes.get(FieldCode.UNKNOWN_CATEGORY, 0)
 
     def ensure_publisher(self) -> None:
-        """Start this process's publishing thread (after gunicorn's fork: threads do not survive one)."""
+        """Start this process's publishing thread (after the server's fork: threads do not survive one)."""
         if self.publisher_pid != os.getpid():
             self.publisher_pid = os.getpid()
             threading.Thread(target=self.publish_forever, name="churn-metrics", daemon=True).start()
@@ -216,7 +216,7 @@ class PredictionObserver:
 
 
 class DerivedCollector(Collector):
-    """Every metric (all workers' under gunicorn), then the figures derived from the summed windows."""
+    """Every metric (all workers' under a multi-process server), then the figures derived from the summed windows."""
 
     def __init__(self, metrics: Metrics):
         self.metrics = metrics
@@ -244,8 +244,8 @@ LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
 def forget_dead_workers(path: str) -> None:
     """Drop the live gauges (the recent window) of every worker process that no longer exists.
 
-    gunicorn's child_exit does it at once (gunicorn.conf.py); granian has no such hook, so a scrape
-    does it too: a killed worker's window would otherwise be added to the live workers' forever.
+    The server (granian) has no hook at a worker's exit, so a scrape does it: a killed worker's window
+    would otherwise be added to the live workers' forever.
     """
     for name in os.listdir(path):
         found = LIVE_GAUGE_FILE.match(name)

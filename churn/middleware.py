@@ -57,6 +57,10 @@ NOT_CANONICAL = ApiError(
 )
 
 
+BAD_METHOD = ApiError(400, Code.BAD_REQUEST, "the request method is not an HTTP method (methods are upper case)")
+METHOD = re.compile(r"[A-Z]{1,20}")
+
+
 def canonical(path: str) -> bool:
     """Whether a path is spelled the one way routes are: werkzeug would strip extra leading slashes."""
     if path == "/":
@@ -134,6 +138,8 @@ class RequestMiddleware:
             environ[CALLER_KEY] = caller or ANONYMOUS
             if not spelled_once:  # Flask would route it (werkzeug strips leading slashes): refuse it here
                 return self.refuse(environ, start, NOT_CANONICAL)
+            if not METHOD.fullmatch(environ.get("REQUEST_METHOD", "")):  # werkzeug upper-cases "post"
+                return self.refuse(environ, start, BAD_METHOD)
             try:
                 if framing(environ).has_body:
                     read_body(environ, self.max_body_bytes)

@@ -1,6 +1,6 @@
 """Operator routes: Prometheus metrics, the OpenAPI document and its interactive docs.
 
-GET /metrics        Prometheus exposition of every gunicorn worker (needs a key when keys are set)
+GET /metrics        Prometheus exposition of every server worker (needs a key when keys are set)
 GET /openapi.json   the OpenAPI 3 document (churn.openapi)
 GET /docs           Swagger UI, its files served from the swagger-ui-bundle package: no CDN needed
 """

@@ -5,7 +5,7 @@ Usage: python scripts/check_ebextensions.py [PROJECT_DIR]   (exit 1 and one line
 What it checks: YAML syntax and shape, every namespace/option against an allow-list copied from
 AWS's "General options for all environments" and "Platform specific options" (Docker) pages,
 each value against the range those pages give, and how the pieces fit together: the port the
-service binds equals the Dockerfile's EXPOSE, timeouts grow from gunicorn to nginx to the load
+service binds equals the Dockerfile's EXPOSE, timeouts grow from the server to nginx to the load
 balancer, nginx admits the largest body the service accepts. It is a snapshot of the docs, not
 AWS: only a real `eb create` proves AWS accepts the configuration.
 """
@@ -186,7 +186,7 @@ def check_ports(root: Path, found: dict[tuple[str, str], str], errors: list[str]
     port = found.get((APP_ENV, "PORT"))
     if port is None or port not in exposed:
         errors.append(
-            f"PORT={port} (where gunicorn binds) is not the Dockerfile's EXPOSE {exposed}: nginx would miss it"
+            f"PORT={port} (where the server binds) is not the Dockerfile's EXPOSE {exposed}: nginx would miss it"
         )
     process_port = found.get((PROCESS, "Port"), str(NGINX_LISTEN_PORT))
     if process_port != str(NGINX_LISTEN_PORT):
@@ -204,14 +204,20 @@ def check_fit(root: Path, found: dict[tuple[str, str], str], errors: list[str]) 
     if int_opt(found, trigger, "LowerThreshold", 2_000_000) >= int_opt(found, trigger, "UpperThreshold", 6_000_000):
         errors.append(f"{trigger}: LowerThreshold must be below UpperThreshold")
     nginx = nginx_directives(root)
-    gunicorn = int_opt(found, APP_ENV, "GUNICORN_TIMEOUT", 30)
+    graceful = int_opt(found, APP_ENV, "CHURN_GRACEFUL_TIMEOUT", 20)
+    drain = int_opt(found, "aws:elasticbeanstalk:environment:process:default", "DeregistrationDelay", 300)
+    if not graceful < drain:
+        errors.append(f"CHURN_GRACEFUL_TIMEOUT {graceful} s must be below the DeregistrationDelay {drain} s")
     proxy = seconds(nginx.get("proxy_read_timeout", "60s"))
     idle = int_opt(found, "aws:elbv2:loadbalancer", "IdleTimeout", 60)
-    if not gunicorn < proxy < idle:
-        errors.append(f"timeouts must grow: gunicorn {gunicorn} s < nginx proxy_read {proxy} s < ALB idle {idle} s")
+    if not proxy < idle:
+        errors.append(f"timeouts must grow: nginx proxy_read {proxy} s < ALB idle {idle} s")
     body = int_opt(found, APP_ENV, "CHURN_MAX_BODY_BYTES", 16 * 1024 * 1024)
-    if size_bytes(nginx.get("client_max_body_size", "1m")) < body:
-        errors.append(f"nginx client_max_body_size is below CHURN_MAX_BODY_BYTES ({body})")
+    # Equal: nginx refuses a larger body itself (in JSON, churn-errors.conf). A body nginx has already
+    # read whole and the service then refuses unread makes the service close the connection, which
+    # nginx reports as a 502.
+    if size_bytes(nginx.get("client_max_body_size", "1m")) != body:
+        errors.append(f"nginx client_max_body_size must equal CHURN_MAX_BODY_BYTES ({body})")
 
 
 def check(root: Path) -> list[str]:

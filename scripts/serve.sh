@@ -4,5 +4,5 @@ source "$(dirname "$0")/lib.sh"
 ensure_pipenv
 say "installing the locked runtime dependencies into .venv/"
 pipenv install --deploy
-say "starting gunicorn on port ${PORT:-9696} (Ctrl-C to stop)"
-exec .venv/bin/gunicorn -c gunicorn.conf.py churn_serving:app
+say "starting the service on port ${PORT:-9696} (python churn_serving.py; Ctrl-C to stop)"
+exec .venv/bin/python churn_serving.py

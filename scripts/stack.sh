@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The docker-compose stack without containers: redis-server, two gunicorn API processes, the RQ worker
+# The docker-compose stack without containers: redis-server, two API servers, the RQ worker
 # and nginx with the same config (nginx/churn.conf.template), all on localhost.
 #   scripts/stack.sh start | stop | status
 # Ports: STACK_PORT (nginx, 8080), STACK_API_PORTS ("9701 9702"), STACK_REDIS_PORT (6390).
@@ -64,8 +64,8 @@ start() {
   launch redis redis-server --port "$STACK_REDIS_PORT" --bind 127.0.0.1 --dir "$STACK_DIR" --appendonly yes --save ""
   upstreams=""
   for port in $STACK_API_PORTS; do
-    say "gunicorn on $port"
-    PORT=$port WEB_CONCURRENCY=${WEB_CONCURRENCY:-1} REDIS_URL=$REDIS_URL launch "api-$port" "$PY" -m gunicorn -c gunicorn.conf.py churn_serving:app
+    say "API server on $port"
+    PORT=$port WEB_CONCURRENCY=${WEB_CONCURRENCY:-1} REDIS_URL=$REDIS_URL launch "api-$port" "$PY" churn_serving.py
     upstreams="$upstreams server 127.0.0.1:$port max_fails=1 fail_timeout=2s;"
   done
   say "worker"

@@ -72,8 +72,8 @@ def wait_until_ready(url: str, proc: subprocess.Popen[bytes] | None = None, time
     raise RuntimeError(f"{url} not ready after {timeout} s")
 
 
-class Gunicorn:
-    """The service under its shipped gunicorn config, on a free port.
+class Server:
+    """The service as it ships (`python churn_serving.py`: granian, churn/launch.py), on a free port.
 
     Its output goes to a file, not a pipe: with one log line per request, a pipe nobody drains
     fills after a few hundred requests and stalls the workers.
@@ -84,12 +84,12 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
         self.cwd = cwd
-        self.log = Path(tempfile.mkdtemp(prefix="churn-gunicorn-") if log_dir is None else log_dir)
-        self.log = self.log / f"gunicorn-{self.port}.log"
+        self.log = Path(tempfile.mkdtemp(prefix="churn-server-") if log_dir is None else log_dir)
+        self.log = self.log / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait: bool = True) -> Gunicorn:
-        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "churn_serving:app"]
+    def start(self, wait: bool = True) -> Server:
+        cmd = [sys.executable, "churn_serving.py"]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:
@@ -106,10 +106,10 @@ class Gunicorn:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Gunicorn]:
-    gunicorn = Gunicorn().start()
-    yield gunicorn
-    gunicorn.stop()
+def server() -> Iterator[Server]:
+    running = Server().start()
+    yield running
+    running.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

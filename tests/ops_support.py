@@ -1,4 +1,4 @@
-"""Helpers for the operational tests: gunicorn's workers, raw HTTP over a socket, nginx in front."""
+"""Helpers for the operational tests: the server's workers, raw HTTP over a socket, nginx in front."""
 
 from __future__ import annotations
 
@@ -14,19 +14,19 @@ import orjson
 import pytest
 import requests
 
-from tests.conftest import PROJECT, Gunicorn, free_port, make_customer, wait_until_ready
+from tests.conftest import PROJECT, Server, free_port, make_customer, wait_until_ready
 
 CUSTOMER = orjson.dumps(make_customer())
 
 
-def worker_pids(server: Gunicorn) -> list[int]:
+def worker_pids(server: Server) -> list[int]:
     """The master's child processes (its workers)."""
     assert server.proc is not None
     children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
     return sorted(int(pid) for pid in children)
 
 
-def wait_for_workers(server: Gunicorn, count: int, timeout: float = 30) -> list[int]:
+def wait_for_workers(server: Server, count: int, timeout: float = 30) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pids = worker_pids(server)
@@ -63,7 +63,7 @@ def content_length(data: bytes) -> int:
 
 
 class Nginx:
-    """nginx proxying to a gunicorn, with the request buffering and timeouts of the Beanstalk platform's."""
+    """nginx proxying to the service, with the request buffering and timeouts of the Beanstalk platform's."""
 
     def __init__(self, upstream_port: int, prefix: Path):
         self.port = free_port()
@@ -79,7 +79,9 @@ class Nginx:
         (self.prefix / "logs").mkdir(parents=True, exist_ok=True)
         conf = self.prefix / "nginx.conf"
         conf.write_text(
-            NGINX_CONF.format(port=self.port, upstream=self.upstream_port, prefix=self.prefix, user=getpass.getuser())
+            NGINX_CONF.format(
+                port=self.port, upstream=self.upstream_port, prefix=self.prefix, user=getpass.getuser(), project=PROJECT
+            )
         )
         cmd = [binary, "-p", str(self.prefix), "-c", str(conf), "-g", "daemon off;"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -136,7 +138,9 @@ class ProjectNginx(Nginx):
 
 # What matters here is what the Beanstalk platform's nginx does by default: it buffers a request
 # whole (headers and body) before it passes it on, so a slow client costs nginx a connection, not
-# a gunicorn thread; and its client timeouts drop clients that stall.
+# a server thread; and its client timeouts drop clients that stall. This project's .platform/nginx
+# files are included where the platform includes them (conf.d/ in http, conf.d/elasticbeanstalk/ in
+# the server block).
 NGINX_CONF = """
 user {user};
 worker_processes 1;
@@ -147,10 +151,12 @@ http {{
   access_log off;
   client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
   fastcgi_temp_path {prefix}/fastcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
-  client_header_timeout 60s; client_body_timeout 60s; client_max_body_size 16m;
+  client_header_timeout 60s; client_body_timeout 60s;
+  include {project}/.platform/nginx/conf.d/*.conf;
   upstream app {{ server 127.0.0.1:{upstream}; keepalive 16; }}
   server {{
     listen 127.0.0.1:{port};
+    include {project}/.platform/nginx/conf.d/elasticbeanstalk/*.conf;
     location / {{
       proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;

@@ -31,9 +31,3 @@ def test_bench_smoke_runs_every_server_and_writes_a_report(tmp_path: Path) -> No
     assert "Memory per worker" in report
     assert "campaign.py score INPUT.csv --offline" in report and "Container" in report
 
-
-def test_request_cost_measures_the_app_and_the_worker() -> None:
-    lines = run_script("bench/request_cost.py", "--smoke", timeout=120).stdout.splitlines()
-    assert len(lines) == 2 and all("us CPU per POST /predict" in line for line in lines), lines
-    assert "app (" in lines[0] and "worker handle() + app" in lines[1]
-    assert all(float(line.split()[0]) > 0 for line in lines)

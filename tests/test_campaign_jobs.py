@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from churn.campaign import state_path
-from tests.conftest import DATA_PATH, Gunicorn
+from tests.conftest import DATA_PATH, Server
 from tests.servers import RedisServer, RQWorker
 from tests.test_campaign_server import campaign_cmd, wait_for_progress
 
@@ -50,11 +50,11 @@ def expected(source: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gunicorn, RQWorker]]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, RQWorker]]:
     tmp = tmp_path_factory.mktemp("stack")
     store = RedisServer(tmp).start()
     worker = RQWorker(tmp, store.url).start()
-    api = Gunicorn(log_dir=tmp, env={"REDIS_URL": store.url, "CHURN_API_KEYS": KEY}).start()
+    api = Server(log_dir=tmp, env={"REDIS_URL": store.url, "CHURN_API_KEYS": KEY}).start()
     yield api, worker
     api.stop()
     worker.stop()
@@ -62,7 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gunicorn, 
 
 
 def test_a_job_that_does_not_finish_in_time_exits_5_and_resume_gives_the_whole_output(
-    stack: tuple[Gunicorn, RQWorker], source: Path, expected: bytes, tmp_path: Path
+    stack: tuple[Server, RQWorker], source: Path, expected: bytes, tmp_path: Path
 ) -> None:
     api, worker = stack
     out = tmp_path / "out.csv"
@@ -87,7 +87,7 @@ def test_a_job_that_does_not_finish_in_time_exits_5_and_resume_gives_the_whole_o
 
 @pytest.mark.parametrize("how", ["env", "file", "flag", "none"])
 def test_the_api_key_comes_from_the_environment_or_a_file_and_the_flag_warns(
-    stack: tuple[Gunicorn, RQWorker], source: Path, expected: bytes, tmp_path: Path, how: str
+    stack: tuple[Server, RQWorker], source: Path, expected: bytes, tmp_path: Path, how: str
 ) -> None:
     api, _ = stack
     key_file = tmp_path / "key"

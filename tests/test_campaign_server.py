@@ -1,4 +1,4 @@
-"""campaign.py against real gunicorn: bad rows, the server killed and restarted mid-run, a killed client resumed."""
+"""campaign.py against the real server: bad rows, the server killed and restarted mid-run, a killed client resumed."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from churn.campaign import state_path
-from tests.conftest import DATA_PATH, PROJECT, Gunicorn, make_customer
+from tests.conftest import DATA_PATH, PROJECT, Server, make_customer
 from tests.test_campaign import read_output
 
 pytestmark = pytest.mark.server
@@ -69,20 +69,20 @@ def wait_for_progress(out: Path, proc: subprocess.Popen[bytes], rows: int, timeo
 
 
 @pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[Gunicorn]:
-    server = Gunicorn(log_dir=tmp_path).start()
+def server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(log_dir=tmp_path).start()
     yield server
     server.stop()
 
 
-def test_bad_rows_among_good_ones(gunicorn: Gunicorn, tmp_path: Path) -> None:
+def test_bad_rows_among_good_ones(server: Server, tmp_path: Path) -> None:
     rows = [make_customer(customerid=f"c{i}", tenure=i) for i in range(50)]
     rows[7]["contract"] = "monthly"
     rows[31].pop("tenure")
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{broken\n")
     out = tmp_path / "out.csv"
-    done = run_campaign(source, out, "--url", gunicorn.url, "--chunk-size", "8", "--explain", "1")
+    done = run_campaign(source, out, "--url", server.url, "--chunk-size", "8", "--explain", "1")
     assert done.returncode == 1, done.stderr
     output = read_output(out)
     assert [r["customerid"] for r in output] == [f"c{i}" for i in range(50)] + [""]
@@ -95,17 +95,17 @@ def test_bad_rows_among_good_ones(gunicorn: Gunicorn, tmp_path: Path) -> None:
 
 
 def test_the_server_killed_and_restarted_mid_run(
-    gunicorn: Gunicorn, big_input: Path, expected: Path, tmp_path: Path
+    server: Server, big_input: Path, expected: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.csv"
-    client = start_campaign(big_input, out, "--url", gunicorn.url, "--chunk-size", "100", "--explain", "2")
+    client = start_campaign(big_input, out, "--url", server.url, "--chunk-size", "100", "--explain", "2")
     wait_for_progress(out, client, 2000)
-    assert gunicorn.proc is not None
-    gunicorn.proc.send_signal(signal.SIGKILL)  # a crash: no graceful shutdown, connections cut
-    gunicorn.stop()
-    wait_port_closed(gunicorn.port)
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGKILL)  # a crash: no graceful shutdown, connections cut
+    server.stop()
+    wait_port_closed(server.port)
     time.sleep(1)  # the client is now retrying against a closed port
-    gunicorn.start()  # same port, fresh processes
+    server.start()  # same port, fresh processes
     _, stderr = client.communicate(timeout=120)
     assert client.returncode == 0, stderr
     assert out.read_bytes() == expected.read_bytes()
@@ -113,7 +113,7 @@ def test_the_server_killed_and_restarted_mid_run(
 
 
 def wait_port_closed(port: int, timeout: float = 30) -> None:
-    """Wait until nothing listens (gunicorn's orphaned workers notice their master died within a second)."""
+    """Wait until nothing listens (server's orphaned workers notice their master died within a second)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
@@ -124,10 +124,10 @@ def wait_port_closed(port: int, timeout: float = 30) -> None:
 
 
 def test_a_killed_client_resumes_without_losing_or_repeating_a_row(
-    gunicorn: Gunicorn, big_input: Path, expected: Path, tmp_path: Path
+    server: Server, big_input: Path, expected: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.csv"
-    args = ("--url", gunicorn.url, "--chunk-size", "50", "--concurrency", "3", "--explain", "2")
+    args = ("--url", server.url, "--chunk-size", "50", "--concurrency", "3", "--explain", "2")
     client = start_campaign(big_input, out, *args)
     wait_for_progress(out, client, 3000)
     client.kill()  # SIGKILL: no chance to tidy up
@@ -143,7 +143,7 @@ def test_a_killed_client_resumes_without_losing_or_repeating_a_row(
 
 
 def test_a_chunk_over_the_servers_batch_limit_is_split(tmp_path: Path) -> None:
-    server = Gunicorn(log_dir=tmp_path, env={"CHURN_MAX_BATCH": "30"}).start()
+    server = Server(log_dir=tmp_path, env={"CHURN_MAX_BATCH": "30"}).start()
     try:
         source = tmp_path / "in.jsonl"
         source.write_text("".join(json.dumps(make_customer(customerid=f"s{i}", tenure=i)) + "\n" for i in range(100)))

@@ -63,14 +63,14 @@ def test_the_image_healthcheck_passes(container: Container) -> None:
 
 def test_the_image_holds_the_service_and_only_runtime_packages(container: Container) -> None:
     files = set(container.exec("ls", "-A", "/app").stdout.split())
-    assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "gunicorn.conf.py", "worker.py"} | {
+    assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "worker.py"} | {
         "churn-model.bin",
         "churn-model.json",
         "__pycache__",  # compiled at build time: no process compiles the project's modules again
     }
     assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/__pycache__").stdout.split()
     packages = {line.split()[0].lower() for line in container.exec("pip", "list").stdout.splitlines()[2:]}
-    assert {"gunicorn", "flask", "scikit-learn"} <= packages
+    assert {"granian", "flask", "scikit-learn"} <= packages
     assert not packages & {"pipenv", "pytest", "ruff", "mypy", "pandas", "hypothesis", "virtualenv"}
 
 
@@ -79,7 +79,7 @@ def test_sigterm_stops_the_container_cleanly() -> None:
     try:
         running.wait_ready()
         assert running.stop(grace=30) == 0
-        assert "Shutting down: Master" in running.logs()
+        assert "Shutting down granian" in running.logs()
     finally:
         running.remove()
 
@@ -96,7 +96,7 @@ def test_report_size_and_start_to_ready(container: Container, record_property: p
 
 
 def test_a_stale_lock_stops_the_build(tmp_path: Path) -> None:
-    for name in ("Dockerfile", ".dockerignore", "Pipfile", "Pipfile.lock", "churn_serving.py", "gunicorn.conf.py"):
+    for name in ("Dockerfile", ".dockerignore", "Pipfile", "Pipfile.lock", "churn_serving.py"):
         shutil.copy(PROJECT / name, tmp_path / name)
     pipfile = tmp_path / "Pipfile"
     pipfile.write_text(pipfile.read_text().replace("[packages]\n", '[packages]\nsix = "*"\n'))

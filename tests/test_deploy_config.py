@@ -41,14 +41,13 @@ def test_hadolint_is_clean_at_warning_level() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_dockerfile_runs_the_shipped_gunicorn_config_as_a_non_root_user() -> None:
+def test_dockerfile_runs_the_shipped_server_as_a_non_root_user() -> None:
     assert re.search(r"^FROM python:3\.11-slim$", DOCKERFILE, re.M)
     assert "pipenv install --deploy --system" in DOCKERFILE
     assert re.search(r"^EXPOSE 9696$", DOCKERFILE, re.M)
     user = re.findall(r"^USER (\S+)", DOCKERFILE, re.M)
     assert user and user[-1].split(":")[0] not in {"root", "0"}
-    assert re.search(r'^ENTRYPOINT \["gunicorn", "-c", "gunicorn.conf.py"\]$', DOCKERFILE, re.M)
-    assert re.search(r'^CMD \["churn_serving:app"\]$', DOCKERFILE, re.M)
+    assert re.search(r'^ENTRYPOINT \["python", "churn_serving.py"\]$', DOCKERFILE, re.M)
     healthcheck = DOCKERFILE[DOCKERFILE.index("HEALTHCHECK") :]
     assert "/readyz" in healthcheck.split("\n\n")[0] and "curl" not in healthcheck
 
@@ -109,6 +108,7 @@ def edit(path: Path, old: str, new: str) -> None:
         ("02-health.config", "IdleTimeout: 55", "IdleTimeout: 40", "timeouts must grow"),
         ("01-environment.config", "MinSize: 2", "MinSize: 8", "MinSize > MaxSize"),
         ("01-environment.config", "BreachDuration: 5", "BreachDuration: 4", "BreachDuration must equal"),
+        ("05-app-env.config", "CHURN_GRACEFUL_TIMEOUT: 20", "CHURN_GRACEFUL_TIMEOUT: 40", "DeregistrationDelay"),
     ],
 )
 def test_the_offline_check_catches_a_broken_copy(
@@ -124,8 +124,9 @@ def test_the_offline_check_catches_an_expose_that_moved(project_copy: Path) -> N
     assert any("EXPOSE ['8000']" in e for e in check_ebextensions.check(project_copy))
 
 
-def test_the_offline_check_wants_nginx_to_admit_the_largest_body(project_copy: Path) -> None:
-    edit(project_copy / ".platform" / "nginx" / "conf.d" / "churn-serving.conf", "17m", "1m")
+@pytest.mark.parametrize("size", ["17m", "1m"])
+def test_the_offline_check_wants_nginx_to_admit_exactly_the_largest_body(project_copy: Path, size: str) -> None:
+    edit(project_copy / ".platform" / "nginx" / "conf.d" / "churn-serving.conf", "16m", size)
     assert any("client_max_body_size" in e for e in check_ebextensions.check(project_copy))
 
 

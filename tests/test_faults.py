@@ -1,4 +1,4 @@
-"""Fault tests on real gunicorn: killed and stopped workers, bad models, huge bodies, slow clients."""
+"""Fault tests on the real server: killed and stopped workers, bad models, huge bodies, slow clients."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ import orjson
 import pytest
 import requests
 
-from tests.conftest import MODEL_PATH, Gunicorn, make_customer
+from tests.conftest import MODEL_PATH, Server, make_customer
 from tests.ops_support import CUSTOMER, Nginx, post_json, read_response, request_head, wait_for_workers
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture
-def gunicorn() -> Iterator[Gunicorn]:
-    server = Gunicorn(env={"GUNICORN_THREADS": "4"}).start()
+def service() -> Iterator[Server]:
+    server = Server(env={"GUNICORN_THREADS": "4"}).start()
     yield server
     server.stop()
 
@@ -45,18 +45,18 @@ def hammer(url: str, stop: threading.Event, results: list[object], clients: int)
     return threads
 
 
-def test_a_killed_worker_fails_only_its_in_flight_requests(gunicorn: Gunicorn) -> None:
+def test_a_killed_worker_fails_only_its_in_flight_requests(service: Server) -> None:
     clients = 6
     stop, before, after = threading.Event(), [], []
-    first, victim = wait_for_workers(gunicorn, 2)
-    threads = hammer(gunicorn.url, stop, before, clients)
+    first, victim = wait_for_workers(service, 2)
+    threads = hammer(service.url, stop, before, clients)
     time.sleep(1.5)
     os.kill(victim, signal.SIGKILL)
     stop.set()
     for t in threads:
         t.join()
     stop.clear()
-    threads = hammer(gunicorn.url, stop, after, clients)
+    threads = hammer(service.url, stop, after, clients)
     time.sleep(1.5)
     stop.set()
     for t in threads:
@@ -68,20 +68,20 @@ def test_a_killed_worker_fails_only_its_in_flight_requests(gunicorn: Gunicorn) -
     dropped = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
     assert len(failures) <= clients and all(isinstance(f, dropped) for f in failures), failures
     assert after and set(after) == {200}, after[:5]
-    assert first in wait_for_workers(gunicorn, 2)  # the survivor kept serving, and a new worker came
-    assert victim not in wait_for_workers(gunicorn, 2)
+    assert first in wait_for_workers(service, 2)  # the survivor kept serving, and a new worker came
+    assert victim not in wait_for_workers(service, 2)
 
 
-def test_sigterm_lets_in_flight_requests_finish_then_exits(gunicorn: Gunicorn) -> None:
+def test_sigterm_lets_in_flight_requests_finish_then_exits(service: Server) -> None:
     body = orjson.dumps({"customers": [make_customer(customerid=f"c{i}") for i in range(500)]})
     socks = []
     for _ in range(3):  # requests in flight: the workers are reading their bodies when the signal comes
-        sock = socket.create_connection(("127.0.0.1", gunicorn.port), timeout=20)
+        sock = socket.create_connection(("127.0.0.1", service.port), timeout=20)
         sock.sendall(request_head("/v1/predict", len(body)) + body[:1000])
         socks.append(sock)
     time.sleep(0.5)
-    assert gunicorn.proc is not None
-    gunicorn.proc.send_signal(signal.SIGTERM)
+    assert service.proc is not None
+    service.proc.send_signal(signal.SIGTERM)
     time.sleep(1)
     for sock in socks:
         sock.sendall(body[1000:])
@@ -89,9 +89,9 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits(gunicorn: Gunicorn) -
         status, answer = read_response(sock)
         sock.close()
         assert status == 200 and json.loads(answer)["summary"]["scored"] == 500
-    assert gunicorn.proc.wait(timeout=30) == 0
+    assert service.proc.wait(timeout=30) == 0
     with pytest.raises(requests.ConnectionError):
-        requests.get(gunicorn.url + "/ping", timeout=2)
+        requests.get(service.url + "/ping", timeout=2)
 
 
 def spoil(kind: str, folder: Path) -> Path:
@@ -114,7 +114,7 @@ def spoil(kind: str, folder: Path) -> Path:
     [("tampered", "sha256"), ("sklearn_skew", "scikit-learn 0.24.2"), ("golden_mismatch", "self-test failed")],
 )
 def test_a_bad_model_never_serves_and_readiness_never_turns_green(tmp_path: Path, kind: str, says: str) -> None:
-    server = Gunicorn(env={"CHURN_MODEL_PATH": str(spoil(kind, tmp_path))}).start(wait=False)
+    server = Server(env={"CHURN_MODEL_PATH": str(spoil(kind, tmp_path))}).start(wait=False)
     assert server.proc is not None
     seen = []
     while server.proc.poll() is None:
@@ -130,8 +130,8 @@ def test_a_bad_model_never_serves_and_readiness_never_turns_green(tmp_path: Path
 
 
 @pytest.mark.parametrize("path", ["/predict", "/v1/predict"])
-def test_a_body_over_the_limit_is_refused_before_it_is_sent(gunicorn: Gunicorn, path: str) -> None:
-    with socket.create_connection(("127.0.0.1", gunicorn.port), timeout=5) as sock:
+def test_a_body_over_the_limit_is_refused_before_it_is_sent(service: Server, path: str) -> None:
+    with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
         started = time.monotonic()
         sock.sendall(request_head(path, 1 << 30) + b'{"customers": [' + b" " * 1000)  # 1 GiB declared
         status, answer = read_response(sock)
@@ -140,9 +140,9 @@ def test_a_body_over_the_limit_is_refused_before_it_is_sent(gunicorn: Gunicorn, 
     assert elapsed < 3  # answered, not waiting for a GiB that never comes
 
 
-def test_slow_clients_do_not_starve_the_workers_behind_nginx(gunicorn: Gunicorn, tmp_path: Path) -> None:
+def test_slow_clients_do_not_starve_the_workers_behind_nginx(service: Server, tmp_path: Path) -> None:
     """32 clients trickle their requests byte by byte; normal requests still get answered at once."""
-    nginx = Nginx(gunicorn.port, tmp_path).start()
+    nginx = Nginx(service.port, tmp_path).start()
     head = request_head("/predict", len(CUSTOMER))
     slow = []
     try:

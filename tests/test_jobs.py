@@ -1,4 +1,4 @@
-"""Async jobs against a real redis-server, a real worker process and the app (in-process and under gunicorn)."""
+"""Async jobs against a real redis-server, a real worker process and the app (in-process and under the real server)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import requests
 from churn.app import create_app
 from churn.config import Settings
 from churn.model import LoadedModel
-from tests.conftest import MODEL_PATH, Gunicorn, make_customer
+from tests.conftest import MODEL_PATH, Server, make_customer
 from tests.servers import RedisServer, RQWorker
 
 pytestmark = pytest.mark.server
@@ -149,7 +149,7 @@ def test_redis_going_away_gives_quick_503s_and_keeps_finished_results(tmp_path: 
     store = RedisServer(tmp_path).start()
     again = RedisServer(tmp_path, store.port)
     worker = RQWorker(tmp_path, store.url).start()
-    api = Gunicorn(log_dir=tmp_path, env={"REDIS_URL": store.url, "CHURN_REDIS_TIMEOUT": "1"}).start()
+    api = Server(log_dir=tmp_path, env={"REDIS_URL": store.url, "CHURN_REDIS_TIMEOUT": "1"}).start()
     try:
         submitted = requests.post(f"{api.url}/v1/jobs", json={"customers": [make_customer()]}, timeout=10).json()
         status_url = api.url + submitted["status_url"]

@@ -2,7 +2,7 @@
 
 Redis SIGKILLed (idle or mid-job) and restarted 3 s later from its append-only file; the work horse,
 the worker or both SIGKILLed mid-job; Redis paused while clients hammer the job routes of a real
-gunicorn. The worker outlives Redis, a job is never "running" forever (finished, retried or failed
+the real server. The worker outlives Redis, a job is never "running" forever (finished, retried or failed
 within the documented bound) and scoring never waits behind the job routes.
 """
 
@@ -25,7 +25,7 @@ from churn.config import Settings
 from churn.jobs_worker import abandoned_within
 from churn.model import LoadedModel
 from churn.service import ChurnService
-from tests.conftest import DATA_PATH, Gunicorn, make_customer
+from tests.conftest import DATA_PATH, Server, make_customer
 from tests.servers import RedisServer, RQWorker
 
 pytestmark = pytest.mark.server
@@ -210,10 +210,10 @@ def kill(worker: RQWorker, victim: str) -> None:
 
 
 def test_scoring_stays_fast_while_the_job_routes_wait_on_a_paused_redis(tmp_path: Path) -> None:
-    """16 clients hammer the job routes of a real gunicorn (2 workers x 4 threads) whose Redis is paused."""
+    """16 clients hammer the job routes of the real server (2 workers x 4 threads) whose Redis is paused."""
     store = RedisServer(tmp_path).start()
     timeout = 3.0
-    api = Gunicorn(log_dir=tmp_path, env={"REDIS_URL": store.url, "CHURN_REDIS_TIMEOUT": str(timeout)}).start()
+    api = Server(log_dir=tmp_path, env={"REDIS_URL": store.url, "CHURN_REDIS_TIMEOUT": str(timeout)}).start()
     stop = threading.Event()
     answers: list[tuple[int, str | None]] = []
 

@@ -1,4 +1,4 @@
-"""Operations on real gunicorn with two workers: /metrics adds up every worker, the OpenAPI document
+"""Operations on the real server with two workers: /metrics adds up every worker, the OpenAPI document
 holds under schemathesis, and /docs renders its operations in headless Chromium."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PROJECT, Gunicorn, make_customer
+from tests.conftest import PROJECT, Server, make_customer
 from tests.ops_support import CUSTOMER, post_json, wait_for_workers
 from tests.servers import RedisServer, RQWorker
 
@@ -33,21 +33,21 @@ def metrics_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def secured(metrics_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+def secured(metrics_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Two workers with API keys and a real Redis + RQ worker, so the job routes do real work too."""
     (metrics_dir / "counter_999999.db").write_bytes(b"stale file of an earlier run")
     tmp = tmp_path_factory.mktemp("jobs")
     store = RedisServer(tmp).start()
     worker = RQWorker(tmp, store.url).start()
     env = {"CHURN_API_KEYS": KEY, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "REDIS_URL": store.url}
-    server = Gunicorn(env=env).start()
+    server = Server(env=env).start()
     yield server
     server.stop()
     worker.stop()
     store.stop()
 
 
-def scrape(server: Gunicorn) -> dict[str, float]:
+def scrape(server: Server) -> dict[str, float]:
     # A new connection each time, so that scrapes land on either worker.
     text = requests.get(server.url + "/metrics", headers={**AUTH, "Connection": "close"}, timeout=10).text
     return {name: float(value) for name, value in re.findall(r"^(\S+) (\S+)$", text, re.MULTILINE)}
@@ -61,7 +61,7 @@ def eventually(check: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.2)
 
 
-def test_metrics_add_up_every_worker(secured: Gunicorn, metrics_dir: Path) -> None:
+def test_metrics_add_up_every_worker(secured: Server, metrics_dir: Path) -> None:
     assert not (metrics_dir / "counter_999999.db").exists()  # wiped at start
     headers = {**AUTH, "Content-Type": "application/json", "Connection": "close"}
     workers = set(wait_for_workers(secured, 2))
@@ -91,7 +91,7 @@ def test_metrics_add_up_every_worker(secured: Gunicorn, metrics_dir: Path) -> No
         assert got['churn_http_request_duration_seconds_count{route="/predict",status="200"}'] == good
 
 
-def test_a_dead_workers_window_leaves_but_its_counts_stay(secured: Gunicorn) -> None:
+def test_a_dead_workers_window_leaves_but_its_counts_stay(secured: Server) -> None:
     before = scrape(secured)
     victim = wait_for_workers(secured, 2)[0]
     os.kill(victim, signal.SIGKILL)
@@ -105,13 +105,13 @@ def test_a_dead_workers_window_leaves_but_its_counts_stay(secured: Gunicorn) -> 
     )
 
 
-def test_metrics_need_the_key_and_health_does_not(secured: Gunicorn) -> None:
+def test_metrics_need_the_key_and_health_does_not(secured: Server) -> None:
     assert requests.get(secured.url + "/metrics", timeout=10).status_code == 401
     assert requests.get(secured.url + "/readyz", timeout=10).status_code == 200
     assert post_json(secured.url + "/predict", CUSTOMER, timeout=10).status_code == 401
 
 
-def test_schemathesis_finds_no_fault_in_the_api(secured: Gunicorn) -> None:
+def test_schemathesis_finds_no_fault_in_the_api(secured: Server) -> None:
     st = Path(sys.executable).parent / "st"
     cmd = [str(st), "run", secured.url + "/openapi.json", "--checks", "all", "--max-examples", "80",
            "--seed", "20261121", "--header", f"Authorization: Bearer {KEY}", "--no-color"]  # fmt: skip
@@ -121,7 +121,7 @@ def test_schemathesis_finds_no_fault_in_the_api(secured: Gunicorn) -> None:
     assert "10 selected / 10 total" in result.stdout or "Tested: 10" in result.stdout, tail
 
 
-def test_docs_render_every_operation_in_headless_chromium(secured: Gunicorn, tmp_path: Path) -> None:
+def test_docs_render_every_operation_in_headless_chromium(secured: Server, tmp_path: Path) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium is not installed (scripts/system-deps/60-chromium.sh)")

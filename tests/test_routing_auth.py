@@ -166,3 +166,9 @@ def test_the_route_the_middleware_resolves_is_the_route_flask_serves(secured: An
 )
 def test_canonical_paths(path: str, expected: bool) -> None:
     assert canonical(path) is expected
+
+
+@pytest.mark.parametrize("method", ["post", "Post", "P0ST", "", "POST ", "GET\x00"])
+def test_a_method_that_is_not_an_http_method_is_refused(secured: Any, method: str) -> None:
+    status, environ = call(secured, method, "/predict", CUSTOMER, key=KEY)
+    assert status == 400 and environ.get("churn.rows", 0) == 0

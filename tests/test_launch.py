@@ -1,4 +1,4 @@
-"""The granian launcher prototype (churn/granian_server.py), started for real."""
+"""The shipped server (churn/launch.py: granian), started for real."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_the_launcher_serves_recovers_a_killed_worker_and_stops_on_sigterm(tmp_p
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "churn.granian_server"], cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "churn_serving.py"], cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         deadline = time.monotonic() + 30
