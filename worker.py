@@ -32,7 +32,9 @@ def main() -> None:
     except (ConfigError, ModelLoadError) as e:
         logging.getLogger("churn").critical("cannot start: %s", e)
         raise SystemExit(f"churn worker cannot start: {e}") from None
-    init_worker(ChurnService(model, settings.threshold, settings.job_max_batch))
+    init_worker(
+        ChurnService(model, settings.threshold, settings.job_max_batch, range_tolerance=settings.range_tolerance)
+    )
     log.info("worker ready with model %s", model.version)
     # The worker blocks on Redis between jobs, so its connection gets no socket timeout of its own.
     connection = Redis.from_url(settings.redis_url, socket_connect_timeout=settings.redis_timeout)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from churn.contract import RANGE_TOLERANCE
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = PROJECT_DIR / "churn-model.bin"
 T = TypeVar("T")
@@ -33,6 +35,8 @@ class Settings:
     job_ttl: int = 86_400  # seconds a job, its result or its failure is kept
     job_max_batch: int = 100_000
     redis_timeout: float = 2.0  # seconds before a Redis call gives up: a stalled Redis means 503s, not hangs
+    # How far beyond the training range a number is still scored (flagged), in training spans (churn.contract).
+    range_tolerance: float = RANGE_TOLERANCE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,7 +76,20 @@ class Settings:
             redis_timeout=read(
                 env, "CHURN_REDIS_TIMEOUT", float, cls.redis_timeout, ok=lambda v: 0 < v <= 60, want="seconds (0-60]"
             ),
+            range_tolerance=read_range_tolerance(env),
         )
+
+
+def read_range_tolerance(env: Mapping[str, str]) -> float:
+    """CHURN_RANGE_TOLERANCE, also read on its own by `campaign.py --offline`."""
+    return read(
+        env,
+        "CHURN_RANGE_TOLERANCE",
+        float,
+        RANGE_TOLERANCE,
+        ok=lambda v: 0 <= v <= 100,
+        want="a number of training spans from 0 to 100",
+    )
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error")
+OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error", "warnings")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
@@ -135,8 +135,19 @@ def output_row(prediction: dict[str, Any], threshold: float | None = None) -> li
     cid = "" if customerid is None else str(customerid)
     error = prediction.get("error")
     if error:
-        return [cid, "", "", "", "", f"{error['code']}: {error['message']}"]
+        return rejected_row(cid, f"{error['code']}: {error['message']}")
     probability = float(prediction["churn_probability"])
     churn = prediction["churn"] if threshold is None else probability >= threshold
     reasons = ";".join(r["code"] for r in prediction.get("reasons", ()))
-    return [cid, repr(probability), str(bool(churn)).lower(), f"{prediction['percentile']:.4f}", reasons, ""]
+    warnings = warnings_cell(prediction.get("warnings", ()))
+    return [cid, repr(probability), str(bool(churn)).lower(), f"{prediction['percentile']:.4f}", reasons, "", warnings]
+
+
+def rejected_row(customerid: str, error: str) -> list[str]:
+    """The output row of a row not scored: its id and "<code>: <message>" only."""
+    return [customerid, "", "", "", "", error, ""]
+
+
+def warnings_cell(warnings: Iterable[dict[str, Any]]) -> str:
+    """A scored row's warnings, as "field=code" joined with ";"."""
+    return ";".join(f"{w['field']}={w['code']}" for w in warnings)

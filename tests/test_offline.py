@@ -51,6 +51,10 @@ def telco_with_bad_rows(path: Path) -> None:
         {"gender": "Fémale"},
         {"customerID": "ü" * 201},
         {"PaymentMethod": "mailed_check", "InternetService": "fiber optic"},
+        {"tenure": "80", "MonthlyCharges": "12.5"},  # scored, with two warnings
+        {"TotalCharges": "20000"},  # out of range
+        {"tenure": "4_1"},
+        {"TotalCharges": "1e3"},
     ]
     for i, change in enumerate(unusual):
         rows[17 + 20 * i].update(change)
@@ -86,6 +90,7 @@ def test_offline_rows_equal_score_rows(model: LoadedModel, tmp_path: Path, expla
 
 def assert_same(got: dict[str, str], want: dict[str, Any]) -> None:
     assert got["customerid"] == (want["customerid"] or "")
+    assert got["warnings"] == ";".join(f"{w['field']}={w['code']}" for w in want.get("warnings", []))
     if "error" in want:
         assert got["error"] == f"{want['error']['code']}: {want['error']['message']}"
         assert got["churn_probability"] == got["churn"] == got["percentile"] == got["reasons"] == ""
@@ -95,6 +100,16 @@ def assert_same(got: dict[str, str], want: dict[str, Any]) -> None:
     assert got["churn"] == ("true" if want["churn"] else "false")
     assert got["percentile"] == f"{want['percentile']:.4f}"
     assert got["reasons"] == ";".join(r["code"] for r in want.get("reasons", []))
+
+
+def test_warnings_and_range_errors_are_written(model: LoadedModel, tmp_path: Path) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    telco_with_bad_rows(source)
+    score_csv(source, target, ChurnService(model), chunk_bytes=4096)
+    got = read(target)
+    assert got[117]["warnings"] == "tenure=outside_training_range;monthlycharges=outside_training_range"
+    assert "out_of_range: totalcharges" in got[137]["error"] and got[137]["warnings"] == ""
+    assert "invalid_number: tenure" in got[157]["error"] and "invalid_number: totalcharges" in got[177]["error"]
 
 
 def chunked_bytes(source: Path, service: ChurnService, explain: int) -> bytes:
@@ -206,6 +221,13 @@ def test_normalized_headers_and_a_missing_column(model: LoadedModel, tmp_path: P
     assert all("missing_field: contract" in g["error"] for g in got)
     for g, w in zip(got, want, strict=True):
         assert_same(g, w)
+
+
+def test_a_header_without_any_model_field_is_left_to_the_python_reader(model: LoadedModel, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("note,Churn\na,No\n")
+    with pytest.raises(ValueError, match="none of the model's fields"):
+        score_csv(source, tmp_path / "out.csv", ChurnService(model))
 
 
 def test_a_header_naming_a_column_twice_is_refused(model: LoadedModel, tmp_path: Path) -> None:
