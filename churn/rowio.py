@@ -3,7 +3,8 @@
 Rows are passed on as they are read: the service's validator maps the export's headers and
 spellings ("customerID", "Month-to-month") onto the model's, so the client never second-guesses it.
 A JSON Lines line that does not parse becomes an Unreadable row, so every input row still gets
-exactly one output row. Blank lines are not rows.
+exactly one output row; a key repeated in a line is kept (churn.jsonkeys), for the validator to
+refuse. Blank lines are not rows.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from churn import jsonkeys
 
 OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error", "warnings")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -71,7 +74,7 @@ def read_jsonl(path: Path) -> Iterator[Any]:
 
 def parse_json_line(line: str, number: int) -> Any:
     try:
-        return json.loads(line)
+        return json.loads(line, object_pairs_hook=jsonkeys.object_from_pairs)
     except ValueError as e:
         return Unreadable("invalid_json", f"line {number} is not valid JSON: {e}")
 

@@ -78,8 +78,8 @@ class CustomerValidator:
 def canonical_keys(raw: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
     """Map CRM-style keys ("MonthlyCharges", "customerID") onto the model's names, as training did.
 
-    A name given twice with different values (two spellings) is ambiguous: reported once, whatever
-    the count of spellings.
+    A name given twice with different values (two spellings, or a repeated JSON key, which
+    churn.jsonkeys turns into a second spelling) is ambiguous: reported once, whatever the count.
     """
     record: dict[str, Any] = {}
     ambiguous: set[str] = set()

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from churn import jsonkeys
 from churn.batch import BatchScorer
 from churn.contract import RANGE_TOLERANCE, json_type
 from churn.errors import ApiError, Code
@@ -87,6 +88,9 @@ class ChurnService:
                 Code.INVALID_REQUEST,
                 f'the body must be an object with a "customers" array, got {json_type(payload)}',
             )
+        repeated = sorted(name for name in BATCH_KEYS if jsonkeys.repeated(payload, name))
+        if repeated:
+            raise ApiError(422, Code.INVALID_REQUEST, f"the request gives {', '.join(repeated)} more than once")
         unknown = sorted(set(payload) - set(BATCH_KEYS))
         if unknown:
             raise ApiError(422, Code.INVALID_REQUEST, f"unknown request options: {', '.join(unknown)}")

@@ -151,6 +151,19 @@ def test_resume_refuses_an_output_of_another_version(tmp_path: Path, capsys: pyt
     assert "another version" in capsys.readouterr().err
 
 
+def test_a_repeated_key_in_json_lines_is_refused_like_two_spellings(tmp_path: Path) -> None:
+    good = json.dumps(make_customer(customerid="r1"))
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        good[:-1] + ', "contract": "two_year"}\n'  # given twice, with another value
+        + good[:-1] + ', "contract": "One year"}\n'  # given twice, with the same value
+    )  # fmt: skip
+    out = tmp_path / "out.csv"
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out)]) == 1
+    rows = read_output(out)
+    assert "ambiguous_field: contract" in rows[0]["error"] and rows[1]["error"] == ""
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_an_offline_run_takes_the_range_tolerance_of_the_service(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], suffix: str
