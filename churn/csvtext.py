@@ -19,6 +19,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from churn.rowio import FORMULA_STARTS
+
 
 def csv_special_characters() -> str:
     """The characters that make csv.writer (excel dialect, "\\n" line ends) quote a field, asked of it."""
@@ -37,6 +39,8 @@ NEEDS_QUOTES = "[" + "".join("\\n" if c == "\n" else "\\r" if c == "\r" else c f
 # or a bare carriage return is left to the Python reader), so its text never needs quoting when these
 # are all csv.writer quotes for.
 PLAIN_CELLS_NEED_NO_QUOTES = set(QUOTED) <= set(',"\n\r')
+FORMULA_FIRST_BYTE = np.zeros(256, dtype=bool)
+FORMULA_FIRST_BYTE[list("".join(FORMULA_STARTS).encode("ascii"))] = True
 
 
 @dataclass
@@ -51,7 +55,7 @@ class OutputColumns:
     def csv(self, bad: np.ndarray, reasons: pa.Array | None, errors: dict[int, str], warnings: dict[int, str]) -> bytes:
         """The lines of rowio.OUTPUT_COLUMNS; errors and warnings hold the (few) rows that have one."""
         n = len(self.probabilities)
-        ids = self.ids
+        ids = neutralized(self.ids)
         fields: list[pa.Array | str] = [
             ids if PLAIN_CELLS_NEED_NO_QUOTES else quoted(ids),
             float_text(self.probabilities),
@@ -99,6 +103,24 @@ def inserted(lines: pa.Array, last_cells: dict[int, bytes]) -> bytes:
         start = cut
     parts.append(view[start:])
     return b"".join(parts)
+
+
+def neutralized(cells: pa.Array) -> pa.Array:
+    """rowio.neutralized of every cell: a ' before a cell that starts with one of rowio.FORMULA_STARTS.
+
+    Each cell's first byte is read from the array's buffers (every formula start is one ASCII byte).
+    """
+    n = len(cells)
+    data = cells.buffers()[2]
+    if not n or data is None or not data.size:
+        return cells
+    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32, count=n + 1, offset=cells.offset * 4)
+    text = np.frombuffer(data, dtype=np.uint8)
+    starts = offsets[:-1]
+    formula = FORMULA_FIRST_BYTE[text[np.minimum(starts, len(text) - 1)]] & (offsets[1:] > starts)
+    if not formula.any():
+        return cells
+    return pc.if_else(arrow_of(formula), pc.binary_join_element_wise("'", cells, ""), cells)
 
 
 NUMPY_TYPES = {"int32": np.int32, "int64": np.int64, "uint8": np.uint8, "double": np.float64}

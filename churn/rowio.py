@@ -5,6 +5,9 @@ spellings ("customerID", "Month-to-month") onto the model's, so the client never
 A JSON Lines line that does not parse becomes an Unreadable row, so every input row still gets
 exactly one output row; a key repeated in a line is kept (churn.jsonkeys), for the validator to
 refuse. Blank lines are not rows.
+
+An output cell that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
+carriage return: OWASP's CSV injection rule) is written with a ' in front; only a customerid can.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from churn import jsonkeys
 
 OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error", "warnings")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class InputError(Exception):
@@ -135,7 +139,7 @@ class BackgroundDigest:
 def output_row(prediction: dict[str, Any], threshold: float | None = None) -> list[str]:
     """One output CSV row from one /v1/predict prediction (or error)."""
     customerid = prediction.get("customerid")
-    cid = "" if customerid is None else str(customerid)
+    cid = "" if customerid is None else neutralized(str(customerid))
     error = prediction.get("error")
     if error:
         return rejected_row(cid, f"{error['code']}: {error['message']}")
@@ -154,3 +158,8 @@ def rejected_row(customerid: str, error: str) -> list[str]:
 def warnings_cell(warnings: Iterable[dict[str, Any]]) -> str:
     """A scored row's warnings, as "field=code" joined with ";"."""
     return ";".join(f"{w['field']}={w['code']}" for w in warnings)
+
+
+def neutralized(cell: str) -> str:
+    """The cell as a spreadsheet shows it as text, never runs it as a formula (OWASP's CSV injection rule)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell

@@ -164,7 +164,7 @@ def values(spec: CategoryField | FlagField | NumberField, *, text_only: bool = F
 
 @functools.cache
 def customerids(text_only: bool = False) -> st.SearchStrategy[Any]:
-    texts = st.one_of(st.text(max_size=8), st.just("x" * 200), st.just("é" * 201))
+    texts = st.one_of(st.text(max_size=8), st.just("x" * 200), st.just("é" * 201), st.just("=HYPERLINK(x)"))
     if text_only:
         return texts
     return st.one_of(st.none(), texts, st.integers(), ANYTHING)
