@@ -13,7 +13,7 @@ from churn.app import create_app
 from churn.config import Settings
 from churn.model import LoadedModel
 from churn.service import ChurnService
-from tests.conftest import make_customer
+from tests.conftest import book_probability, make_customer
 
 JSON = "application/json"
 
@@ -40,7 +40,7 @@ def test_ping_answers_pong_as_in_the_book(client: Any) -> None:
 def test_predict_answers_as_the_book(client: Any, model: LoadedModel) -> None:
     body = post(client, "/predict", make_customer()).get_json()
     assert body == {"churn_probability": pytest.approx(0.0596, abs=5e-5), "churn": False}
-    assert body["churn_probability"] == model.metadata["reference_customer"]["churn_probability"]
+    assert body["churn_probability"] == pytest.approx(book_probability(model), abs=1e-12)
 
 
 def test_predict_decides_churn_with_the_configured_threshold(model: LoadedModel) -> None:
@@ -134,7 +134,7 @@ def test_batch_keeps_order_and_gives_each_bad_row_its_own_error(client: Any, mod
     assert [p["index"] for p in predictions] == [0, 1, 2, 3, 4]
     assert [p["customerid"] for p in predictions] == ["a", "b", None, "d", "e"]
     assert [("error" in p) for p in predictions] == [False, True, True, False, True]
-    assert predictions[0]["churn_probability"] == model.metadata["reference_customer"]["churn_probability"]
+    assert predictions[0]["churn_probability"] == pytest.approx(book_probability(model), abs=1e-12)
     assert predictions[3]["churn"] is True
     assert predictions[1]["error"]["details"][0]["field"] == "contract"
     assert predictions[2]["error"]["details"][0]["code"] == "not_an_object"
@@ -159,6 +159,7 @@ def test_empty_batch_is_an_empty_answer(client: Any) -> None:
 def test_model_route_returns_the_metadata(client: Any, model: LoadedModel) -> None:
     body = client.get("/v1/model").get_json()
     assert body["model_version"] == model.version
+    assert body["reference_customer"]["customer"]["customerid"] == "synthetic-golden-customer"
     assert body["metrics"]["test_auc"] == pytest.approx(0.858, abs=0.002)
     assert body["vocabulary"]["contract"] == ["month-to-month", "one_year", "two_year"]
 
