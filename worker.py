@@ -30,7 +30,9 @@ def main() -> None:
     except (ConfigError, ModelLoadError) as e:
         logging.getLogger("churn").critical("cannot start: %s", e)
         raise SystemExit(f"churn worker cannot start: {e}") from None
-    init_worker(ChurnService(model, settings.threshold, settings.job_max_batch))
+    init_worker(
+        ChurnService(model, settings.threshold, settings.job_max_batch, range_tolerance=settings.range_tolerance)
+    )
     log.info("worker ready with model %s", model.version)
     try:
         serve(connection(settings.redis_url, settings.redis_timeout), settings.job_heartbeat)

@@ -167,7 +167,7 @@ def customers() -> list[dict[str, Any]]:
     """Telco rows as the book's service expects them: normalized names and values."""
     from churn.model import load_model
 
-    validator = CustomerValidator(load_model(PROJECT / "churn-model.bin").vocabulary)
+    validator = CustomerValidator(load_model(PROJECT / "churn-model.bin").contract())
     with DATA.open(newline="") as f:
         rows = list(csv.DictReader(f))
     out = []

@@ -5,7 +5,8 @@ Modules, each owning one job:
     training  fit, evaluate and describe the model (used by train.py)
     model     load the committed model, verify it, compile it for fast scoring
     scoring   the compiled scorer: probabilities, percentiles, reason codes
-    schemas   validation of customer records against the model's vocabulary
+    contract  what a valid customer is, field by field: every path's checks and the OpenAPI schema
+    schemas   validation of customer records one at a time, by the contract
     errors    the error vocabulary shared by the API and its clients
     config    settings read once from the environment
     api, app  the Flask service

@@ -54,10 +54,12 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app = ServiceFlask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     metrics = Metrics(model, settings.threshold)
-    service = ChurnService(model, settings.threshold, settings.max_batch, metrics.observer)
+    service = ChurnService(model, settings.threshold, settings.max_batch, metrics.observer, settings.range_tolerance)
     app.extensions["churn"] = service
     app.register_blueprint(api.bp)
-    document = openapi.build(model, settings.max_batch, bool(settings.api_keys), settings.job_max_batch)
+    document = openapi.build(
+        model, settings.max_batch, bool(settings.api_keys), settings.job_max_batch, service.contract
+    )
     ops.init_app(app, model, metrics, document)
     jobs_api.init_app(app, settings)
     register_error_handlers(app)

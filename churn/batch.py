@@ -2,10 +2,12 @@
 
 Profiling /v1/predict showed the per-row validator and per-row scoring spending ~6 us per customer in
 Python. Most rows of a real batch are already clean: exact canonical categories, JSON numbers, an
-optional string id. Such rows are checked here a column at a time (one dict lookup per field, in C
-loops) and scored from the same weights; any row that is not plainly clean (raw CRM spellings, a
-missing field, a wrong type, a negative number...) goes through CustomerValidator.validate, so its
-canonical values and every error message are exactly what the per-row path gives.
+optional string id. Such rows are checked here a column at a time and scored from the same weights.
+A value is taken as valid only by churn.contract's own checks: categories among the canonical values
+the contract accepts (one dict lookup per cell, in C loops), numbers by the contract's array form of
+its range check. Any row that is not plainly clean (raw CRM spellings, a missing field, a wrong type,
+a number out of range...) goes through CustomerValidator.validate, so its canonical values and every
+error message are exactly what the per-row path gives.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any, overload
 import numpy as np
 
 from churn import features
-from churn.schemas import MAX_ID_LENGTH, CustomerValidator, InvalidCustomer
+from churn.contract import FieldWarning
+from churn.schemas import CustomerValidator, InvalidCustomer
 from churn.scoring import Scorer
 
 NAN = math.nan
@@ -37,6 +40,7 @@ class ValidatedBatch:
     customerids: list[Any]
     logits: np.ndarray  # one per valid row
     rejected: dict[int, InvalidCustomer]  # input position -> error, in input order
+    warnings: dict[int, list[FieldWarning]]  # input position -> warnings, for the valid rows that have any
 
 
 class BatchScorer:
@@ -44,62 +48,88 @@ class BatchScorer:
 
     def __init__(self, validator: CustomerValidator, scorer: Scorer):
         self.validator = validator
+        self.contract = contract = validator.contract
         self.scorer = scorer
-        self.flags = {f: frozenset(v) for f, v in validator.flag_values.items()}
-        # the key order CustomerValidator.validate gives a customer: categories, flags, numbers
-        self.order = (*(f for f in features.CATEGORICAL if f not in self.flags), *self.flags, *features.NUMERICAL)
+        # What a plainly clean cell may hold: values the contract itself accepts as they are.
+        self.weights = {
+            f: {v: w for v, w in table.items() if contract.fields[f].check(v) == (v, None)}
+            for f, table in scorer.categorical.items()
+        }
+        self.flags = {f.name: frozenset(v for v in f.values if f.check(v) == (v, None)) for f in contract.flags}
+        self.numbers = {f.name: f for f in contract.numbers}
+        self.order = tuple(contract.fields)  # the key order CustomerValidator.validate gives a customer
 
     def run(self, rows: Sequence[Any]) -> ValidatedBatch:
         n = len(rows)
         clean = np.fromiter((type(r) is dict and _KNOWN_KEYS.issuperset(r) for r in rows), dtype=bool, count=n)
         fast_rows = list(rows) if clean.all() else [r for r, ok in zip(rows, clean.tolist(), strict=True) if ok]
-        ok, logits, customers = self.columns(fast_rows)
+        ok, logits, customers, numbers = self.columns(fast_rows)
         clean[clean] = ok
-        return self.assemble(rows, clean, logits, customers)
+        return self.assemble(rows, clean, logits, customers, numbers)
 
-    def columns(self, rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, CustomerColumns]:
-        """For plainly clean rows: which passed, their logits and their canonical customers."""
+    def columns(
+        self, rows: list[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, CustomerColumns, dict[str, np.ndarray]]:
+        """For plainly clean rows: which passed, their logits, their canonical customers and number columns."""
         n = len(rows)
         table = transpose(rows, self.order)
-        ok = ids_ok([r.get(features.ID_FIELD) for r in rows])
+        ids = [r.get(features.ID_FIELD) for r in rows]
+        ok = np.ones(n, dtype=bool)
+        if not self.contract.customerid.all_accepted(ids):
+            ok = np.fromiter(map(self.contract.customerid.accepts, ids), dtype=bool, count=n)
         terms = np.empty((len(self.scorer.categorical), n))
-        for i, (field, weights) in enumerate(self.scorer.categorical.items()):
-            terms[i] = category_weights(table[field], weights)
+        for i, field in enumerate(self.scorer.categorical):
+            terms[i] = category_weights(table[field], self.weights[field])
         ok &= ~np.isnan(terms).any(axis=0)
         values: dict[str, np.ndarray] = {}
         for field in self.scorer.numeric:
             allowed = self.flags.get(field)
-            values[field], good = flag_values(table[field], allowed) if allowed else number_values(table[field])
-            ok &= good
-            if not allowed:
+            if allowed is not None:
+                values[field], good = flag_values(table[field], allowed)
+            else:
+                values[field] = number_values(table[field])
+                good = self.numbers[field].accepts_array(values[field])
                 table[field] = values[field].tolist()  # canonical numbers are floats, as the validator gives
+            ok &= good
         keep = np.flatnonzero(ok).tolist()
         picked = [table[f] if len(keep) == n else [table[f][i] for i in keep] for f in self.order]
         customers = CustomerColumns(self.order, picked)
-        logits = self.scorer.logits_from_columns(terms[:, ok], {f: v[ok] for f, v in values.items()})
-        return ok, logits, customers
+        valid = {f: v[ok] for f, v in values.items()}
+        logits = self.scorer.logits_from_columns(terms[:, ok], valid)
+        return ok, logits, customers, valid
 
     def assemble(
-        self, rows: Sequence[Any], clean: np.ndarray, logits: np.ndarray, clean_customers: CustomerColumns
+        self,
+        rows: Sequence[Any],
+        clean: np.ndarray,
+        logits: np.ndarray,
+        clean_customers: CustomerColumns,
+        clean_numbers: dict[str, np.ndarray],
     ) -> ValidatedBatch:
         """Merge the clean rows with the per-row validator's verdict on every other row, in input order."""
+        clean_warnings = self.contract.column_warnings(clean_numbers)
         if clean.all():
             clean_ids = [r.get(features.ID_FIELD) for r in rows]
-            return ValidatedBatch(list(range(len(rows))), clean_customers, clean_ids, logits, {})
+            return ValidatedBatch(list(range(len(rows))), clean_customers, clean_ids, logits, {}, clean_warnings)
         all_logits = np.empty(len(rows))
         all_logits[clean] = logits
         customers: list[dict[str, Any] | None] = [None] * len(rows)
         ids: list[Any] = [None] * len(rows)
-        for i, customer in zip(np.flatnonzero(clean).tolist(), clean_customers, strict=True):
+        clean_index = np.flatnonzero(clean).tolist()
+        warnings = {clean_index[i]: w for i, w in clean_warnings.items()}
+        for i, customer in zip(clean_index, clean_customers, strict=True):
             customers[i], ids[i] = customer, rows[i].get(features.ID_FIELD)
         rejected: dict[int, InvalidCustomer] = {}
         slow_valid: list[int] = []
         for i in np.flatnonzero(~clean).tolist():
             try:
                 customers[i], ids[i] = self.validator.validate(rows[i])
-                slow_valid.append(i)
             except InvalidCustomer as e:
                 rejected[i] = e
+                continue
+            slow_valid.append(i)
+            if found := self.contract.warnings(customers[i]):  # type: ignore[arg-type]
+                warnings[i] = found
         if slow_valid:
             all_logits[slow_valid] = self.scorer.logits([customers[i] for i in slow_valid])  # type: ignore[misc]
         valid_index = [i for i, c in enumerate(customers) if c is not None]
@@ -109,6 +139,7 @@ class BatchScorer:
             [ids[i] for i in valid_index],
             all_logits[valid_index],
             rejected,
+            dict(sorted(warnings.items())),
         )
 
 
@@ -164,17 +195,16 @@ def category_weights(column: list[Any], table: dict[str, float]) -> np.ndarray:
         return np.array([table.get(v, NAN) if type(v) is str else NAN for v in column], dtype=np.float64)
 
 
-def number_values(column: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """JSON numbers as float64 and which are finite and non-negative; anything else is left to the validator."""
+def number_values(column: list[Any]) -> np.ndarray:
+    """JSON numbers as float64, NaN for anything else (which the contract's range check refuses, leaving
+    the row to the validator)."""
     n = len(column)
     if _NUMBER_TYPES.issuperset(map(type, column)):
         try:
-            values = np.fromiter(column, dtype=np.float64, count=n)
-            return values, np.isfinite(values) & (values >= 0)
+            return np.fromiter(column, dtype=np.float64, count=n)
         except OverflowError:
             pass
-    values = np.array([float_or_nan(v) for v in column], dtype=np.float64)
-    return values, np.isfinite(values) & (values >= 0)
+    return np.array([float_or_nan(v) for v in column], dtype=np.float64)
 
 
 def float_or_nan(value: Any) -> float:
@@ -191,16 +221,3 @@ def flag_values(column: list[Any], allowed: frozenset[int]) -> tuple[np.ndarray,
     good = np.fromiter((type(v) is int and v in allowed for v in column), dtype=bool, count=len(column))
     values = np.array([v if g else 0 for v, g in zip(column, good.tolist(), strict=True)], dtype=np.float64)
     return values, good
-
-
-def ids_ok(column: list[Any]) -> np.ndarray:
-    """customerid absent, an integer or a short string: passed through as the validator would."""
-    n = len(column)
-    types = set(map(type, column))
-    if types <= {str, type(None)} and max((len(v) for v in column if v is not None), default=0) <= MAX_ID_LENGTH:
-        return np.ones(n, dtype=bool)
-    return np.fromiter(
-        (v is None or type(v) is int or (type(v) is str and len(v) <= MAX_ID_LENGTH) for v in column),
-        dtype=bool,
-        count=n,
-    )

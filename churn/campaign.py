@@ -35,10 +35,11 @@ from churn.rowio import (
     chunked,
     output_row,
     read_rows,
+    rejected_row,
 )
 from churn.scorers import ChunkScorer, OfflineScorer
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the output has a warnings column
 CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
 
 
@@ -134,6 +135,11 @@ def open_state(options: RunOptions, digest: BackgroundDigest | None = None) -> R
 
 
 def check_resumable(state: RunState, options: RunOptions, digest: str) -> None:
+    if state.version != STATE_VERSION:
+        raise ResumeError(
+            f"{options.output} was written by another version of campaign.py (its columns differ): "
+            "drop --resume to start over, or choose another --output"
+        )
     if state.input_sha256 != digest:
         raise ResumeError(
             f"{options.output} was started from another input (sha256 {state.input_sha256[:12]}..., "
@@ -202,7 +208,7 @@ def score_chunk(
 
 
 def unreadable_row(row: Unreadable) -> list[str]:
-    return ["", "", "", "", "", f"{row.code}: {row.message}"]
+    return rejected_row("", f"{row.code}: {row.message}")
 
 
 def check_model(state: RunState, version: str | None) -> None:

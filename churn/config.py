@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from churn.contract import RANGE_TOLERANCE
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = PROJECT_DIR / "churn-model.bin"
 T = TypeVar("T")
@@ -48,6 +50,8 @@ class Settings:
     job_retries: int = 2  # runs again of a job whose worker died (scoring is idempotent)
     # Seconds between a busy worker's heartbeats; a job unheard of for two is abandoned (churn/jobs.py).
     job_heartbeat: int = 10
+    # How far beyond the training range a number is still scored (flagged), in training spans (churn.contract).
+    range_tolerance: float = RANGE_TOLERANCE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,7 +111,20 @@ class Settings:
             job_heartbeat=read(
                 env, "CHURN_JOB_HEARTBEAT", int, cls.job_heartbeat, ok=lambda v: 1 <= v <= 300, want="seconds (1-300)"
             ),
+            range_tolerance=read_range_tolerance(env),
         )
+
+
+def read_range_tolerance(env: Mapping[str, str]) -> float:
+    """CHURN_RANGE_TOLERANCE, also read on its own by `campaign.py --offline`."""
+    return read(
+        env,
+        "CHURN_RANGE_TOLERANCE",
+        float,
+        RANGE_TOLERANCE,
+        ok=lambda v: 0 <= v <= 100,
+        want="a number of training spans from 0 to 100",
+    )
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

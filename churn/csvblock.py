@@ -1,12 +1,13 @@
 """Validate, score and format one block of CSV lines column-wise: the offline engine's inner loop.
 
 Arrow's C++ reader parses the block (every cell as bytes: the block's UTF-8 is checked once, as a
-whole). A categorical field's cells are looked up among the spellings already known to be valid
-(one hash lookup per cell, in C), and the validator's own rules (normalization, allowed values) run
-only for a spelling not seen before; number fields are parsed once per distinct text, or converted
-by Arrow where the text is a plain decimal. Scoring is column-wise with the model's weights summed
-in Scorer's order. A row that fails any check is handed, as the dict csv.DictReader would give, to
-CustomerValidator.validate, so its error is exactly the one ChurnService.score_rows reports.
+whole). Every verdict is churn.contract's: a categorical field's cells are looked up among the
+spellings already known to be valid (one hash lookup per cell, in C), and the contract's check runs
+only for a spelling not seen before; number fields are checked once per distinct text, or, where the
+text is a plain decimal, converted by Arrow and checked by the contract's array form of its range.
+Scoring is column-wise with the model's weights summed in Scorer's order. A row that fails any check
+is handed, as the dict csv.DictReader would give, to CustomerValidator.validate, so its error is
+exactly the one ChurnService.score_rows reports; warnings come from the contract's column form.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from churn import features
+from churn.contract import MAX_ID_LENGTH, NumberField
 from churn.csvtext import OutputColumns, arrow_of, numpy_of
 from churn.errors import Code
 from churn.report import Summary
-from churn.schemas import MAX_ID_LENGTH, FieldError, InvalidCustomer, parse_number
+from churn.rowio import warnings_cell
+from churn.schemas import InvalidCustomer
 from churn.scoring import sigmoids
 from churn.service import ChurnService
 
@@ -53,7 +56,7 @@ class BlockScorer:
         self.header = header
         self.names = {features.normalize(h): h for h in header}  # canonical field -> the input's header
         self.explain = explain
-        self.flags = service.validator.flag_values
+        self.contract = service.contract
         self.fields = self.scorer.fields
         self.name_rank = np.argsort(np.argsort(np.array(self.fields)))  # tie-break of reasons: by field name
         # Only the model's fields and the id are converted (the validator ignores other columns), and
@@ -67,7 +70,9 @@ class BlockScorer:
         self.learning = threading.Lock()
 
     def canonical_spellings(self, field: str) -> Spellings:
-        table = self.scorer.categorical[field]
+        """The values the contract accepts as they are (the model's vocabulary), to start with."""
+        check = self.contract.fields[field].check
+        table = {v: w for v, w in self.scorer.categorical[field].items() if check(v) == (v, None)}
         codes = np.array([f"{field}={value}" for value in table], dtype=object)
         return Spellings(pa.array(list(table), pa.string()), np.array(list(table.values())), codes)
 
@@ -115,7 +120,12 @@ class BlockScorer:
         summary.churners += int((churn & good).sum())
         reasons = self.reasons(terms, codes, good) if self.explain else None
         columns = OutputColumns(ids, probabilities, churn, self.explainer.percentiles(probabilities))
-        return columns.csv(bad, reasons, self.errors(batch, np.flatnonzero(bad)))
+        return columns.csv(bad, reasons, self.errors(batch, np.flatnonzero(bad)), self.warnings(terms, good))
+
+    def warnings(self, terms: dict[str, np.ndarray], good: np.ndarray) -> dict[int, str]:
+        """The warnings cell of each scored row that has any, by row position."""
+        found = self.contract.column_warnings({f: terms[f] for f in features.NUMERICAL}, among=good)
+        return {i: warnings_cell([w.as_dict() for w in ws]) for i, ws in found.items()}
 
     def column(self, batch: pa.RecordBatch, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """A field's term per row (weight, or value for numbers), its reason code per row, and its bad
@@ -167,12 +177,16 @@ class BlockScorer:
         return term, code, invalid
 
     def numbers(self, field: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Plain decimals converted by Arrow (exactly as float() reads them); any other text by parse()."""
+        """Plain decimals converted by Arrow (exactly as float() reads them) and range-checked by the
+        contract; any other text by parse()."""
         n = len(values)
         plain = pc.match_substring_regex(values, PLAIN_DECIMAL)
         mask = numpy_of(pc.cast(plain, pa.uint8())).view(bool)
         term, invalid = np.zeros(n), np.zeros(n, dtype=bool)
         term[mask] = numpy_of(pc.cast(values.filter(plain), pa.float64()))
+        spec = self.contract.fields[field]
+        assert isinstance(spec, NumberField)  # noqa: S101 - only number fields have many distinct values
+        invalid[mask] = ~spec.accepts_array(term[mask])
         odd = np.flatnonzero(~mask).tolist()
         for i, value in zip(odd, values.filter(pc.invert(plain)).to_pylist(), strict=True):
             term[i], _, invalid[i] = self.parse(field, value)
@@ -184,22 +198,17 @@ class BlockScorer:
         return term, code, invalid
 
     def parse(self, field: str, value: str) -> tuple[float, str, bool]:
-        """One distinct cell value: (weight or number, reason code, invalid), by the validator's rules."""
+        """One distinct cell value: (weight or number, reason code, invalid), by the contract's check."""
+        canonical, error = self.contract.fields[field].check(value)
+        if error is not None:
+            return 0.0, "", True
         table = self.scorer.categorical.get(field)
         if table is not None:
-            canonical = (table.get(value) is not None and value) or features.normalize(value)
-            if canonical in table:
-                return table[canonical], f"{field}={canonical}", False
-            return 0.0, "", True
-        errors: list[FieldError] = []
-        number = parse_number(field, value, errors)
-        if number is None:
-            return 0.0, "", True
-        allowed = self.flags.get(field)
-        if allowed is not None:
-            return (float(int(number)), f"{field}={int(number)}", False) if number in allowed else (0.0, "", True)
-        high = number > self.explainer.means[field] if field in self.explainer.means else False
-        return number, f"{field}={'high' if high else 'low'}", False
+            return table[canonical], f"{field}={canonical}", False
+        if field not in features.NUMERICAL:  # a flag: its number is its term
+            return float(canonical), f"{field}={canonical}", False
+        high = canonical > self.explainer.means[field] if field in self.explainer.means else False
+        return canonical, f"{field}={'high' if high else 'low'}", False
 
     def customerids(self, batch: pa.RecordBatch) -> tuple[pa.Array, np.ndarray]:
         """The ids as the output shows them ("" where absent or too long: the validator drops such an id),

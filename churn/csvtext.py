@@ -19,6 +19,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from churn.rowio import FORMULA_STARTS
+
 
 def csv_special_characters() -> str:
     """The characters that make csv.writer (excel dialect, "\\n" line ends) quote a field, asked of it."""
@@ -37,6 +39,8 @@ NEEDS_QUOTES = "[" + "".join("\\n" if c == "\n" else "\\r" if c == "\r" else c f
 # or a bare carriage return is left to the Python reader), so its text never needs quoting when these
 # are all csv.writer quotes for.
 PLAIN_CELLS_NEED_NO_QUOTES = set(QUOTED) <= set(',"\n\r')
+FORMULA_FIRST_BYTE = np.zeros(256, dtype=bool)
+FORMULA_FIRST_BYTE[list("".join(FORMULA_STARTS).encode("ascii"))] = True
 
 
 @dataclass
@@ -48,12 +52,12 @@ class OutputColumns:
     churn: np.ndarray
     percentiles: np.ndarray
 
-    def csv(self, bad: np.ndarray, reasons: pa.Array | None, errors: dict[int, str]) -> bytes:
+    def csv(self, bad: np.ndarray, reasons: pa.Array | None, errors: dict[int, str], warnings: dict[int, str]) -> bytes:
+        """The lines of rowio.OUTPUT_COLUMNS; errors and warnings hold the (few) rows that have one."""
         n = len(self.probabilities)
-        empty = pa.repeat(pa.scalar("", pa.string()), n)
-        ids = self.ids if PLAIN_CELLS_NEED_NO_QUOTES else quoted(self.ids)
-        fields = [
-            ids,
+        ids = neutralized(self.ids)
+        fields: list[pa.Array | str] = [
+            ids if PLAIN_CELLS_NEED_NO_QUOTES else quoted(ids),
             float_text(self.probabilities),
             pc.if_else(arrow_of(self.churn), "true", "false"),
             fixed4_text(self.percentiles),
@@ -62,16 +66,61 @@ class OutputColumns:
             mask = arrow_of(bad)
             fields[1:4] = [pc.if_else(mask, "", f) for f in fields[1:4]]
             reasons = pc.if_else(mask, "", reasons) if reasons is not None else None
-            text = [""] * n
-            for i, message in errors.items():
-                text[i] = quote_one(message)
-            fields += [quoted(reasons) if reasons is not None else empty, pa.array(text, pa.string())]
-            fields[-1] = pc.binary_join_element_wise(fields[-1], "", "\n")  # the line end, after the last field
-        elif reasons is not None:
-            fields += [quoted(reasons), "\n"]  # joined with ",": the empty error column, then the line end
+        fields.append(quoted(reasons) if reasons is not None else "")
+        fields += [error_text(n, errors) if errors else "", "\n"]  # "\n": the warnings, inserted below
+        lines = pc.binary_join_element_wise(*merged(fields), ",")
+        return inserted(lines, {i: quote_one(cell).encode() for i, cell in warnings.items()})
+
+
+def error_text(n: int, errors: dict[int, str]) -> pa.Array:
+    text = [""] * n
+    for i, message in errors.items():
+        text[i] = quote_one(message)
+    return pa.array(text, pa.string())
+
+
+def merged(fields: list[pa.Array | str]) -> list[pa.Array | str]:
+    """Adjacent constant fields as one (joined with ","): fewer columns for Arrow to join."""
+    out: list[pa.Array | str] = []
+    for field in fields:
+        if isinstance(field, str) and out and isinstance(out[-1], str):
+            out[-1] = f"{out[-1]},{field}"
         else:
-            fields.append(",\n")  # joined with ",": the empty reasons and error columns and the line end
-        return text_bytes(pc.binary_join_element_wise(*fields, ","))
+            out.append(field)
+    return out
+
+
+def inserted(lines: pa.Array, last_cells: dict[int, bytes]) -> bytes:
+    """The lines' bytes, with each of the (few) given last cells put in its line, before the line end."""
+    data = text_bytes(lines)
+    if not last_cells:
+        return data
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
+    view, parts, start = memoryview(data), list[bytes | memoryview](), 0
+    for i in sorted(last_cells):
+        cut = int(offsets[i + 1] - offsets[0]) - 1
+        parts += [view[start:cut], last_cells[i]]
+        start = cut
+    parts.append(view[start:])
+    return b"".join(parts)
+
+
+def neutralized(cells: pa.Array) -> pa.Array:
+    """rowio.neutralized of every cell: a ' before a cell that starts with one of rowio.FORMULA_STARTS.
+
+    Each cell's first byte is read from the array's buffers (every formula start is one ASCII byte).
+    """
+    n = len(cells)
+    data = cells.buffers()[2]
+    if not n or data is None or not data.size:
+        return cells
+    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32, count=n + 1, offset=cells.offset * 4)
+    text = np.frombuffer(data, dtype=np.uint8)
+    starts = offsets[:-1]
+    formula = FORMULA_FIRST_BYTE[text[np.minimum(starts, len(text) - 1)]] & (offsets[1:] > starts)
+    if not formula.any():
+        return cells
+    return pc.if_else(arrow_of(formula), pc.binary_join_element_wise("'", cells, ""), cells)
 
 
 NUMPY_TYPES = {"int32": np.int32, "int64": np.int64, "uint8": np.uint8, "double": np.float64}

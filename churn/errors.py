@@ -45,8 +45,16 @@ class FieldCode:
     INVALID_NUMBER = "invalid_number"
     NOT_FINITE = "not_finite"
     NEGATIVE_VALUE = "negative_value"
+    OUT_OF_RANGE = "out_of_range"
     AMBIGUOUS_FIELD = "ambiguous_field"
     TOO_LONG = "too_long"
+    NO_KNOWN_FIELDS = "no_known_fields"
+
+
+class WarningCode:
+    """Codes of the `warnings` of a scored batch row: accepted and scored, but worth a second look."""
+
+    OUTSIDE_TRAINING_RANGE = "outside_training_range"
 
 
 class ApiError(Exception):

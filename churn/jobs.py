@@ -81,7 +81,10 @@ def worker_service() -> ChurnService:
         settings = Settings.from_env()
         init_worker(
             ChurnService(
-                load_model(settings.model_path, sklearn_objects=False), settings.threshold, settings.job_max_batch
+                load_model(settings.model_path, sklearn_objects=False),
+                settings.threshold,
+                settings.job_max_batch,
+                range_tolerance=settings.range_tolerance,
             )
         )
     assert _service is not None  # noqa: S101 - set just above

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from churn import features
+from churn.contract import RANGE_TOLERANCE, Contract
 from churn.explain import Explainer
 from churn.scoring import Scorer
 
@@ -41,6 +42,10 @@ class LoadedModel:
     @property
     def vocabulary(self) -> dict[str, list[Any]]:
         return dict(self.metadata["vocabulary"])
+
+    def contract(self, tolerance: float = RANGE_TOLERANCE) -> Contract:
+        """What a valid customer of this model is (its vocabulary, its training ranges widened by tolerance)."""
+        return Contract(self.vocabulary, self.metadata["numeric_ranges"], tolerance)
 
     def self_test(self) -> dict[str, Any]:
         """Score the reference customer and compare with the probability recorded at training."""
@@ -107,7 +112,14 @@ def read_metadata(model_path: Path) -> dict[str, Any]:
         raise ModelLoadError(f"cannot read model metadata {path}: {e.strerror}. Run `python train.py`.") from e
     except ValueError as e:
         raise ModelLoadError(f"model metadata {path} is not valid JSON ({e}). Run `python train.py`.") from e
-    required = ("model_version", "model_sha256", "sklearn_version", "vocabulary", "reference_customer")
+    required = (
+        "model_version",
+        "model_sha256",
+        "sklearn_version",
+        "vocabulary",
+        "numeric_ranges",
+        "reference_customer",
+    )
     missing = [key for key in required if key not in metadata]
     if missing:
         raise ModelLoadError(f"model metadata {path} lacks {', '.join(missing)}. Run `python train.py`.")

@@ -83,6 +83,9 @@ class FastRun:
             if len(scorer.names) != len(header):
                 self.stopped = "the header names a column twice (after normalizing case and spaces)"
                 return
+            if not scorer.columns:  # Arrow would read every column; the Python reader refuses each row
+                self.stopped = "the header names none of the model's fields"
+                return
             ranges = line_ranges(f.fileno(), f.tell(), os.fstat(f.fileno()).st_size, self.chunk_bytes)
             yield from self.in_order(scorer, ranges)
 

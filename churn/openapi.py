@@ -1,29 +1,24 @@
-"""The OpenAPI 3 document, built from what validates requests: the model's vocabulary, churn.features,
-churn.errors and the settings. A new category in a retrained model shows up here by itself.
+"""The OpenAPI 3 document, built from what validates requests: the customer contract (churn.contract,
+from the model's vocabulary and training ranges), churn.errors and the settings. A new category in a
+retrained model shows up here by itself.
 
 The validator is more lenient than a plain enum: it takes raw CRM spellings ("Month-to-month") and
-numeric strings ("41"). The schemas say so with patterns beside the canonical values, so that a
-request the document calls invalid is one the service refuses, and the other way round.
+numeric strings ("41"). The contract's schemas say so with patterns beside the canonical values, so
+that a customer the document calls invalid is one the service refuses, and the other way round.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from churn import features
-from churn.errors import Code, FieldCode
+from churn.contract import Contract
+from churn.errors import Code, FieldCode, WarningCode
 from churn.jobs_api import JobId
 from churn.model import LoadedModel
-from churn.schemas import MAX_ID_LENGTH
 
 JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
 
 REF = "#/components/schemas/"
-# What float() reads after strip() as a finite number >= 0: an unsigned decimal, optionally with an
-# exponent, with few enough digits that it cannot overflow to infinity (which the service refuses).
-NUMBER_PATTERN = r"^\s*\+?([0-9]{1,200}\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,2})?\s*$"
-BLANK_PATTERN = r"^\s*$"
 ERROR_STATUSES = {
     400: "The body is not valid JSON (`invalid_json`)",
     401: "An API key is needed and was missing or wrong (`unauthorized`); see WWW-Authenticate",
@@ -47,66 +42,13 @@ def public_codes(vocabulary: type) -> list[str]:
     return sorted(v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str))
 
 
-def spelling_pattern(canonical: str) -> str:
-    """Every spelling the validator normalizes to `canonical`: any case, ' ' for '_', padding around."""
-    parts = []
-    for ch in canonical:
-        if ch.isalpha():
-            parts.append(f"[{ch.lower()}{ch.upper()}]")
-        elif ch == "_":
-            parts.append("[_ ]")
-        else:
-            parts.append(re.escape(ch))
-    return r"^\s*" + "".join(parts) + r"\s*$"
-
-
-def category_schema(field: str, values: list[Any]) -> dict[str, Any]:
-    if field in features.FLAG_FIELDS:
-        flags = "|".join(str(int(v)) for v in values)
-        return {
-            "description": f"{field}: one of {values}, as a number or a numeric string",
-            "anyOf": [
-                {"type": "number", "enum": values},
-                {"type": "string", "pattern": rf"^\s*\+?0*({flags})(\.0*)?\s*$"},
-            ],
-        }
+def customer_schema(model: LoadedModel, contract: Contract) -> dict[str, Any]:
     return {
-        "description": f"{field}: one of {', '.join(values)}; any case, with spaces for '_' (raw CRM spellings)",
-        "anyOf": [
-            {"type": "string", "enum": values},
-            *({"type": "string", "pattern": spelling_pattern(v)} for v in values),
-        ],
-    }
-
-
-def number_schema(field: str) -> dict[str, Any]:
-    branches: list[dict[str, Any]] = [{"type": "number", "minimum": 0}, {"type": "string", "pattern": NUMBER_PATTERN}]
-    blank = ""
-    if field in features.BLANK_IS_ZERO:
-        branches.append({"type": "string", "pattern": BLANK_PATTERN})
-        blank = "; a blank string means 0 (a new customer), as in training"
-    return {"description": f"{field}: a finite number >= 0, or a numeric string{blank}", "anyOf": branches}
-
-
-def customer_schema(model: LoadedModel) -> dict[str, Any]:
-    vocabulary = model.vocabulary
-    properties: dict[str, Any] = {
-        features.ID_FIELD: {
-            "description": "Passed through to batch results; never used for scoring",
-            "anyOf": [{"type": "string", "maxLength": MAX_ID_LENGTH}, {"type": "integer"}],
-            "nullable": True,
-        }
-    }
-    properties.update({f: category_schema(f, list(vocabulary[f])) for f in features.CATEGORICAL})
-    properties.update({f: number_schema(f) for f in features.NUMERICAL})
-    return {
-        "type": "object",
+        **contract.schema(),
         "description": "One customer. Key names may also be CRM spellings (`MonthlyCharges`, `customerID`); "
         "fields the model does not use are ignored.",
-        "required": list(features.FIELDS),
-        "properties": properties,
         "additionalProperties": True,
-        "example": {k: v for k, v in model.metadata["reference_customer"]["customer"].items()},
+        "example": dict(model.metadata["reference_customer"]["customer"]),
     }
 
 
@@ -119,6 +61,17 @@ def error_schemas() -> dict[str, Any]:
             "code": {"type": "string", "enum": public_codes(FieldCode)},
             "message": {"type": "string"},
             "allowed": {"type": "array", "items": {}, "description": "The known values, for unknown_category"},
+            "range": {**RANGE, "description": "The accepted range, for out_of_range"},
+        },
+    }
+    warning = {
+        "type": "object",
+        "required": ["field", "code", "message", "range"],
+        "properties": {
+            "field": {"type": "string"},
+            "code": {"type": "string", "enum": public_codes(WarningCode)},
+            "message": {"type": "string"},
+            "range": {**RANGE, "description": "The range training saw"},
         },
     }
     error = {
@@ -131,10 +84,17 @@ def error_schemas() -> dict[str, Any]:
         },
     }
     envelope = {"type": "object", "required": ["error"], "properties": {"error": {"$ref": REF + "ErrorBody"}}}
-    return {"FieldError": field_error, "ErrorBody": error, "Error": envelope}
+    return {"FieldError": field_error, "FieldWarning": warning, "ErrorBody": error, "Error": envelope}
 
 
-def response_schemas(model: LoadedModel, max_batch: int, job_max_batch: int) -> dict[str, Any]:
+RANGE = {
+    "type": "object",
+    "required": ["min", "max"],
+    "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
+}
+
+
+def response_schemas(model: LoadedModel, contract: Contract, max_batch: int, job_max_batch: int) -> dict[str, Any]:
     explain_limit = len(model.scorer.fields)
     reason = {
         "type": "object",
@@ -158,6 +118,11 @@ def response_schemas(model: LoadedModel, max_batch: int, job_max_batch: int) -> 
             "percentile": {"type": "number", "minimum": 0, "maximum": 100},
             "reasons": {"type": "array", "items": reason},
             "reasons_down": {"type": "array", "items": reason},
+            "warnings": {
+                "type": "array",
+                "items": {"$ref": REF + "FieldWarning"},
+                "description": "Only on a row with a value outside the training range: scored, but check it",
+            },
         },
     }
     rejected = {
@@ -167,7 +132,7 @@ def response_schemas(model: LoadedModel, max_batch: int, job_max_batch: int) -> 
     }
     count = {"type": "integer", "minimum": 0}
     return {
-        "Customer": customer_schema(model),
+        "Customer": customer_schema(model, contract),
         "Prediction": {
             "type": "object",
             "required": ["churn_probability", "churn"],
@@ -332,8 +297,11 @@ def paths(secured: bool) -> dict[str, Any]:
     }
 
 
-def build(model: LoadedModel, max_batch: int, secured: bool, job_max_batch: int = 100_000) -> dict[str, Any]:
-    """The whole document for this model and these settings."""
+def build(
+    model: LoadedModel, max_batch: int, secured: bool, job_max_batch: int = 100_000, contract: Contract | None = None
+) -> dict[str, Any]:
+    """The whole document for this model and these settings (contract: the service's, by default the model's)."""
+    contract = contract or model.contract()
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
@@ -342,7 +310,7 @@ def build(model: LoadedModel, max_batch: int, secured: bool, job_max_batch: int 
             "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`.",
         },
         "paths": paths(secured),
-        "components": {"schemas": {**error_schemas(), **response_schemas(model, max_batch, job_max_batch)}},
+        "components": {"schemas": {**error_schemas(), **response_schemas(model, contract, max_batch, job_max_batch)}},
     }
     if secured:
         doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

@@ -3,7 +3,11 @@
 Rows are passed on as they are read: the service's validator maps the export's headers and
 spellings ("customerID", "Month-to-month") onto the model's, so the client never second-guesses it.
 A JSON Lines line that does not parse becomes an Unreadable row, so every input row still gets
-exactly one output row. Blank lines are not rows.
+exactly one output row; a key repeated in a line is kept (churn.jsonkeys), for the validator to
+refuse. Blank lines are not rows.
+
+An output cell that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
+carriage return: OWASP's CSV injection rule) is written with a ' in front; only a customerid can.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error")
+from churn import jsonkeys
+
+OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error", "warnings")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class InputError(Exception):
@@ -71,7 +78,7 @@ def read_jsonl(path: Path) -> Iterator[Any]:
 
 def parse_json_line(line: str, number: int) -> Any:
     try:
-        return json.loads(line)
+        return json.loads(line, object_pairs_hook=jsonkeys.object_from_pairs)
     except ValueError as e:
         return Unreadable("invalid_json", f"line {number} is not valid JSON: {e}")
 
@@ -132,11 +139,27 @@ class BackgroundDigest:
 def output_row(prediction: dict[str, Any], threshold: float | None = None) -> list[str]:
     """One output CSV row from one /v1/predict prediction (or error)."""
     customerid = prediction.get("customerid")
-    cid = "" if customerid is None else str(customerid)
+    cid = "" if customerid is None else neutralized(str(customerid))
     error = prediction.get("error")
     if error:
-        return [cid, "", "", "", "", f"{error['code']}: {error['message']}"]
+        return rejected_row(cid, f"{error['code']}: {error['message']}")
     probability = float(prediction["churn_probability"])
     churn = prediction["churn"] if threshold is None else probability >= threshold
     reasons = ";".join(r["code"] for r in prediction.get("reasons", ()))
-    return [cid, repr(probability), str(bool(churn)).lower(), f"{prediction['percentile']:.4f}", reasons, ""]
+    warnings = warnings_cell(prediction.get("warnings", ()))
+    return [cid, repr(probability), str(bool(churn)).lower(), f"{prediction['percentile']:.4f}", reasons, "", warnings]
+
+
+def rejected_row(customerid: str, error: str) -> list[str]:
+    """The output row of a row not scored: its id and "<code>: <message>" only."""
+    return [customerid, "", "", "", "", error, ""]
+
+
+def warnings_cell(warnings: Iterable[dict[str, Any]]) -> str:
+    """A scored row's warnings, as "field=code" joined with ";"."""
+    return ";".join(f"{w['field']}={w['code']}" for w in warnings)
+
+
+def neutralized(cell: str) -> str:
+    """The cell as a spreadsheet shows it as text, never runs it as a formula (OWASP's CSV injection rule)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell

@@ -1,39 +1,23 @@
-"""Validation of customer records against the model's own vocabulary.
+"""Validation of one customer record at a time, by the field checks of churn.contract.
 
 The book's DictVectorizer ignores unknown categories and zero-fills missing fields, so a typo
 silently changes the score. Here every problem is refused, all problems of a record at once,
-and raw CRM spellings are normalized exactly as training normalized them.
+and raw CRM spellings are normalized exactly as training normalized them. This per-row path
+is the reference every column-wise path is compared with, and the only one that writes errors.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from churn import features
+from churn.contract import Contract, FieldError, json_type
 from churn.errors import FieldCode
 
-MAX_ID_LENGTH = 200
-MAX_ECHO = 60  # characters of a rejected value quoted back in its error message
 _KNOWN_KEYS = frozenset((*features.FIELDS, features.ID_FIELD))
+_MODEL_FIELDS = frozenset(features.FIELDS)
 _FIELD_ORDER = {f: i for i, f in enumerate((features.ID_FIELD, *features.FIELDS))}
-_JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", dict: "object"}
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    code: str
-    message: str
-    allowed: tuple[Any, ...] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"field": self.field, "code": self.code, "message": self.message}
-        if self.allowed is not None:
-            out["allowed"] = list(self.allowed)
-        return out
+NO_KNOWN_FIELDS = f"the record has none of the model's {len(features.FIELDS)} fields"
 
 
 class InvalidCustomer(Exception):
@@ -55,21 +39,10 @@ class InvalidCustomer(Exception):
 class CustomerValidator:
     """Turn a caller's record into canonical field values the Scorer accepts, or explain why not."""
 
-    def __init__(self, vocabulary: Mapping[str, Sequence[Any]]):
-        missing = set(features.CATEGORICAL) - set(vocabulary)
-        if missing:
-            raise ValueError(f"vocabulary lacks {sorted(missing)}")
-        self._strings = tuple(
-            (f, {v: v for v in vocabulary[f]}, tuple(vocabulary[f]))
-            for f in features.CATEGORICAL
-            if f not in features.FLAG_FIELDS
-        )
-        self._flags = tuple((f, tuple(vocabulary[f])) for f in features.FLAG_FIELDS)
-
-    @property
-    def flag_values(self) -> dict[str, tuple[Any, ...]]:
-        """The values each 0/1 flag field accepts (churn.batch checks clean rows against them)."""
-        return dict(self._flags)
+    def __init__(self, contract: Contract):
+        self.contract = contract
+        # Each field's check, with the values it accepts as they are (a category's vocabulary) looked up first.
+        self._checks = tuple((name, getattr(spec, "known", {}), spec.check) for name, spec in contract.fields.items())
 
     def validate(self, raw: object) -> tuple[dict[str, Any], Any]:
         """Return (canonical customer, customerid) or raise InvalidCustomer naming every problem."""
@@ -79,26 +52,23 @@ class CustomerValidator:
             )
         errors: list[FieldError] = []
         record = raw if _KNOWN_KEYS.issuperset(raw) else canonical_keys(raw, errors)
-        customerid = check_customerid(record.get(features.ID_FIELD), errors)
+        customerid, error = self.contract.customerid.check(record.get(features.ID_FIELD))
+        if error is not None:
+            errors.append(error)
+        if _MODEL_FIELDS.isdisjoint(record):  # one error, not one per field: an empty row answers small
+            raise InvalidCustomer([*errors, FieldError("", FieldCode.NO_KNOWN_FIELDS, NO_KNOWN_FIELDS)], customerid)
         customer: dict[str, Any] = {}
-        for field, accepted, allowed in self._strings:
-            value = record.get(field)
-            if type(value) is str:
-                canonical = accepted.get(value) or accepted.get(features.normalize(value))
-                if canonical is not None:
-                    customer[field] = canonical
-                    continue
-            errors.append(category_error(field, value, allowed))
-        for field, allowed in self._flags:
-            number = parse_number(field, record.get(field), errors)
-            if number is not None and number in allowed:
-                customer[field] = int(number)
-            elif number is not None:
-                errors.append(category_error(field, record[field], allowed))
-        for field in features.NUMERICAL:
-            number = parse_number(field, record.get(field), errors)
-            if number is not None:
-                customer[field] = number
+        get = record.get
+        for name, known, check in self._checks:
+            value = get(name)
+            if type(value) is str and value in known:
+                customer[name] = known[value]
+                continue
+            value, error = check(value)
+            if error is None:
+                customer[name] = value
+            else:
+                errors.append(error)
         if errors:
             errors.sort(key=lambda e: _FIELD_ORDER.get(e.field, -1))
             raise InvalidCustomer(errors, customerid)
@@ -106,11 +76,17 @@ class CustomerValidator:
 
 
 def canonical_keys(raw: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
-    """Map CRM-style keys ("MonthlyCharges", "customerID") onto the model's names, as training did."""
+    """Map CRM-style keys ("MonthlyCharges", "customerID") onto the model's names, as training did.
+
+    A name given twice with different values (two spellings, or a repeated JSON key, which
+    churn.jsonkeys turns into a second spelling) is ambiguous: reported once, whatever the count.
+    """
     record: dict[str, Any] = {}
+    ambiguous: set[str] = set()
     for key, value in raw.items():
         name = features.normalize(key) if isinstance(key, str) else str(key)
-        if name in record and name in _KNOWN_KEYS and not same_value(record[name], value):
+        if name in record and name in _KNOWN_KEYS and name not in ambiguous and not same_value(record[name], value):
+            ambiguous.add(name)
             errors.append(FieldError(name, FieldCode.AMBIGUOUS_FIELD, f"{name} is given twice, with different values"))
         record[name] = value
     return record
@@ -120,74 +96,3 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return features.normalize(a) == features.normalize(b)
     return bool(a == b)
-
-
-def check_customerid(value: Any, errors: list[FieldError]) -> Any:
-    """Pass an identifier through unchanged when it is a string or an integer."""
-    if value is None or type(value) is int:
-        return value
-    if type(value) is not str:
-        errors.append(
-            FieldError(features.ID_FIELD, FieldCode.WRONG_TYPE, f"customerid must be a string, got {json_type(value)}")
-        )
-        return None
-    if len(value) > MAX_ID_LENGTH:
-        errors.append(
-            FieldError(features.ID_FIELD, FieldCode.TOO_LONG, f"customerid is longer than {MAX_ID_LENGTH} characters")
-        )
-        return None
-    return value
-
-
-def category_error(field: str, value: Any, allowed: tuple[Any, ...]) -> FieldError:
-    if value is None:
-        return FieldError(field, FieldCode.MISSING_FIELD, f"{field} is required")
-    if field in features.FLAG_FIELDS or type(value) is str:
-        shown = ", ".join(str(a) for a in allowed)
-        message = f"{quote(value)} is not a known value of {field}; allowed: {shown}"
-        return FieldError(field, FieldCode.UNKNOWN_CATEGORY, message, allowed)
-    return FieldError(field, FieldCode.WRONG_TYPE, f"{field} must be a string, got {json_type(value)}")
-
-
-def parse_number(field: str, value: Any, errors: list[FieldError]) -> float | None:
-    """A finite, non-negative number from a JSON number or a numeric string, else None and an error."""
-    kind = type(value)
-    if kind is float or kind is int:
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-    elif kind is str:
-        text = value.strip()
-        if not text:
-            if field in features.BLANK_IS_ZERO:
-                return 0.0  # training turned blank totalcharges (new customers) into 0
-            errors.append(FieldError(field, FieldCode.MISSING_FIELD, f"{field} is required, got a blank string"))
-            return None
-        try:
-            number = float(text)
-        except ValueError:
-            errors.append(FieldError(field, FieldCode.INVALID_NUMBER, f"{field} must be a number, got {quote(value)}"))
-            return None
-    elif value is None:
-        errors.append(FieldError(field, FieldCode.MISSING_FIELD, f"{field} is required"))
-        return None
-    else:
-        errors.append(FieldError(field, FieldCode.WRONG_TYPE, f"{field} must be a number, got {json_type(value)}"))
-        return None
-    if not math.isfinite(number):
-        errors.append(FieldError(field, FieldCode.NOT_FINITE, f"{field} must be a finite number"))
-        return None
-    if number < 0:
-        errors.append(FieldError(field, FieldCode.NEGATIVE_VALUE, f"{field} must not be negative"))
-        return None
-    return number
-
-
-def json_type(value: Any) -> str:
-    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
-
-
-def quote(value: Any) -> str:
-    text = str(value)
-    return repr(text if len(text) <= MAX_ECHO else text[:MAX_ECHO] + "...")

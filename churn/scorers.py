@@ -8,6 +8,7 @@ offline: the local model through ChurnService.score_rows, the very code the serv
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -101,11 +102,15 @@ class OfflineScorer:
     def __init__(self, model_path: Path, explain: int, threshold: float | None):
         # Imported here: numpy and the model code are ~0.1 s of start-up that campaign.py spends while
         # the input is being hashed, and that an online run does not need at all.
+        from churn.config import read_range_tolerance  # noqa: PLC0415
         from churn.model import load_model  # noqa: PLC0415
         from churn.service import ChurnService  # noqa: PLC0415
 
         model = load_model(model_path, sklearn_objects=False)
-        self.service: ChurnService = ChurnService(model, threshold if threshold is not None else 0.5)
+        tolerance = read_range_tolerance(os.environ)  # the service's own setting: the same verdicts offline
+        self.service: ChurnService = ChurnService(
+            model, threshold if threshold is not None else 0.5, range_tolerance=tolerance
+        )
         self.explain = explain
 
     def __call__(self, rows: Sequence[Any]) -> dict[str, Any]:

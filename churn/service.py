@@ -7,14 +7,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from churn import jsonkeys
 from churn.batch import BatchScorer
+from churn.contract import RANGE_TOLERANCE, json_type
 from churn.errors import ApiError, Code
 from churn.model import LoadedModel
-from churn.schemas import CustomerValidator, InvalidCustomer, json_type
+from churn.schemas import CustomerValidator, InvalidCustomer
 from churn.scoring import Customer, sigmoids
 
 NO_SCORES = np.empty(0)
 BATCH_OPTIONS = ("explain", "explain_down")  # how many reasons up / down per scored row
+BATCH_KEYS = ("customers", *BATCH_OPTIONS)
 
 
 class Observer(Protocol):
@@ -37,12 +40,18 @@ class ChurnService:
     """Validate and score customers one at a time or in batches with per-row errors."""
 
     def __init__(
-        self, model: LoadedModel, threshold: float = 0.5, max_batch: int = 10_000, observer: Observer | None = None
+        self,
+        model: LoadedModel,
+        threshold: float = 0.5,
+        max_batch: int = 10_000,
+        observer: Observer | None = None,
+        range_tolerance: float = RANGE_TOLERANCE,
     ):
         self.observer: Observer = observer or NullObserver()
         self.model = model
         self.scorer = model.scorer
-        self.validator = CustomerValidator(model.vocabulary)
+        self.contract = model.contract(range_tolerance)
+        self.validator = CustomerValidator(self.contract)
         self.batch = BatchScorer(self.validator, self.scorer)
         self.threshold = threshold
         self.max_batch = max_batch
@@ -79,7 +88,10 @@ class ChurnService:
                 Code.INVALID_REQUEST,
                 f'the body must be an object with a "customers" array, got {json_type(payload)}',
             )
-        unknown = sorted(set(payload) - {"customers", *BATCH_OPTIONS})
+        repeated = sorted(name for name in BATCH_KEYS if jsonkeys.repeated(payload, name))
+        if repeated:
+            raise ApiError(422, Code.INVALID_REQUEST, f"the request gives {', '.join(repeated)} more than once")
+        unknown = sorted(set(payload) - set(BATCH_KEYS))
         if unknown:
             raise ApiError(422, Code.INVALID_REQUEST, f"unknown request options: {', '.join(unknown)}")
         rows: list[Any] = payload["customers"]
@@ -120,6 +132,8 @@ class ChurnService:
         if explain or explain_down:
             for index, customer in zip(batch.valid_index, batch.customers, strict=True):
                 results[index].update(self.model.explainer.reasons(customer, explain, explain_down))
+        for index, warnings in batch.warnings.items():
+            results[index]["warnings"] = [w.as_dict() for w in warnings]
         scored = len(batch.valid_index)
         summary = {"rows": len(rows), "scored": scored, "rejected": len(rows) - scored, "churners": churners}
         return {

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from churn import features
 from churn.app import create_app
 from churn.config import Settings
 from churn.model import LoadedModel
-from tests.conftest import make_customer
+from churn.service import ChurnService
+from tests.conftest import book_probability, make_customer
 
 JSON = "application/json"
 
@@ -38,7 +40,7 @@ def test_ping_answers_pong_as_in_the_book(client: Any) -> None:
 def test_predict_answers_as_the_book(client: Any, model: LoadedModel) -> None:
     body = post(client, "/predict", make_customer()).get_json()
     assert body == {"churn_probability": pytest.approx(0.0596, abs=5e-5), "churn": False}
-    assert body["churn_probability"] == model.metadata["reference_customer"]["churn_probability"]
+    assert body["churn_probability"] == pytest.approx(book_probability(model), abs=1e-12)
 
 
 def test_predict_decides_churn_with_the_configured_threshold(model: LoadedModel) -> None:
@@ -132,7 +134,7 @@ def test_batch_keeps_order_and_gives_each_bad_row_its_own_error(client: Any, mod
     assert [p["index"] for p in predictions] == [0, 1, 2, 3, 4]
     assert [p["customerid"] for p in predictions] == ["a", "b", None, "d", "e"]
     assert [("error" in p) for p in predictions] == [False, True, True, False, True]
-    assert predictions[0]["churn_probability"] == model.metadata["reference_customer"]["churn_probability"]
+    assert predictions[0]["churn_probability"] == pytest.approx(book_probability(model), abs=1e-12)
     assert predictions[3]["churn"] is True
     assert predictions[1]["error"]["details"][0]["field"] == "contract"
     assert predictions[2]["error"]["details"][0]["code"] == "not_an_object"
@@ -157,6 +159,7 @@ def test_empty_batch_is_an_empty_answer(client: Any) -> None:
 def test_model_route_returns_the_metadata(client: Any, model: LoadedModel) -> None:
     body = client.get("/v1/model").get_json()
     assert body["model_version"] == model.version
+    assert body["reference_customer"]["customer"]["customerid"] == "synthetic-golden-customer"
     assert body["metrics"]["test_auc"] == pytest.approx(0.858, abs=0.002)
     assert body["vocabulary"]["contract"] == ["month-to-month", "one_year", "two_year"]
 
@@ -175,3 +178,70 @@ def test_readiness_fails_when_the_self_test_fails(model: LoadedModel) -> None:
     client = create_app(Settings(), dataclasses.replace(model, metadata=skewed)).test_client()
     response = client.get("/readyz")
     assert response.status_code == 503 and response.get_json()["status"] == "not_ready"
+
+
+def test_far_out_values_are_refused_with_the_accepted_range(client: Any) -> None:
+    for field, value in [("tenure", 10_000), ("monthlycharges", 1e6), ("tenure", 1e308), ("totalcharges", 1e9)]:
+        for body in (make_customer(**{field: value}), make_customer(**{field: str(int(value))})):
+            error = assert_error(post(client, "/predict", body), 422, "validation_failed")
+            (detail,) = error["details"]
+            assert (detail["field"], detail["code"]) == (field, "out_of_range")
+            assert detail["range"]["min"] <= value and detail["range"]["max"] < value
+    rows = post(client, "/v1/predict", {"customers": [make_customer(tenure=10_000)]}).get_json()["predictions"]
+    assert rows[0]["error"]["details"][0]["code"] == "out_of_range"
+
+
+def test_values_just_outside_training_are_scored_and_flagged_in_batches(client: Any, model: LoadedModel) -> None:
+    ranges = model.metadata["numeric_ranges"]
+    rows = [make_customer(tenure=73), make_customer(tenure=80, monthlycharges=10.0), make_customer()]
+    predictions = post(client, "/v1/predict", {"customers": rows}).get_json()["predictions"]
+    assert [[w["field"] for w in p.get("warnings", [])] for p in predictions] == [
+        ["tenure"],
+        ["tenure", "monthlycharges"],
+        [],
+    ]
+    warning = predictions[0]["warnings"][0]
+    assert warning["code"] == "outside_training_range" and "73" in warning["message"]
+    assert warning["range"] == {"min": ranges["tenure"]["min"], "max": ranges["tenure"]["max"]}
+    assert all("churn_probability" in p for p in predictions)
+    single = post(client, "/predict", make_customer(tenure=80)).get_json()
+    assert set(single) == {"churn_probability", "churn"}  # the book's two keys, no flag
+    assert (
+        single["churn_probability"]
+        == post(client, "/v1/predict", {"customers": [make_customer(tenure=80)]}).get_json()["predictions"][0][
+            "churn_probability"
+        ]
+    )
+
+
+def test_the_range_tolerance_setting_reaches_the_routes(model: LoadedModel) -> None:
+    client = create_app(Settings(range_tolerance=0.0), model).test_client()
+    error = assert_error(post(client, "/predict", make_customer(tenure=73)), 422, "validation_failed")
+    assert error["details"][0]["code"] == "out_of_range"
+    assert "/v1/predict" in client.get("/openapi.json").json["paths"]
+    tenure = client.get("/openapi.json").json["components"]["schemas"]["Customer"]["properties"]["tenure"]
+    assert tenure["anyOf"][0]["maximum"] == model.metadata["numeric_ranges"]["tenure"]["max"]
+
+
+def test_a_row_with_none_of_the_models_fields_gets_one_small_error(client: Any) -> None:
+    predictions = post(client, "/v1/predict", {"customers": [{}] * 50}).get_json()["predictions"]
+    for p in predictions:
+        assert [d["code"] for d in p["error"]["details"]] == ["no_known_fields"]
+    answer = post(client, "/v1/predict", {"customers": [{}] * 50}).get_data()
+    assert len(answer) < 50 * 250  # README: "about 240 bytes"
+
+
+def test_the_largest_answer_for_one_rejected_row_is_bounded(model: LoadedModel) -> None:
+    """README: a rejected row's answer is at most 20 KB. The worst row gives every field twice, under two
+    spellings (ambiguous_field), with values whose quoted echo is the longest (60 characters that are
+    each escaped to 11 bytes), so that every field also gets its longest own error."""
+    service = ChurnService(model)
+    worst = 0
+    for ch in ("\U0010ffff", "\x00", "\\", "é", "'"):
+        row: dict[str, Any] = {"customerid": [ch]}
+        for name in features.FIELDS:
+            row[name], row[name.upper()] = ch * 61, ch * 61 + "x"
+        prediction = service.score_rows([row])["predictions"][0]
+        assert len(prediction["error"]["details"]) == 2 * len(features.FIELDS) + 1
+        worst = max(worst, len(json.dumps(prediction, ensure_ascii=False).encode()))
+    assert 10_000 < worst <= 20_000

@@ -30,4 +30,3 @@ def test_bench_smoke_runs_every_server_and_writes_a_report(tmp_path: Path) -> No
     assert "customers/s" in report
     assert "Memory per worker" in report
     assert "campaign.py score INPUT.csv --offline" in report and "Container" in report
-

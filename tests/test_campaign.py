@@ -141,6 +141,50 @@ def test_resume_refuses_another_input_or_other_options(tmp_path: Path, capsys: p
     assert campaign.main(["score", str(first), "--offline", "-o", out, "--resume"]) == 0  # done: just the summary
 
 
+def test_resume_refuses_an_output_of_another_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = head(DATA_PATH, 20, tmp_path)
+    out = tmp_path / "out.csv"
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out)]) == 0
+    state = json.loads(state_path(out).read_text())
+    state_path(out).write_text(json.dumps({**state, "version": 1, "complete": False}))  # before the warnings column
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out), "--resume"]) == 2
+    assert "another version" in capsys.readouterr().err
+
+
+def test_a_repeated_key_in_json_lines_is_refused_like_two_spellings(tmp_path: Path) -> None:
+    good = json.dumps(make_customer(customerid="r1"))
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        good[:-1] + ', "contract": "two_year"}\n'  # given twice, with another value
+        + good[:-1] + ', "contract": "One year"}\n'  # given twice, with the same value
+    )  # fmt: skip
+    out = tmp_path / "out.csv"
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out)]) == 1
+    rows = read_output(out)
+    assert "ambiguous_field: contract" in rows[0]["error"] and rows[1]["error"] == ""
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_an_offline_run_takes_the_range_tolerance_of_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    customer = make_customer(customerid="far", tenure=100)
+    source = tmp_path / f"in{suffix}"
+    if suffix == ".csv":
+        source.write_text(",".join(customer) + "\n" + ",".join(str(v) for v in customer.values()) + "\n")
+    else:
+        source.write_text(json.dumps(customer) + "\n")
+    out = tmp_path / "out.csv"
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out)]) == 0
+    assert read_output(out)[0]["warnings"] == "tenure=outside_training_range"
+    monkeypatch.setenv("CHURN_RANGE_TOLERANCE", "0.1")
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out)]) == 1
+    assert "out_of_range: tenure" in read_output(out)[0]["error"]
+    monkeypatch.setenv("CHURN_RANGE_TOLERANCE", "lots")
+    assert campaign.main(["score", str(source), "--offline", "-o", str(out)]) == 2
+    assert "CHURN_RANGE_TOLERANCE" in capsys.readouterr().err
+
+
 def test_top_n_and_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = head(DATA_PATH, 200, tmp_path)
     out, top = tmp_path / "out.csv", tmp_path / "top.csv"

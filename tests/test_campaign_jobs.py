@@ -1,4 +1,4 @@
-"""campaign.py --async against real gunicorn, redis-server and worker: giving up on a job, resuming, API keys."""
+"""campaign.py --async against the real server, redis-server and worker: giving up on a job, resuming, API keys."""
 
 from __future__ import annotations
 

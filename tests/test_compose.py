@@ -87,7 +87,7 @@ def campaign(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_service_runs_in_its_own_container(stack: ComposeStack) -> None:
     assert set(stack.containers("--filter", "status=running")) == SERVICES, stack.all_logs()
-    # the worker runs worker.py from the API's image: compose's entrypoint replaced gunicorn
+    # the worker runs worker.py from the API's image: compose's entrypoint replaced the API server
     entrypoint = podman("inspect", stack.containers()["worker_1"], "--format", "{{.Config.Entrypoint}}")
     assert "worker.py" in entrypoint.stdout
 

@@ -7,12 +7,15 @@ from pathlib import Path
 import pytest
 
 from churn.config import DEFAULT_MODEL_PATH, ConfigError, Settings
+from churn.contract import RANGE_TOLERANCE
 
 
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert (settings.port, settings.threshold, settings.max_batch) == (9696, 0.5, 10_000)
     assert settings.model_path == DEFAULT_MODEL_PATH
+    assert settings.range_tolerance == RANGE_TOLERANCE == 1.0
+    assert Settings.from_env({"CHURN_RANGE_TOLERANCE": "0.25"}).range_tolerance == 0.25
 
 
 def test_values_are_read() -> None:
@@ -35,6 +38,10 @@ def test_values_are_read() -> None:
         ("CHURN_MAX_BATCH", "1e4"),
         ("CHURN_MAX_BODY_BYTES", "-1"),
         ("LOG_LEVEL", "LOUD"),
+        ("CHURN_RANGE_TOLERANCE", "-0.5"),
+        ("CHURN_RANGE_TOLERANCE", "nan"),
+        ("CHURN_RANGE_TOLERANCE", "inf"),
+        ("CHURN_RANGE_TOLERANCE", "wide"),
     ],
 )
 def test_bad_values_name_their_variable(name: str, value: str) -> None:

@@ -18,7 +18,7 @@ from tests.conftest import DATA_PATH
 
 
 def telco_customers(model: LoadedModel, rows: int) -> list[dict[str, Any]]:
-    validator = CustomerValidator(model.vocabulary)
+    validator = CustomerValidator(model.contract())
     with DATA_PATH.open(newline="") as f:
         return [validator.validate(r)[0] for _, r in zip(range(rows), csv.DictReader(f), strict=False)]
 

@@ -31,12 +31,13 @@ def test_ping_health_ready_and_model(server: Server) -> None:
 
 
 def test_batch_over_http_keeps_order(server: Server) -> None:
-    rows = [make_customer(customerid=f"c{i}", tenure=i) for i in range(200)]
+    rows = [make_customer(customerid=f"c{i}", tenure=i % 100) for i in range(200)]  # 73-99: flagged, scored
     rows[17]["contract"] = "monthly"
     body = requests.post(f"{server.url}/v1/predict", json={"customers": rows}, timeout=10).json()
     assert [p["customerid"] for p in body["predictions"]] == [f"c{i}" for i in range(200)]
     assert body["predictions"][17]["error"]["code"] == "validation_failed"
     assert body["summary"]["scored"] == 199
+    assert [i for i, p in enumerate(body["predictions"]) if "warnings" in p][:2] == [73, 74]
 
 
 def test_errors_are_json_over_http_too(server: Server) -> None:

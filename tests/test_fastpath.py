@@ -17,10 +17,11 @@ from churn.app import create_app
 from churn.config import Settings
 from churn.errors import Code
 from churn.fastpath import FastScoring
-from churn.model import LoadedModel
-from churn.schemas import CustomerValidator, InvalidCustomer
+from churn.model import LoadedModel, load_model
+from churn.schemas import InvalidCustomer
 from churn.service import ChurnService
-from tests.conftest import make_customer
+from tests import strategies
+from tests.conftest import MODEL_PATH, make_customer
 
 
 def call(wsgi: Any, body: bytes, path: str = "/predict", method: str = "POST", **headers: str) -> tuple[Any, ...]:
@@ -115,31 +116,24 @@ class Recorder:
         self.calls.append(([dict(c) for c in customers], probabilities.copy(), [str(e) for e in rejected]))
 
 
-FIELD_VALUES = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-3, 3),
-    st.integers(min_value=2**1030, max_value=2**1030 + 5),
-    st.floats(allow_nan=False, allow_infinity=False, min_value=-5, max_value=1e4),
-    st.sampled_from(["yes", "no", "Yes", " no ", "dsl", "month-to-month", "Month-to-month", "41", " 12.5", "", "x"]),
-    st.lists(st.integers(), max_size=2),
-    st.text(max_size=5),
-)
+CONTRACT = load_model(MODEL_PATH, sklearn_objects=False).contract()
 
 
 @st.composite
 def rows(draw: Any) -> Any:
-    """Mostly clean customers, some with one or two fields broken, respelled or removed."""
+    """Mostly clean customers (numbers over the whole accepted range), some with one or two fields broken
+    in any way (tests/strategies.py), respelled or removed."""
     kind = draw(st.sampled_from(["clean", "clean", "broken", "raw_keys", "not_object"]))
     if kind == "not_object":
         return draw(st.one_of(st.none(), st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)))
     customerid = draw(st.one_of(st.none(), st.text(max_size=3), st.integers(), st.just("x" * 201)))
     customer = make_customer(customerid=customerid)  # None removes it
-    customer["tenure"] = draw(st.one_of(st.integers(0, 72), st.floats(0, 72)))
-    customer["seniorcitizen"] = draw(st.sampled_from([0, 1]))
+    for name, spec in CONTRACT.fields.items():
+        if name not in features.CATEGORICAL:
+            customer[name] = draw(strategies.plain_values(spec))
     if kind == "broken":
         for field in draw(st.lists(st.sampled_from(features.FIELDS), min_size=1, max_size=2)):
-            customer[field] = draw(FIELD_VALUES)
+            customer[field] = draw(strategies.values(CONTRACT.fields[field]))
     if kind == "raw_keys":
         customer["Contract"] = draw(st.sampled_from(["One year", "Month-to-month", "two_year", "monthly"]))
     return customer
@@ -180,9 +174,3 @@ def test_batch_requests_through_both_paths_are_identical(model: LoadedModel, bat
         assume(False)
     fast = app.wsgi_app.app  # inside the request middleware
     assert call(fast, body, "/v1/predict") == call(fast.flask_app, body, "/v1/predict")
-
-
-def test_validator_flag_values_are_the_model_vocabulary(model: LoadedModel) -> None:
-    assert CustomerValidator(model.vocabulary).flag_values == {
-        "seniorcitizen": tuple(model.vocabulary["seniorcitizen"])
-    }

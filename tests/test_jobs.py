@@ -58,6 +58,8 @@ def test_a_json_job_goes_from_queued_to_finished_with_the_same_predictions(
 ) -> None:
     rows = [make_customer(customerid=f"j{i}", tenure=i) for i in range(30)]
     rows[3]["contract"] = "monthly"
+    rows[5]["tenure"] = 100  # scored, flagged
+    rows[6]["tenure"] = 10_000  # refused
     submitted = jobs_client.post("/v1/jobs", json={"customers": rows, "explain": 2})
     assert submitted.status_code == 202
     body = submitted.json
@@ -69,6 +71,8 @@ def test_a_json_job_goes_from_queued_to_finished_with_the_same_predictions(
     direct = client.post("/v1/predict", json={"customers": rows, "explain": 2}).json
     assert result.json == direct  # same shape and same numbers as the synchronous route
     assert result.json["predictions"][3]["error"]["code"] == "validation_failed"
+    assert result.json["predictions"][5]["warnings"][0]["code"] == "outside_training_range"
+    assert result.json["predictions"][6]["error"]["details"][0]["code"] == "out_of_range"
     assert "tenure" not in worker.log.read_text()  # RQ's job log lines quote no customer data
 
 

@@ -35,7 +35,7 @@ def samples(text: str) -> dict[str, float]:
 def training_rows(model: LoadedModel) -> list[dict[str, Any]]:
     """Real customers from the data set, validated like requests (raw CRM spellings and all)."""
     frame = pd.read_csv(DATA_PATH).sample(600, random_state=3)
-    validator = CustomerValidator(model.vocabulary)
+    validator = CustomerValidator(model.contract())
     return [validator.validate(row)[0] for row in frame.to_dict("records")]
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from churn import csvtext, offline
 from churn.model import LoadedModel
 from churn.offline import OUTPUT_COLUMNS, score_csv
-from churn.rowio import output_row, read_rows
+from churn.rowio import neutralized, output_row, read_rows
 from churn.service import ChurnService
 from tests.conftest import DATA_PATH
 
@@ -51,6 +51,12 @@ def telco_with_bad_rows(path: Path) -> None:
         {"gender": "Fémale"},
         {"customerID": "ü" * 201},
         {"PaymentMethod": "mailed_check", "InternetService": "fiber optic"},
+        {"tenure": "80", "MonthlyCharges": "12.5"},  # scored, with two warnings
+        {"customerID": "=1+2", "TotalCharges": "20000"},  # a formula; out of range
+        {"customerID": "@SUM(A1)"},
+        {"customerID": "-5", "tenure": "4_1"},
+        {"customerID": "+33 6\tx"},
+        {"customerID": "\tfoo", "TotalCharges": "1e3"},
     ]
     for i, change in enumerate(unusual):
         rows[17 + 20 * i].update(change)
@@ -85,7 +91,8 @@ def test_offline_rows_equal_score_rows(model: LoadedModel, tmp_path: Path, expla
 
 
 def assert_same(got: dict[str, str], want: dict[str, Any]) -> None:
-    assert got["customerid"] == (want["customerid"] or "")
+    assert got["customerid"] == neutralized(str(want["customerid"] or ""))
+    assert got["warnings"] == ";".join(f"{w['field']}={w['code']}" for w in want.get("warnings", []))
     if "error" in want:
         assert got["error"] == f"{want['error']['code']}: {want['error']['message']}"
         assert got["churn_probability"] == got["churn"] == got["percentile"] == got["reasons"] == ""
@@ -95,6 +102,29 @@ def assert_same(got: dict[str, str], want: dict[str, Any]) -> None:
     assert got["churn"] == ("true" if want["churn"] else "false")
     assert got["percentile"] == f"{want['percentile']:.4f}"
     assert got["reasons"] == ";".join(r["code"] for r in want.get("reasons", []))
+
+
+def test_formulas_are_neutralized_and_warnings_written(model: LoadedModel, tmp_path: Path) -> None:
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    telco_with_bad_rows(source)
+    score_csv(source, target, ChurnService(model), chunk_bytes=4096)
+    got = read(target)
+    assert [g["customerid"] for g in got[17 + 20 * 5 : 17 + 20 * 11 : 20]] == [
+        got[117]["customerid"], "'=1+2", "'@SUM(A1)", "'-5", "'+33 6\tx", "'\tfoo"
+    ]  # fmt: skip
+    assert got[117]["warnings"] == "tenure=outside_training_range;monthlycharges=outside_training_range"
+    assert "out_of_range: totalcharges" in got[137]["error"] and got[137]["warnings"] == ""
+    assert "invalid_number: tenure" in got[177]["error"] and "invalid_number: totalcharges" in got[217]["error"]
+    assert sum(bool(g["warnings"]) for g in got) >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from('=+-@\t\r"a é'), max_size=4), min_size=1, max_size=20))
+def test_neutralized_cells_are_rowios(cells: list[str]) -> None:
+    got = csvtext.neutralized(csvtext.pa.array(cells, csvtext.pa.string())).to_pylist()
+    assert got == [neutralized(c) for c in cells]
+    offset = csvtext.neutralized(csvtext.pa.array(["x", *cells], csvtext.pa.string()).slice(1)).to_pylist()
+    assert offset == got
 
 
 def chunked_bytes(source: Path, service: ChurnService, explain: int) -> bytes:
@@ -206,6 +236,13 @@ def test_normalized_headers_and_a_missing_column(model: LoadedModel, tmp_path: P
     assert all("missing_field: contract" in g["error"] for g in got)
     for g, w in zip(got, want, strict=True):
         assert_same(g, w)
+
+
+def test_a_header_without_any_model_field_is_left_to_the_python_reader(model: LoadedModel, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("note,Churn\na,No\n")
+    with pytest.raises(ValueError, match="none of the model's fields"):
+        score_csv(source, tmp_path / "out.csv", ChurnService(model))
 
 
 def test_a_header_naming_a_column_twice_is_refused(model: LoadedModel, tmp_path: Path) -> None:

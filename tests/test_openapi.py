@@ -13,16 +13,17 @@ from churn.errors import FieldCode
 from churn.model import LoadedModel
 from churn.schemas import CustomerValidator, InvalidCustomer
 from tests.conftest import make_customer
+from tests.test_contract import json_schema
 
 
 def customer_validator(model: LoadedModel) -> Any:
     schema = openapi.build(model, 100, secured=False)["components"]["schemas"]["Customer"]
-    return jsonschema_rs.Draft4Validator(schema)
+    return jsonschema_rs.Draft4Validator(json_schema(schema))
 
 
 def service_accepts(model: LoadedModel, record: Any) -> bool:
     try:
-        CustomerValidator(model.vocabulary).validate(record)
+        CustomerValidator(model.contract()).validate(record)
     except InvalidCustomer:
         return False
     return True
@@ -63,7 +64,8 @@ def test_auth_is_documented_only_when_keys_are_set(model: LoadedModel) -> None:
         {},
         {"contract": "Month-to-month", "paymentmethod": " Bank transfer (automatic) ", "gender": "FEMALE"},
         {"tenure": "41", "monthlycharges": " 79.85 ", "totalcharges": "", "seniorcitizen": "1"},
-        {"totalcharges": "3.3e3", "seniorcitizen": 0.0, "customerid": 12},
+        {"totalcharges": "3300.00", "seniorcitizen": 0.0, "customerid": 12},
+        {"tenure": 80, "monthlycharges": "0.5", "seniorcitizen": " +01. ", "customerid": None},
     ],
 )
 def test_what_the_service_accepts_the_schema_accepts(model: LoadedModel, overrides: dict[str, Any]) -> None:
@@ -81,6 +83,10 @@ def test_what_the_service_accepts_the_schema_accepts(model: LoadedModel, overrid
         {"tenure": -1},
         {"tenure": "forty"},
         {"totalcharges": "1e999"},
+        {"totalcharges": "3.3e3"},
+        {"tenure": 10_000},
+        {"tenure": "\u0664\u0661"},
+        {"monthlycharges": "1_000"},
         {"seniorcitizen": 2},
         {"seniorcitizen": "yes"},
         {"monthlycharges": True},

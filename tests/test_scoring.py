@@ -34,7 +34,7 @@ def test_every_row_of_the_data_set_matches_sklearn(model: LoadedModel) -> None:
 
 def test_raw_crm_rows_validate_to_the_books_preprocessing(model: LoadedModel) -> None:
     """Rows as the CRM exports them (capitalised headers, "One year", blank TotalCharges) score as in training."""
-    validator = CustomerValidator(model.vocabulary)
+    validator = CustomerValidator(model.contract())
     with DATA_PATH.open(newline="") as f:
         raw_rows = list(csv.DictReader(f))
     customers = [validator.validate(row)[0] for row in raw_rows]

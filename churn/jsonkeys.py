@@ -1,0 +1,109 @@
+"""JSON documents whose repeated keys are kept, not silently dropped.
+
+orjson (like most parsers) keeps the last value of a key given twice in one object, so
+{"contract": "one_year", ..., "contract": "month-to-month"} would be scored as month-to-month. Here
+a repeated key is kept as a second spelling of its name, followed by spaces (which names ignore: the
+validator strips them), as a RepeatedKey. The validator's two-spellings rule then judges it like
+"Contract" beside "contract": accepted when both values agree, ambiguous_field otherwise. It stays a
+plain dict, so it survives being sent on as JSON (the campaign client) or pickled (jobs).
+
+The fast path stays fast: orjson parses, and a count proves in most documents that no key repeats;
+only the others are parsed again, exactly, by the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+NUMPY_COUNT_BYTES = 1 << 13  # from this size numpy counts a byte faster than bytes.count
+INT64_MIN, UINT64_END = -(2**63), 2**64
+
+
+class RepeatedKey(str):
+    """A key given again in one object, spelled as `original` followed by spaces."""
+
+    original: str
+
+    def __new__(cls, original: str, spelling: str) -> RepeatedKey:
+        key = super().__new__(cls, spelling)
+        key.original = original
+        return key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return RepeatedKey, (self.original, str(self))
+
+
+def loads(body: bytes) -> Any:
+    """orjson's reading of body, each repeated key kept as a RepeatedKey. Raises ValueError."""
+    value = orjson.loads(body)
+    colons = count_byte(body, b":")
+    if (type(value) is dict and colons == len(value)) or colons == counted_keys(value):
+        return value
+    try:
+        return json.loads(body.decode("utf-8"), object_pairs_hook=object_from_pairs, parse_int=int_as_orjson_reads)
+    except RecursionError:
+        raise ValueError("the document nests too deeply to be checked for repeated keys") from None
+
+
+def counted_keys(value: Any) -> int:
+    """The keys of the top-level object and of the objects directly in it (or in its arrays).
+
+    Every key of a JSON text is followed by a ':', and every other ':' lies inside a string, so a
+    document has at least as many ':' as keys, and at least as many keys as its parsed objects hold
+    (fewer only when a key repeats). A ':' count equal to these keys therefore proves that no key
+    repeats; a deeper object, or a ':' inside a string, makes the counts differ, and the exact parse
+    decides.
+    """
+    if type(value) is list:
+        return keys_of_objects(value)
+    if type(value) is not dict:
+        return 0
+    keys = len(value)
+    for item in value.values():
+        if type(item) is dict:
+            keys += len(item)
+        elif type(item) is list:
+            keys += keys_of_objects(item)
+    return keys
+
+
+def keys_of_objects(items: list[Any]) -> int:
+    if set(map(type, items)) <= {dict}:
+        return sum(map(len, items))
+    return sum(len(item) for item in items if type(item) is dict)
+
+
+def count_byte(data: bytes, byte: bytes) -> int:
+    if len(data) < NUMPY_COUNT_BYTES:
+        return data.count(byte)
+    import numpy as np  # noqa: PLC0415 - loaded already where bodies are large; the campaign's JSON Lines reader needs none
+
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == byte[0]))
+
+
+def object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: a dict, with a key given again kept as a RepeatedKey."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    obj = {}
+    for key, value in pairs:
+        spelling = key
+        while spelling in obj:
+            spelling = RepeatedKey(key, spelling + " ")
+        obj[spelling] = value
+    return obj
+
+
+def int_as_orjson_reads(text: str) -> int | float:
+    """An integer as orjson reads it: beyond 64 bits, a float."""
+    number = int(text)
+    return number if INT64_MIN <= number < UINT64_END else float(text)
+
+
+def repeated(obj: dict[str, Any], name: str) -> bool:
+    """The key `name` is given more than once in obj."""
+    return any(type(key) is RepeatedKey and key.original == name for key in obj)
