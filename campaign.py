@@ -23,6 +23,7 @@ from pathlib import Path
 from churn.campaign import ModelChanged, ResumeError, RunOptions, run
 from churn.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.config import DEFAULT_MODEL_PATH, ConfigError
+from churn.errors import ModelLoadError
 from churn.features import FIELDS
 from churn.processes import prepare_offline_process
 from churn.progress import Progress
@@ -123,7 +124,7 @@ def score(args: argparse.Namespace) -> int:
         return fail(JOB_TIMEOUT, f"gave up waiting: {e} (--job-timeout); re-run with --resume to continue")
     except (RequestRefused, ModelChanged) as e:
         return fail(REFUSED, f"the service refused the requests: {e}")
-    except (ResumeError, InputError, ConfigError, OSError, UnicodeDecodeError) as e:
+    except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
     # The offline engine's own counts when it scored the whole file in this run; otherwise (a resumed
     # or online run, or --top) the output file is read back, so the summary covers every row in it.

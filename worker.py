@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 
 from churn.config import ConfigError, Settings
+from churn.errors import ModelLoadError
 from churn.jobs import init_worker
 from churn.jobs_worker import WorkerStopped, connection, serve
 from churn.logs import configure_logging
-from churn.model import ModelLoadError, load_model
+from churn.model import load_model
 from churn.service import ChurnService
 
 log = logging.getLogger("churn.worker")

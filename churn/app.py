@@ -11,12 +11,12 @@ from werkzeug.routing import Map
 
 from churn import api, jobs_api, openapi, ops
 from churn.config import ConfigError, Settings
-from churn.errors import ApiError, Code, error_body
+from churn.errors import ApiError, Code, ModelLoadError, error_body
 from churn.fastpath import FastScoring
 from churn.logs import configure_logging
 from churn.metrics import Metrics
 from churn.middleware import RequestMiddleware
-from churn.model import LoadedModel, ModelLoadError, load_model
+from churn.model import LoadedModel, load_model
 from churn.service import ChurnService
 
 log = logging.getLogger("churn")

@@ -57,6 +57,10 @@ class WarningCode:
     OUTSIDE_TRAINING_RANGE = "outside_training_range"
 
 
+class ModelLoadError(Exception):
+    """The model cannot be served; the message says what to do about it."""
+
+
 class ApiError(Exception):
     """An error answered as {"error": {"code", "message", "details"}} with an HTTP status."""
 

@@ -13,16 +13,13 @@ from typing import Any
 
 from churn import features
 from churn.contract import RANGE_TOLERANCE, Contract
+from churn.errors import ModelLoadError
 from churn.explain import Explainer
 from churn.scoring import Scorer
 
 # How far the compiled scorer may drift from the probability recorded at training. The two differ
 # only by floating-point summation order (~1e-16), so anything visible means a different model.
 GOLDEN_TOLERANCE = 1e-12
-
-
-class ModelLoadError(Exception):
-    """The model cannot be served; the message says what to do about it."""
 
 
 @dataclass(frozen=True)

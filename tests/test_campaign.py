@@ -267,3 +267,13 @@ def test_an_offline_run_tunes_glibc_malloc_in_its_own_process_only() -> None:
     code = "from churn.processes import keep_freed_memory; print(keep_freed_memory())"
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "True"  # mallopt accepted both settings
+
+
+def test_an_unusable_model_file_is_a_clear_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("customerid,tenure\nx,1\n")
+    bad = tmp_path / "churn-model.bin"
+    bad.write_bytes(b"not a model")
+    args = ["score", str(source), "--offline", "--model", str(bad), "-o", str(tmp_path / "out.csv")]
+    assert campaign.main(args) == 2
+    assert "cannot read model metadata" in capsys.readouterr().err

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from churn.model import FittedAttributes, ModelLoadError, load_model
+from churn.errors import ModelLoadError
+from churn.model import FittedAttributes, load_model
 from tests.conftest import MODEL_PATH, PROJECT
 
 
