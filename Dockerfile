@@ -2,7 +2,7 @@
 # Build: podman build -t churn-serving .   (or docker build; `make container-test` builds and checks it)
 FROM python:3.11-slim
 
-# Keep equal to PIPENV_VERSION in scripts/lib.sh (tests/test_deploy_config.py checks).
+# Keep equal to PIPENV_VERSION in scripts/lib.sh (tests/system/test_deploy_config.py checks).
 ARG PIPENV_VERSION=2026.10.3
 # The Pipfile's source is "${PIP_INDEX_URL}", so no registry host is committed. Elastic Beanstalk
 # runs a plain `docker build`: without this build-arg the index is pip's own configured one, else

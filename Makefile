@@ -11,8 +11,8 @@ serve:  ## set up the locked runtime and start the service on PORT (default 9696
 test:  ## set up everything and run lint, types and the whole test suite (what CI runs)
 	bash scripts/test.sh
 
-lint:  ## ruff and mypy only (after `make test` has set up .venv)
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+lint:  ## ruff, mypy and the import contracts only (after `make test` has set up .venv)
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 
 train:  ## retrain churn-model.bin and churn-model.json from data/
 	.venv/bin/python train.py
@@ -73,7 +73,7 @@ compose-up:  ## docker-compose.yml under podman-compose (local image stand-ins; 
 compose-down:  ## stop and remove what compose-up started, with Redis's volume
 	bash scripts/compose.sh down -v
 
-compose-test:  ## install podman-compose and friends, then test docker-compose.yml end to end (tests/test_compose.py)
+compose-test:  ## install podman-compose and friends, then test docker-compose.yml end to end (tests/system/test_compose.py)
 	bash scripts/compose-test.sh
 
 campaign:  ## score data/ through the stack into .tmp/campaign.csv (after `make stack` or `make compose-up`)

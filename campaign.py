@@ -20,16 +20,17 @@ import sys
 import threading
 from pathlib import Path
 
-from churn.campaign import ModelChanged, ResumeError, RunOptions, run
-from churn.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
+from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
+from churn.campaign.offline.process import prepare_offline_process
+from churn.campaign.progress import Progress
+from churn.campaign.rows import OUTPUT_COLUMNS, BackgroundDigest
+from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
+from churn.campaign.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
+from churn.campaign.summary import summarize, write_rows
 from churn.config import DEFAULT_MODEL_PATH, ConfigError
+from churn.core.features import FIELDS
+from churn.core.records import InputError
 from churn.errors import ModelLoadError
-from churn.features import FIELDS
-from churn.processes import prepare_offline_process
-from churn.progress import Progress
-from churn.report import summarize, write_rows
-from churn.rowio import OUTPUT_COLUMNS, BackgroundDigest, InputError
-from churn.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
 
 MAX_EXPLAIN = len(FIELDS)
 OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, JOB_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130

@@ -9,9 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from churn.model import load_model
-from churn.service import ChurnService
-from churn.training import REFERENCE_CUSTOMER, train
+from churn.core.model import load_model
+from churn.core.service import ChurnService
+from churn.core.training import REFERENCE_CUSTOMER, train
 
 HERE = Path(__file__).resolve().parent
 

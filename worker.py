@@ -3,7 +3,7 @@
 RQ forks a work horse per job; the horses inherit this process's loaded model, so no job reloads it.
 A bad setting, an unusable model or no REDIS_URL stops the start with a message, like the API's.
 Redis going away, idle or mid-job, does not stop the worker: it carries on when Redis is back
-(churn/jobs_worker.py). Asked to stop while Redis is unreachable, it exits 1 with a message, not a traceback.
+(churn/jobs/worker.py). Asked to stop while Redis is unreachable, it exits 1 with a message, not a traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 
 from churn.config import ConfigError, Settings
+from churn.core.model import load_model
+from churn.core.service import ChurnService
 from churn.errors import ModelLoadError
-from churn.jobs import init_worker
-from churn.jobs_worker import WorkerStopped, connection, serve
+from churn.jobs.queue import init_worker
+from churn.jobs.worker import WorkerStopped, connection, serve
 from churn.logs import configure_logging
-from churn.model import load_model
-from churn.service import ChurnService
 
 log = logging.getLogger("churn.worker")
 

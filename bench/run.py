@@ -31,8 +31,8 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from churn.schemas import CustomerValidator  # noqa: E402
-from churn.training import REFERENCE_CUSTOMER  # noqa: E402
+from churn.core.training import REFERENCE_CUSTOMER  # noqa: E402
+from churn.core.validation import CustomerValidator  # noqa: E402
 
 DATA = PROJECT / "data" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 PY = sys.executable
@@ -165,7 +165,7 @@ def measure(server: Server, path: str, body_file: Path, connections: int, second
 
 def customers() -> list[dict[str, Any]]:
     """Telco rows as the book's service expects them: normalized names and values."""
-    from churn.model import load_model
+    from churn.core.model import load_model
 
     validator = CustomerValidator(load_model(PROJECT / "churn-model.bin").contract())
     with DATA.open(newline="") as f:

@@ -1,13 +1,12 @@
 """Churn model serving: the book's DictVectorizer + LogisticRegression, trained, verified and served.
 
-Modules, each owning one job:
-    features  the model's input fields and the book's text normalization
-    training  fit, evaluate and describe the model (used by train.py)
-    model     load the committed model, verify it, compile it for fast scoring
-    scoring   the compiled scorer: probabilities, percentiles, reason codes
-    contract  what a valid customer is, field by field: every path's checks and the OpenAPI schema
-    schemas   validation of customer records one at a time, by the contract
-    errors    the error vocabulary shared by the API and its clients
-    config    settings read once from the environment
-    api, app  the Flask service
+The packages are the architecture, each importing only from those below it:
+
+    server/    the HTTP service (Flask app, WSGI layers, OpenAPI, metrics, the granian launcher)
+    jobs/      asynchronous scoring on Redis + RQ (the queue and its worker)
+    campaign/  the campaign client: a customer file scored once per row, through the service or offline
+    core/      the model and its customer contract, free of HTTP, queues and files
+
+config (settings from the environment), errors (the error vocabulary) and logs (JSON lines) are
+shared by all of them. The rule is checked in CI (import-linter contracts in pyproject.toml).
 """

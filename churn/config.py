@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from churn.contract import RANGE_TOLERANCE
-
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_PATH = PROJECT_DIR / "churn-model.bin"
 T = TypeVar("T")
+# CHURN_RANGE_TOLERANCE: how many training spans beyond the training range a number is still scored
+# (flagged); farther out it is refused (churn.core.contract).
+RANGE_TOLERANCE = 1.0
 
 
 class ConfigError(Exception):
@@ -22,7 +23,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     port: int = 9696
-    # The HTTP server (churn/launch.py): worker processes, Python threads each, seconds a stop waits
+    # The HTTP server (churn/server/launch.py): worker processes, Python threads each, seconds a stop waits
     # for requests in flight (shorter than the load balancer's deregistration delay, 30 s).
     workers: int = 2
     threads: int = 4
@@ -35,7 +36,7 @@ class Settings:
     log_level: str = "INFO"
     # Bearer keys for the scoring and job routes; empty = open. Kept out of repr so no log shows them.
     api_keys: tuple[str, ...] = field(default=(), repr=False)
-    # Async jobs (churn/jobs.py): off unless REDIS_URL is set.
+    # Async jobs (churn/jobs/queue.py): off unless REDIS_URL is set.
     redis_url: str | None = None
     job_ttl: int = 86_400  # seconds a job, its result or its failure is kept
     job_max_batch: int = 100_000
@@ -48,9 +49,9 @@ class Settings:
     # Job-route requests in flight per API process: the rest of its threads stay free for scoring.
     job_route_slots: int = 2
     job_retries: int = 2  # runs again of a job whose worker died (scoring is idempotent)
-    # Seconds between a busy worker's heartbeats; a job unheard of for two is abandoned (churn/jobs.py).
+    # Seconds between a busy worker's heartbeats; a job unheard of for two is abandoned (churn/jobs/queue.py).
     job_heartbeat: int = 10
-    # How far beyond the training range a number is still scored (flagged), in training spans (churn.contract).
+    # How far beyond the training range a number is still scored (flagged), in training spans (churn.core.contract).
     range_tolerance: float = RANGE_TOLERANCE
 
     @classmethod

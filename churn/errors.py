@@ -13,7 +13,7 @@ class Code:
     INVALID_JSON = "invalid_json"
     INVALID_BODY = "invalid_body"  # a framing the HTTP server cannot decode (a malformed chunk, a bad length)
     INCOMPLETE_BODY = "incomplete_body"  # the body ended before its declared Content-Length
-    LENGTH_REQUIRED = "length_required"  # a chunked body (churn/body.py says why)
+    LENGTH_REQUIRED = "length_required"  # a chunked body (churn/server/body.py says why)
     INVALID_REQUEST = "invalid_request"
     VALIDATION_FAILED = "validation_failed"
     NOT_FOUND = "not_found"

@@ -11,4 +11,4 @@ $SUDO bash scripts/system-deps/00-apt-update.sh
 $SUDO bash scripts/system-deps/30-podman.sh
 export IMAGE=${IMAGE:-localhost/churn-serving:latest}
 bash scripts/container-build.sh
-CONTAINERS_CONF=$ROOT/build/podman/containers.conf .venv/bin/python -m tests.container_check "$IMAGE"
+CONTAINERS_CONF=$ROOT/build/podman/containers.conf .venv/bin/python -m tests.support.container_check "$IMAGE"

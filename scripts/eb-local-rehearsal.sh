@@ -37,7 +37,7 @@ EB_PID=$!
 HEALTH_PATH=$(grep -h 'HealthCheckPath:' "$PROJ"/.ebextensions/*.config | awk '{print $2}')
 "$ROOT/.venv/bin/python" - "$started" "$HEALTH_PATH" "$EB_PID" <<'PY'
 import json, os, sys, time, urllib.error, urllib.request
-from churn.training import REFERENCE_CUSTOMER
+from churn.core.training import REFERENCE_CUSTOMER
 started, health_path = float(sys.argv[1]), sys.argv[2]
 base = "http://127.0.0.1:9696"
 def get(path):

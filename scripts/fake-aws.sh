@@ -1,10 +1,10 @@
 # Sourced by the rehearsal scripts, inside a network namespace that has only loopback (`unshare -n`):
-# a local fake of the AWS APIs the EB CLI calls (tests/fakes/moto_plus.py) and the environment
+# a local fake of the AWS APIs the EB CLI calls (tests/support/fakes/moto_plus.py) and the environment
 # that points the EB CLI at it. Nothing here can reach AWS; what it proves is the EB CLI's side only.
 # Usage: start_fake_aws LOGFILE
 start_fake_aws() {
   ip link set lo up
-  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$EB_TOOLS/moto/bin/python" "$ROOT/tests/fakes/moto_plus.py" \
+  MOTO_IAM_LOAD_MANAGED_POLICIES=true "$EB_TOOLS/moto/bin/python" "$ROOT/tests/support/fakes/moto_plus.py" \
     -H 127.0.0.1 -p 5000 > "$1" 2>&1 &
   FAKE_AWS_PID=$!
   for _ in $(seq 100); do

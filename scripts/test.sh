@@ -15,6 +15,8 @@ say "ruff"
 .venv/bin/ruff format --check .
 say "mypy"
 .venv/bin/mypy
+say "import contracts (the dependency rule between churn's packages)"
+.venv/bin/lint-imports
 say "pip-audit over the locked dependencies (scripts/audit.sh)"
 bash scripts/audit.sh
 say "pytest"

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import requests
 
-from churn.app import create_app
 from churn.config import Settings
-from churn.model import LoadedModel, load_model
-from churn.training import REFERENCE_CUSTOMER
+from churn.core.model import LoadedModel, load_model
+from churn.core.training import REFERENCE_CUSTOMER
+from churn.server.app import create_app
 
 PROJECT = Path(__file__).resolve().parent.parent
 MODEL_PATH = PROJECT / "churn-model.bin"
@@ -79,7 +79,7 @@ def wait_until_ready(url: str, proc: subprocess.Popen[bytes] | None = None, time
 
 
 class Server:
-    """The service as it ships (`python churn_serving.py`: granian, churn/launch.py), on a free port.
+    """The service as it ships (`python churn_serving.py`: granian, churn/server/launch.py), on a free port.
 
     Its output goes to a file, not a pipe: with one log line per request, a pipe nobody drains
     fills after a few hundred requests and stalls the workers.

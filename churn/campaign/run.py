@@ -1,0 +1,300 @@
+"""A campaign run: stream rows in chunks to a scorer with bounded concurrency, write results in input order.
+
+Crash safety: each chunk's rows are appended to the output in input order and fsynced, then the
+sidecar state file (OUTPUT.state.json, replaced atomically) records how many input rows and output
+bytes are done. The offline engine for CSV files (churn.campaign.offline.engine) writes blocks of ~30,000 rows and
+checkpoints the same way about once a second and at the end; a resumed run goes on with the chunked
+path from the recorded row (same bytes), as does a run whose file the engine cannot read exactly.
+The state never claims more than the disk holds, so a resumed run truncates the output to the
+recorded size, skips the recorded rows and carries on: no row lost, none twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from churn.campaign.progress import Progress
+from churn.campaign.rows import (
+    JSONL_SUFFIXES,
+    OUTPUT_COLUMNS,
+    BackgroundDigest,
+    Unreadable,
+    chunked,
+    output_row,
+    read_rows,
+    rejected_row,
+)
+from churn.campaign.scorers import ChunkScorer, OfflineScorer
+from churn.campaign.summary import Summary
+
+STATE_VERSION = 2  # 2: the output has a warnings column
+CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
+
+
+class ResumeError(Exception):
+    """The output's state file belongs to another input or other options; the message says what to do."""
+
+
+class ModelChanged(Exception):
+    """The service's model changed during the run, which would mix two models' scores in one output."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    input: Path
+    output: Path
+    chunk_size: int = 1000
+    concurrency: int = 4
+    explain: int = 0
+    threshold: float | None = None
+    resume: bool = False
+
+
+@dataclass
+class RunState:
+    """What the sidecar file records: the run's identity and how far the durable output goes."""
+
+    input_sha256: str
+    options: dict[str, Any]
+    rows_done: int = 0
+    output_bytes: int = 0
+    complete: bool = False
+    model_version: str | None = None
+    version: int = STATE_VERSION
+    path: Path = field(default=Path(), compare=False, repr=False)
+    # Not saved: a fresh run's input digest while it is still being computed, and the counts of a run
+    # the offline engine did whole, which make re-reading the output for the summary unnecessary.
+    digest: BackgroundDigest | None = field(default=None, compare=False, repr=False)
+    summary: Summary | None = field(default=None, compare=False, repr=False)
+
+    def save(self) -> None:
+        """Replace the state file atomically and durably (write, fsync, rename, fsync the folder).
+
+        A state that claims output rows (or completion) waits for the input's digest; one that claims
+        nothing yet (the header) is saved without it, and a resume then simply starts over.
+        """
+        if self.digest is not None and (self.rows_done or self.complete or self.digest.done.is_set()):
+            self.input_sha256, self.digest = self.digest.result(), None
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SAVED}
+        with tmp.open("w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        fsync_dir(self.path.parent)
+
+
+NOT_SAVED = frozenset({"path", "digest", "summary"})
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def state_path(output: Path) -> Path:
+    return output.with_name(output.name + ".state.json")
+
+
+def identity(options: RunOptions) -> dict[str, Any]:
+    """The options that change the output's content: a resumed run must use the same ones."""
+    return {"explain": options.explain, "threshold": options.threshold}
+
+
+def open_state(options: RunOptions, digest: BackgroundDigest | None = None) -> RunState:
+    """The state to continue from (with --resume and a matching state file), else a fresh one.
+
+    The input is hashed on a background thread (`digest`, when the caller started it early, as
+    campaign.py does before loading the model): a fresh run's state needs the digest only once it
+    claims rows; a resumed run checks it before anything else.
+    """
+    path = state_path(options.output)
+    digest = digest or BackgroundDigest(options.input)
+    if options.resume and path.exists() and options.output.exists():
+        state = RunState(**{**json.loads(path.read_text()), "path": path})
+        if state.input_sha256:  # empty: saved before any row was done, so there is nothing to resume
+            check_resumable(state, options, digest.result())
+            return state
+    return RunState(input_sha256="", options=identity(options), path=path, digest=digest)
+
+
+def check_resumable(state: RunState, options: RunOptions, digest: str) -> None:
+    if state.version != STATE_VERSION:
+        raise ResumeError(
+            f"{options.output} was written by another version of campaign.py (its columns differ): "
+            "drop --resume to start over, or choose another --output"
+        )
+    if state.input_sha256 != digest:
+        raise ResumeError(
+            f"{options.output} was started from another input (sha256 {state.input_sha256[:12]}..., "
+            f"this one is {digest[:12]}...): drop --resume to start over, or choose another --output"
+        )
+    if state.options != identity(options):
+        raise ResumeError(f"{options.output} was started with options {state.options}: resume with the same ones")
+
+
+class OutputWriter:
+    """Append output rows, making them durable (fsync, then the state) at each checkpoint."""
+
+    def __init__(self, state: RunState, output: Path):
+        self.state = state
+        self.pending_rows = 0
+        self.last_checkpoint = time.monotonic()
+        if state.output_bytes:
+            with output.open("r+b") as f:  # drop whatever a crash left after the last recorded chunk
+                f.truncate(state.output_bytes)
+            self.file = output.open("ab")
+        else:
+            self.file = output.open("wb")
+            try:
+                self.append([list(OUTPUT_COLUMNS)], count=0)
+            except BaseException:  # e.g. the input's digest failed: the caller never gets a writer to close
+                self.file.close()
+                raise
+
+    def append(self, rows: Sequence[Sequence[str]], count: int | None = None) -> None:
+        """Write a chunk's rows and make them durable at once."""
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        self.write(text.getvalue().encode(), len(rows) if count is None else count, durable=True)
+
+    def write(self, data: bytes, rows: int, durable: bool = False) -> None:
+        """Write output bytes for `rows` input rows; durable now, or at the next checkpoint due."""
+        self.file.write(data)
+        self.pending_rows += rows
+        if durable or time.monotonic() - self.last_checkpoint >= CHECKPOINT_SECONDS:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """fsync what was written, then record it in the state: the state never claims more than the disk holds."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.state.rows_done += self.pending_rows
+        self.pending_rows = 0
+        self.state.output_bytes = self.file.tell()
+        self.state.save()
+        self.last_checkpoint = time.monotonic()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def score_chunk(
+    scorer: ChunkScorer, rows: Sequence[Any], threshold: float | None
+) -> tuple[str | None, list[list[str]]]:
+    """Score the readable rows of a chunk; every row, readable or not, gets its output row in place."""
+    readable = [i for i, row in enumerate(rows) if not isinstance(row, Unreadable)]
+    body = scorer([rows[i] for i in readable]) if readable else {"model_version": None, "predictions": []}
+    out: list[list[str]] = [unreadable_row(row) if isinstance(row, Unreadable) else [] for row in rows]
+    for i, prediction in zip(readable, body["predictions"], strict=True):
+        out[i] = output_row(prediction, threshold)
+    return body.get("model_version"), out
+
+
+def unreadable_row(row: Unreadable) -> list[str]:
+    return rejected_row("", f"{row.code}: {row.message}")
+
+
+def check_model(state: RunState, version: str | None) -> None:
+    if version is None:
+        return
+    if state.model_version is None:
+        state.model_version = version
+    elif state.model_version != version:
+        raise ModelChanged(
+            f"the run started with model {state.model_version} but the service now answers with {version}: "
+            "start a fresh run (without --resume) so that every row is scored by one model"
+        )
+
+
+def run(
+    options: RunOptions,
+    scorer: ChunkScorer,
+    progress: Progress,
+    stop: threading.Event | None = None,
+    digest: BackgroundDigest | None = None,
+) -> RunState:
+    """Score every row not yet done; the state says how far it got even when this raises."""
+    state = open_state(options, digest)
+    if state.complete:
+        return state
+    writer = OutputWriter(state, options.output)
+    try:
+        engine = scorer if isinstance(scorer, OfflineScorer) and fast_path_applies(options, state) else None
+        if engine is not None and run_fast(options, engine, state, writer, progress):
+            return state
+        if not progress.total:
+            progress.start(count_rows(options.input), state.rows_done)
+        rows = itertools.islice(read_rows(options.input), state.rows_done, None)
+        for version, out in scored_in_order(chunked(rows, options.chunk_size), scorer, options, stop):
+            check_model(state, version)
+            writer.append(out)
+            progress.advance(len(out))
+        state.complete = True
+        state.save()
+    finally:
+        writer.close()
+        progress.finish()
+    return state
+
+
+def fast_path_applies(options: RunOptions, state: RunState) -> bool:
+    """The offline engine takes fresh runs over CSV files; a resumed run continues on the chunked path."""
+    return state.rows_done == 0 and options.input.suffix.lower() not in JSONL_SUFFIXES
+
+
+def run_fast(
+    options: RunOptions, scorer: OfflineScorer, state: RunState, writer: OutputWriter, progress: Progress
+) -> bool:
+    """Score with the offline engine, as far as it goes; True when it did the whole file."""
+    check_model(state, scorer.service.model.version)
+    progress.start(0, 0, size=options.input.stat().st_size)  # the share read, not a row count: no extra pass
+    fast = scorer.fast_run(options.input)
+    for rows, data in fast.blocks():
+        writer.write(data, rows)
+        progress.advance(rows, position=fast.bytes_done)
+    writer.checkpoint()
+    if fast.finished:
+        state.complete = True
+        state.summary = fast.summary
+        state.save()
+    return fast.finished
+
+
+def scored_in_order(
+    chunks: Iterator[list[Any]], scorer: ChunkScorer, options: RunOptions, stop: threading.Event | None
+) -> Iterator[tuple[str | None, list[list[str]]]]:
+    """Score up to `concurrency` chunks at once, yielding results in input order; memory stays bounded."""
+    pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="score")
+    pending: deque[Future[tuple[str | None, list[list[str]]]]] = deque()
+    try:
+        for chunk in chunks:
+            pending.append(pool.submit(score_chunk, scorer, chunk, options.threshold))
+            if len(pending) >= options.concurrency:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        if stop is not None:
+            stop.set()  # in-flight calls stop retrying
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def count_rows(path: Path) -> int:
+    return sum(1 for _ in read_rows(path))

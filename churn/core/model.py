@@ -1,0 +1,159 @@
+"""Load the committed model, refuse it unless it is exactly the one trained, and compile it."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from churn.config import RANGE_TOLERANCE
+from churn.core import features
+from churn.core.contract import Contract
+from churn.core.explain import Explainer
+from churn.core.scoring import Scorer
+from churn.errors import ModelLoadError
+
+# How far the compiled scorer may drift from the probability recorded at training. The two differ
+# only by floating-point summation order (~1e-16), so anything visible means a different model.
+GOLDEN_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified model: the book's (dv, model) pair, its metadata and its compiled scorer."""
+
+    dv: Any
+    estimator: Any
+    metadata: dict[str, Any]
+    scorer: Scorer
+    explainer: Explainer
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["model_version"])
+
+    @property
+    def vocabulary(self) -> dict[str, list[Any]]:
+        return dict(self.metadata["vocabulary"])
+
+    def contract(self, tolerance: float = RANGE_TOLERANCE) -> Contract:
+        """What a valid customer of this model is (its vocabulary, its training ranges widened by tolerance)."""
+        return Contract(self.vocabulary, self.metadata["numeric_ranges"], tolerance)
+
+    def self_test(self) -> dict[str, Any]:
+        """Score the reference customer and compare with the probability recorded at training."""
+        golden = self.metadata["reference_customer"]
+        customer = {f: golden["customer"][f] for f in features.FIELDS}
+        got = self.scorer.probability(customer)
+        want = float(golden["churn_probability"])
+        return {"passed": abs(got - want) <= GOLDEN_TOLERANCE, "expected": want, "got": got}
+
+
+def metadata_path(model_path: Path) -> Path:
+    """Where the metadata of a model file lives: beside it, with a .json suffix."""
+    return model_path.with_suffix(".json")
+
+
+def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel:
+    """Read, verify and compile a model; raise ModelLoadError saying what is wrong and what to do.
+
+    sklearn_objects=False gives dv and estimator as plain records of their fitted attributes, read
+    without importing scikit-learn (~1 s of a command's start-up): enough for the compiled scorer,
+    which is all offline scoring uses. The same checks apply (sha256, version, golden self-test).
+    """
+    metadata = read_metadata(model_path)
+    try:
+        blob = model_path.read_bytes()
+    except OSError as e:
+        raise ModelLoadError(f"cannot read model file {model_path}: {e.strerror}. Run `python train.py`.") from e
+    # Checked before unpickling: never unpickle bytes that are not the ones we trained.
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != metadata["model_sha256"]:
+        raise ModelLoadError(
+            f"{model_path} has sha256 {digest[:12]}..., but {metadata_path(model_path).name} records "
+            f"{metadata['model_sha256'][:12]}...: the file was changed or replaced. Restore both files from git "
+            "or retrain them together with `python train.py`."
+        )
+    installed = importlib.metadata.version("scikit-learn")
+    if metadata["sklearn_version"] != installed:
+        raise ModelLoadError(
+            f"the model was trained with scikit-learn {metadata['sklearn_version']} but {installed} "
+            "is installed. Install the locked dependencies (`pipenv install --deploy`) or retrain with "
+            "`python train.py`."
+        )
+    if sklearn_objects:
+        dv, estimator = pickle.loads(blob)  # noqa: S301 - our own file, its sha256 verified above
+    else:
+        dv, estimator = FittedAttributes.load(blob)
+    scorer = Scorer.from_sklearn(dv, estimator)
+    try:
+        explainer = Explainer(scorer, metadata["explain_baseline"], metadata["score_quantiles"])
+    except (KeyError, ValueError) as e:
+        raise ModelLoadError(
+            f"model metadata lacks reason-code or percentile data ({e}). Run `python train.py`."
+        ) from e
+    model = LoadedModel(dv, estimator, metadata, scorer, explainer)
+    check_consistency(model)
+    return model
+
+
+def read_metadata(model_path: Path) -> dict[str, Any]:
+    path = metadata_path(model_path)
+    try:
+        metadata = json.loads(path.read_text())
+    except OSError as e:
+        raise ModelLoadError(f"cannot read model metadata {path}: {e.strerror}. Run `python train.py`.") from e
+    except ValueError as e:
+        raise ModelLoadError(f"model metadata {path} is not valid JSON ({e}). Run `python train.py`.") from e
+    required = (
+        "model_version",
+        "model_sha256",
+        "sklearn_version",
+        "vocabulary",
+        "numeric_ranges",
+        "reference_customer",
+    )
+    missing = [key for key in required if key not in metadata]
+    if missing:
+        raise ModelLoadError(f"model metadata {path} lacks {', '.join(missing)}. Run `python train.py`.")
+    return dict(metadata)
+
+
+def check_consistency(model: LoadedModel) -> None:
+    """Refuse metadata whose vocabulary disagrees with the model, or a scorer that fails the self-test."""
+    for field, table in model.scorer.categorical.items():
+        if sorted(model.vocabulary.get(field, [])) != sorted(table):
+            raise ModelLoadError(f"metadata vocabulary of {field!r} differs from the model's. Run `python train.py`.")
+    result = model.self_test()
+    if not result["passed"]:
+        raise ModelLoadError(
+            f"golden self-test failed: the reference customer scores {result['got']!r}, training recorded "
+            f"{result['expected']!r}. Retrain with `python train.py`."
+        )
+
+
+class FittedAttributes:
+    """A fitted scikit-learn object's attributes (feature_names_, coef_...), without its class."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    @staticmethod
+    def load(blob: bytes) -> Any:
+        return _AttributesUnpickler(io.BytesIO(blob)).load()
+
+
+class _AttributesUnpickler(pickle.Unpickler):
+    """Unpickle scikit-learn objects as FittedAttributes; numpy's arrays as numpy's; refuse anything else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith("sklearn."):
+            return FittedAttributes
+        if module.split(".", maxsplit=1)[0] == "numpy" or (module, name) == ("copyreg", "_reconstructor"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"unexpected object in the model file: {module}.{name}")

@@ -1,0 +1,104 @@
+"""Serve the app with granian: `python churn_serving.py` (what the container, `make serve` and the stack run).
+
+granian (a Rust HTTP server with a WSGI interface) was chosen by measurement over gunicorn: ~2-4x the
+requests per second at a third of the server CPU per request, it closes a connection whose body the
+app refused unread, holds no thread for a client trickling its headers, and answers malformed HTTP
+without an HTML page (docs/performance.md has the figures and the behaviours). What this module
+settles that granian's command line does not:
+- the app is built once, in this process, before any worker is forked: a bad model or setting stops
+  the start with its message before the port is bound, and the workers share the loaded model;
+- PROMETHEUS_MULTIPROC_DIR is created and wiped before prometheus-client is first imported;
+- secrets leave os.environ once the app holds them: granian copies os.environ into every request's
+  environ;
+- granian's own log lines are JSON lines on stdout, like the app's;
+- a worker ends with the server process: granian's workers would otherwise go on serving the port
+  alone, unsupervised, after the server process is killed (SIGKILL, OOM).
+The book's command, `gunicorn --bind 0.0.0.0:9696 churn_serving:app`, serves the same app too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Each measured in the server spike (docs/performance.md):
+HEADER_BUFFER_BYTES = 16 * 1024  # a request line and headers past this get granian's 414/431
+# granian closes a connection that has not sent a whole head within this time, idle keep-alive
+# included: a proxy in front must close its idle upstream connections sooner (nginx/churn.conf.template).
+HEADER_READ_TIMEOUT_MS = 30_000
+SECRETS = ("CHURN_API_KEYS", "REDIS_URL")  # read into the app's Settings; never in a request's environ
+
+
+def fresh_metrics_dir() -> None:
+    """Each server gets a fresh directory unless one is given; a given one is wiped (an old run's counts)."""
+    path = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="churn-metrics-")))
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def log_config() -> dict[str, Any]:
+    """granian's loggers as JSON lines on stdout; its access log stays off (churn.access logs each request)."""
+    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}
+    return {
+        "formatters": {"json": {"()": "churn.logs.JsonFormatter"}},
+        "handlers": {"console": handler, "access": handler},
+    }
+
+
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+
+
+def die_with(parent: int) -> None:
+    """In a forked worker: have the kernel kill this process when the server process dies."""
+    import ctypes  # noqa: PLC0415 - only workers, once
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: no such call
+        return
+    if os.getppid() != parent:  # the server died before the call above: the kernel will not tell us
+        os._exit(1)
+
+
+def main() -> None:
+    fresh_metrics_dir()  # before anything imports prometheus-client
+    from churn.config import ConfigError, Settings  # noqa: PLC0415
+    from churn.server.app import build_app  # noqa: PLC0415 - see above
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as e:
+        sys.exit(f"churn-serving cannot start: {e}")
+    app = build_app(settings)  # exits with its message on a bad model
+    for name in SECRETS:
+        os.environ.pop(name, None)
+
+    from granian import Granian  # noqa: PLC0415 - only the server needs it
+    from granian.constants import HTTPModes, Interfaces  # noqa: PLC0415
+    from granian.http import HTTP1Settings  # noqa: PLC0415
+
+    # Fork, not spawn: the workers inherit the app built above.
+    multiprocessing.set_start_method("fork", force=True)
+    server_pid = os.getpid()
+    os.register_at_fork(after_in_child=lambda: die_with(server_pid))
+    server = Granian(
+        "churn_serving:app",  # granian's name for it; the app itself comes from target_loader
+        address="0.0.0.0",  # noqa: S104 - the container's port: every interface
+        port=settings.port,
+        interface=Interfaces.WSGI,
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS, max_buffer_size=HEADER_BUFFER_BYTES),
+        respawn_failed_workers=True,  # otherwise one worker's death (OOM, SIGKILL) stops the whole server
+        workers_kill_timeout=settings.graceful_timeout,  # otherwise SIGTERM waits for any request forever
+        log_dictconfig=log_config(),
+    )
+    server.serve(target_loader=lambda _target: app)

@@ -1,0 +1,209 @@
+"""The outermost WSGI layer: the route, API-key auth, the request body, one JSON log line and the HTTP metrics.
+
+It wraps everything else (create_app installs it last), so it also sees requests that never reach a
+route: 401s, 404s, 405s, 413s and whatever an inner fast path answers. Every decision about a request
+is taken here, once, on what the request will actually reach: the route is resolved from the app's
+own url_map (the one Flask dispatches with, which merges no slashes), and the auth check, the fast
+path, the metrics label and the log line all use that one route. Every route needs a key when keys
+are configured, except the few listed in OPEN_ROUTES: a path that matches no route is not open either.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import orjson
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map
+from werkzeug.wsgi import get_path_info
+
+from churn.errors import ApiError, Code
+from churn.server.body import framing, read_body
+from churn.server.metrics import Metrics
+from churn.server.wsgi import BODY_KEY, CLOSE_KEY, ROUTE_KEY, ROWS_KEY, status_line
+
+log = logging.getLogger("churn.access")
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+# The route templates a caller may reach without a key when keys are configured: health checks for
+# the load balancer, the model's metadata, and the docs (nothing secret; they say how to authenticate).
+# Everything else (scoring, jobs, metrics, any route added later, any path matching no route) needs one.
+OPEN_ROUTES = frozenset(
+    {"/ping", "/healthz", "/readyz", "/v1/model", "/openapi.json", "/docs", "/docs/init.js", "/docs/<asset>"}
+)
+REQUEST_ID_HEADER = "X-Request-ID"
+CALLER_KEY = "churn.caller"  # WSGI environ key: which key authorized the request ("key-2"), never the key
+ANONYMOUS = "anonymous"
+MAX_REQUEST_ID = 128
+MAX_LOGGED_PATH = 200
+UNMATCHED = "unmatched"  # the one route label of every path no route matches: labels stay bounded
+UNAUTHORIZED = ApiError(
+    401, Code.UNAUTHORIZED, "this route needs an API key: send the header Authorization: Bearer <key>"
+)
+UNAUTHORIZED_BODY = orjson.dumps(UNAUTHORIZED.body())
+
+
+NOT_CANONICAL = ApiError(
+    404,
+    Code.NOT_FOUND,
+    "no such route: a path has one spelling (one leading slash, no empty or dot segments, no trailing slash)",
+)
+
+
+BAD_METHOD = ApiError(400, Code.BAD_REQUEST, "the request method is not an HTTP method (methods are upper case)")
+METHOD = re.compile(r"[A-Z]{1,20}")
+
+
+def canonical(path: str) -> bool:
+    """Whether a path is spelled the one way routes are: werkzeug would strip extra leading slashes."""
+    if path == "/":
+        return True
+    segments = path.split("/")
+    return len(segments) > 1 and segments[0] == "" and all(s not in ("", ".", "..") for s in segments[1:])
+
+
+def valid_request_id(value: str) -> bool:
+    """A caller's id is kept when it cannot break a header or a log line and is not absurdly long."""
+    return len(value) <= MAX_REQUEST_ID and value.isascii() and value.isprintable()
+
+
+class RouteLabels:
+    """Resolve a request path to the route template Flask will dispatch it to, from the app's url_map."""
+
+    def __init__(self, url_map: Map):
+        self.url_map = url_map
+        self.static: dict[str, str] | None = None
+
+    def label(self, path: str, method: str) -> str:
+        if self.static is None:  # built at the first request, when every blueprint is registered
+            self.static = {r.rule: r.rule for r in self.url_map.iter_rules() if not r.arguments}
+        found = self.static.get(path)
+        return found if found is not None else self.match(path, method)
+
+    def match(self, path: str, method: str) -> str:
+        try:
+            rule, _ = self.url_map.bind("localhost").match(path, method, return_rule=True)
+        except HTTPException:  # not found, wrong method or a redirect
+            return UNMATCHED
+        return template(rule.rule)
+
+
+def template(rule: str) -> str:
+    """A rule as labels and docs show it: "/v1/jobs/<job:job_id>" is "/v1/jobs/<job_id>"."""
+    return CONVERTER.sub(r"<\1>", rule)
+
+
+CONVERTER = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>")
+
+
+class RequestMiddleware:
+    """Wrap a WSGI app with the route, auth, the body, the request log line and the request metrics."""
+
+    def __init__(self, app: WSGIApp, *, url_map: Map, api_keys: tuple[str, ...], metrics: Metrics, max_body_bytes: int):
+        self.app = app
+        self.routes = RouteLabels(url_map)
+        self.keys = tuple(key.encode() for key in api_keys)
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.model_version = metrics.model_version
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request_id = environ.get("HTTP_X_REQUEST_ID")
+        if not request_id or not valid_request_id(request_id):
+            request_id = os.urandom(12).hex()
+        path = get_path_info(environ)  # decoded exactly as Flask decodes it before routing
+        spelled_once = canonical(path)
+        route = environ[ROUTE_KEY] = (
+            self.routes.label(path, environ.get("REQUEST_METHOD", "")) if spelled_once else UNMATCHED
+        )
+        status = ["500"]
+
+        def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status[0] = status_line[:3]
+            headers.append((REQUEST_ID_HEADER, request_id))
+            return start_response(status_line, headers, exc_info)
+
+        try:
+            caller = self.caller(environ) if self.keys else ANONYMOUS
+            if caller is None and route not in OPEN_ROUTES:
+                return self.refuse(environ, start, UNAUTHORIZED, self.challenge(environ))
+            environ[CALLER_KEY] = caller or ANONYMOUS
+            if not spelled_once:  # Flask would route it (werkzeug strips leading slashes): refuse it here
+                return self.refuse(environ, start, NOT_CANONICAL)
+            if not METHOD.fullmatch(environ.get("REQUEST_METHOD", "")):  # werkzeug upper-cases "post"
+                return self.refuse(environ, start, BAD_METHOD)
+            try:
+                if framing(environ).has_body:
+                    read_body(environ, self.max_body_bytes)
+            except ApiError as e:
+                return self.refuse(environ, start, e)
+            # Flask has the whole body in memory when it returns, so this is the time to answer;
+            # a streamed body's sending time is not included (no route streams).
+            return self.app(environ, start)
+        finally:
+            self.finish(environ, route, status[0], started, request_id)
+
+    def caller(self, environ: dict[str, Any]) -> str | None:
+        """The key that authorizes the request, by position ("key-1"), or None."""
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        given = token.strip().encode("latin-1")  # WSGI headers are latin-1 strings: back to the bytes sent
+        matched = None
+        # no early exit: the time taken does not say which key matched
+        for position, key in enumerate(self.keys, 1):
+            if hmac.compare_digest(given, key):
+                matched = f"key-{position}"
+        return matched
+
+    @staticmethod
+    def challenge(environ: dict[str, Any]) -> list[tuple[str, str]]:
+        value = 'Bearer realm="churn-serving"'
+        if environ.get("HTTP_AUTHORIZATION"):
+            value += ', error="invalid_token"'
+        return [("WWW-Authenticate", value)]
+
+    def refuse(
+        self, environ: dict[str, Any], start: StartResponse, error: ApiError, extra: Sequence[tuple[str, str]] = ()
+    ) -> list[bytes]:
+        """Answer an error before the app runs; a body left unread (or half read) closes the connection."""
+        data = UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
+        if BODY_KEY not in environ and framing_has_body(environ):
+            # The rest of the body would have to be read (or drained) to reuse the connection: close it.
+            environ[CLOSE_KEY] = True
+            headers.append(("Connection", "close"))
+        start(status_line(error.status), headers)
+        return [data]
+
+    def finish(self, environ: dict[str, Any], route: str, status: str, started: float, request_id: str) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.record_request(route, status, seconds)
+        fields = {
+            "request_id": request_id,
+            "method": environ.get("REQUEST_METHOD"),
+            "route": route,
+            "path": get_path_info(environ)[:MAX_LOGGED_PATH],
+            "status": int(status),
+            "rows": environ.get(ROWS_KEY, 0),
+            "latency_ms": round(seconds * 1000, 3),
+            "model_version": self.model_version,
+        }
+        if log.isEnabledFor(logging.INFO):
+            # A record built directly: logger.info() would also walk the stack to find its caller.
+            record = logging.LogRecord(log.name, logging.INFO, __file__, 0, "request", None, None)
+            record.fields = fields
+            log.handle(record)
+
+
+def framing_has_body(environ: dict[str, Any]) -> bool:
+    """Whether the request declares a body (any Content-Length but 0, or chunks), even a malformed one."""
+    return "HTTP_TRANSFER_ENCODING" in environ or environ.get("CONTENT_LENGTH", "0") not in ("", "0")

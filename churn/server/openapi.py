@@ -1,0 +1,317 @@
+"""The OpenAPI 3 document, built from what validates requests: the customer contract (churn.core.contract,
+from the model's vocabulary and training ranges), churn.errors and the settings. A new category in a
+retrained model shows up here by itself.
+
+The validator is more lenient than a plain enum: it takes raw CRM spellings ("Month-to-month") and
+numeric strings ("41"). The contract's schemas say so with patterns beside the canonical values, so
+that a customer the document calls invalid is one the service refuses, and the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from churn.core.contract import Contract
+from churn.core.model import LoadedModel
+from churn.errors import Code, FieldCode, WarningCode
+from churn.server.job_routes import JobId
+
+JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
+
+REF = "#/components/schemas/"
+ERROR_STATUSES = {
+    400: "The body is not valid JSON (`invalid_json`)",
+    401: "An API key is needed and was missing or wrong (`unauthorized`); see WWW-Authenticate",
+    413: "The body or the batch is too large (`payload_too_large`, `batch_too_large`)",
+    415: "The body was not sent as application/json (`unsupported_media_type`)",
+    422: "The request is well-formed JSON but not a valid request (`validation_failed`, `invalid_request`)",
+    500: "A fault of the service (`internal_error`); the details are only in its log",
+}
+JOB_ERRORS = {
+    404: "No such job: it never existed or its result expired (`job_not_found`)",
+    413: "The body, the batch or the job's cost (rows x (1 + explain + explain_down)) is too large "
+    "(`payload_too_large`, `batch_too_large`, `job_too_large`; details give the limit)",
+    429: "As many jobs queued or running as allowed, for this API key or in all (`too_many_jobs`, with Retry-After)",
+    500: "The job failed (`job_failed`); the message says why, details.reason names the cause",
+    503: "Jobs are not configured (`jobs_disabled`), Redis is unreachable (`queue_unavailable`) or this server "
+    "runs as many job requests as it takes at once (`jobs_busy`), with Retry-After",
+}
+
+
+def public_codes(vocabulary: type) -> list[str]:
+    return sorted(v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str))
+
+
+def customer_schema(model: LoadedModel, contract: Contract) -> dict[str, Any]:
+    return {
+        **contract.schema(),
+        "description": "One customer. Key names may also be CRM spellings (`MonthlyCharges`, `customerID`); "
+        "fields the model does not use are ignored.",
+        "additionalProperties": True,
+        "example": dict(model.metadata["reference_customer"]["customer"]),
+    }
+
+
+def error_schemas() -> dict[str, Any]:
+    field_error = {
+        "type": "object",
+        "required": ["field", "code", "message"],
+        "properties": {
+            "field": {"type": "string", "description": "The field, or '' for the record as a whole"},
+            "code": {"type": "string", "enum": public_codes(FieldCode)},
+            "message": {"type": "string"},
+            "allowed": {"type": "array", "items": {}, "description": "The known values, for unknown_category"},
+            "range": {**RANGE, "description": "The accepted range, for out_of_range"},
+        },
+    }
+    warning = {
+        "type": "object",
+        "required": ["field", "code", "message", "range"],
+        "properties": {
+            "field": {"type": "string"},
+            "code": {"type": "string", "enum": public_codes(WarningCode)},
+            "message": {"type": "string"},
+            "range": {**RANGE, "description": "The range training saw"},
+        },
+    }
+    error = {
+        "type": "object",
+        "required": ["code", "message", "details"],
+        "properties": {
+            "code": {"type": "string", "description": "Stable machine-readable code: " + ", ".join(public_codes(Code))},
+            "message": {"type": "string"},
+            "details": {"nullable": True, "description": "A list of FieldError for validation_failed"},
+        },
+    }
+    envelope = {"type": "object", "required": ["error"], "properties": {"error": {"$ref": REF + "ErrorBody"}}}
+    return {"FieldError": field_error, "FieldWarning": warning, "ErrorBody": error, "Error": envelope}
+
+
+RANGE = {
+    "type": "object",
+    "required": ["min", "max"],
+    "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
+}
+
+
+def response_schemas(model: LoadedModel, contract: Contract, max_batch: int, job_max_batch: int) -> dict[str, Any]:
+    explain_limit = len(model.scorer.fields)
+    reason = {
+        "type": "object",
+        "required": ["field", "code", "value", "contribution"],
+        "properties": {
+            "field": {"type": "string"},
+            "code": {"type": "string"},
+            "value": {},
+            "contribution": {"type": "number"},
+        },
+    }
+    customerid = {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}
+    scored = {
+        "type": "object",
+        "required": ["index", "customerid", "churn_probability", "churn", "percentile"],
+        "properties": {
+            "index": {"type": "integer"},
+            "customerid": customerid,
+            "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+            "churn": {"type": "boolean"},
+            "percentile": {"type": "number", "minimum": 0, "maximum": 100},
+            "reasons": {"type": "array", "items": reason},
+            "reasons_down": {"type": "array", "items": reason},
+            "warnings": {
+                "type": "array",
+                "items": {"$ref": REF + "FieldWarning"},
+                "description": "Only on a row with a value outside the training range: scored, but check it",
+            },
+        },
+    }
+    rejected = {
+        "type": "object",
+        "required": ["index", "customerid", "error"],
+        "properties": {"index": {"type": "integer"}, "customerid": customerid, "error": {"$ref": REF + "ErrorBody"}},
+    }
+    count = {"type": "integer", "minimum": 0}
+    return {
+        "Customer": customer_schema(model, contract),
+        "Prediction": {
+            "type": "object",
+            "required": ["churn_probability", "churn"],
+            "properties": {
+                "churn_probability": {"type": "number", "minimum": 0, "maximum": 1},
+                "churn": {"type": "boolean"},
+            },
+        },
+        "BatchRequest": batch_request(explain_limit, max_items=max_batch, min_items=0),
+        "BatchResponse": {
+            "type": "object",
+            "required": ["model_version", "threshold", "summary", "predictions"],
+            "properties": {
+                "model_version": {"type": "string"},
+                "threshold": {"type": "number"},
+                "summary": {
+                    "type": "object",
+                    "required": ["rows", "scored", "rejected", "churners"],
+                    "properties": {k: count for k in ("rows", "scored", "rejected", "churners")},
+                },
+                "predictions": {
+                    "type": "array",
+                    "items": {"anyOf": [{"$ref": REF + "ScoredRow"}, {"$ref": REF + "RejectedRow"}]},
+                },
+            },
+        },
+        "ScoredRow": scored,
+        "RejectedRow": rejected,
+        "JobRequest": batch_request(explain_limit, max_items=job_max_batch, min_items=1),
+        "JobStatus": {
+            "type": "object",
+            "required": ["id", "status", "status_url", "result_url"],
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"type": "string", "enum": ["queued", "running", "finished"]},
+                "rows": {"type": "integer", "minimum": 0},
+                "status_url": {"type": "string"},
+                "result_url": {"type": "string"},
+            },
+        },
+    }
+
+
+def batch_request(explain_limit: int, *, max_items: int, min_items: int) -> dict[str, Any]:
+    option = {"type": "integer", "minimum": 0, "maximum": explain_limit, "default": 0}
+    return {
+        "type": "object",
+        "required": ["customers"],
+        "additionalProperties": False,
+        "properties": {
+            "customers": {
+                "type": "array",
+                "minItems": min_items,
+                "maxItems": max_items,
+                # Rows are checked one by one: a bad row gets its own error in a 200 answer.
+                "items": {"description": "A Customer; any other value is answered with a per-row error"},
+            },
+            "explain": {**option, "description": "How many fields raising the risk most to list per row"},
+            "explain_down": {**option, "description": "How many fields lowering the risk most to list per row"},
+        },
+    }
+
+
+def json_content(ref: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": REF + ref}}}
+
+
+def errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": ERROR_STATUSES[s], "content": json_content("Error")} for s in statuses}
+
+
+def scoring_operation(summary: str, request: str, response: str, secured: bool) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "requestBody": {"required": True, "content": json_content(request)},
+        "responses": {
+            "200": {"description": "Scored", "content": json_content(response)},
+            **errors(400, *((401,) if secured else ()), 413, 415, 422, 500),
+        },
+    }
+    if secured:
+        operation["security"] = [{"bearerAuth": []}]
+    return operation
+
+
+def job_errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"description": JOB_ERRORS[s], "content": json_content("Error")} for s in statuses}
+
+
+def job_operations(secured: bool) -> dict[str, Any]:
+    """The asynchronous job routes (churn/server/job_routes.py)."""
+    job_id = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": JOB_ID}}]
+    auth: dict[str, Any] = {"security": [{"bearerAuth": []}]} if secured else {}
+    unauthorized: dict[str, Any] = errors(401) if secured else {}
+    status: dict[str, Any] = {"description": "Queued or running", "content": json_content("JobStatus")}
+    submit: dict[str, Any] = {
+        "summary": "Queue a batch for an RQ worker",
+        # The CSV upload is described here rather than as a second media type: a schema cannot say
+        # "a header of distinct column names", so a fuzzer would take any string for a valid CSV.
+        "description": "The body is a batch like /v1/predict's (at least one customer). A CSV export can be "
+        "sent instead, as `Content-Type: text/csv` with a header line and one customer per line "
+        "(raw CRM headers and spellings are fine), options in the query string (`?explain=3`); "
+        "an unreadable CSV is answered 400 `invalid_csv`.",
+        "requestBody": {"required": True, "content": json_content("JobRequest")},
+        "responses": {
+            "202": {"description": "Queued; Location names the status URL", "content": json_content("JobStatus")},
+            **errors(400, 415, 422, 500),
+            **unauthorized,
+            **job_errors(413, 429, 503),
+        },
+        **auth,
+    }
+    poll: dict[str, Any] = {
+        "summary": "The job's state: 202 while queued or running, 200 once finished",
+        "parameters": job_id,
+        "responses": {"200": {"description": "Finished", "content": json_content("JobStatus")}, "202": status,
+                      **unauthorized, **job_errors(404, 500, 503)},
+        **auth,
+    }  # fmt: skip
+    result: dict[str, Any] = {
+        "summary": "The job's predictions, shaped as /v1/predict's response",
+        "parameters": job_id,
+        "responses": {"200": {"description": "The predictions", "content": json_content("BatchResponse")},
+                      "202": status, **unauthorized, **job_errors(404, 500, 503)},
+        **auth,
+    }  # fmt: skip
+    return {
+        "/v1/jobs": {"post": submit},
+        "/v1/jobs/{job_id}": {"get": poll},
+        "/v1/jobs/{job_id}/result": {"get": result},
+    }
+
+
+def get_operation(summary: str, content: dict[str, Any], *extra: int) -> dict[str, Any]:
+    responses = {"200": {"description": "OK", "content": content}}
+    responses.update({str(s): {"description": "Not ready", "content": content} for s in extra})
+    return {"get": {"summary": summary, "responses": responses}}
+
+
+def paths(secured: bool) -> dict[str, Any]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    anything = {"application/json": {"schema": {"type": "object"}}}
+    metrics = get_operation("Prometheus metrics of every worker", text)
+    if secured:
+        metrics["get"]["security"] = [{"bearerAuth": []}]
+        metrics["get"]["responses"].update(errors(401))
+    return {
+        "/predict": {
+            "post": scoring_operation("Score one customer (the book's route)", "Customer", "Prediction", secured)
+        },
+        "/v1/predict": {
+            "post": scoring_operation(
+                "Score a batch, one result or error per row, in order", "BatchRequest", "BatchResponse", secured
+            )
+        },
+        "/v1/model": get_operation("The model's metadata", anything),
+        "/ping": get_operation("Liveness, as in the book: PONG", text),
+        "/healthz": get_operation("The process is alive", anything),
+        "/readyz": get_operation("The model is loaded and its golden self-test passes", anything, 503),
+        "/metrics": metrics,
+        **job_operations(secured),
+    }
+
+
+def build(
+    model: LoadedModel, max_batch: int, secured: bool, job_max_batch: int = 100_000, contract: Contract | None = None
+) -> dict[str, Any]:
+    """The whole document for this model and these settings (contract: the service's, by default the model's)."""
+    contract = contract or model.contract()
+    doc: dict[str, Any] = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "churn-serving",
+            "version": model.version,
+            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`.",
+        },
+        "paths": paths(secured),
+        "components": {"schemas": {**error_schemas(), **response_schemas(model, contract, max_batch, job_max_batch)}},
+    }
+    if secured:
+        doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    return doc

@@ -1,0 +1,70 @@
+"""Settings come from the environment once, and a bad value names its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from churn.config import DEFAULT_MODEL_PATH, RANGE_TOLERANCE, ConfigError, Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert (settings.port, settings.threshold, settings.max_batch) == (9696, 0.5, 10_000)
+    assert settings.model_path == DEFAULT_MODEL_PATH
+    assert settings.range_tolerance == RANGE_TOLERANCE == 1.0
+    assert Settings.from_env({"CHURN_RANGE_TOLERANCE": "0.25"}).range_tolerance == 0.25
+
+
+def test_values_are_read() -> None:
+    env = {"PORT": "8080", "CHURN_THRESHOLD": "0.3", "CHURN_MAX_BATCH": "500", "CHURN_MODEL_PATH": "/m/x.bin",
+           "LOG_LEVEL": "debug", "CHURN_MAX_BODY_BYTES": "1024"}  # fmt: skip
+    settings = Settings.from_env(env)
+    assert (settings.port, settings.threshold, settings.max_batch) == (8080, 0.3, 500)
+    assert (settings.model_path, settings.log_level, settings.max_body_bytes) == (Path("/m/x.bin"), "DEBUG", 1024)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("CHURN_THRESHOLD", "1.5"),
+        ("CHURN_THRESHOLD", "nan"),
+        ("CHURN_THRESHOLD", "half"),
+        ("CHURN_MAX_BATCH", "0"),
+        ("CHURN_MAX_BATCH", "1e4"),
+        ("CHURN_MAX_BODY_BYTES", "-1"),
+        ("LOG_LEVEL", "LOUD"),
+        ("CHURN_RANGE_TOLERANCE", "-0.5"),
+        ("CHURN_RANGE_TOLERANCE", "nan"),
+        ("CHURN_RANGE_TOLERANCE", "inf"),
+        ("CHURN_RANGE_TOLERANCE", "wide"),
+    ],
+)
+def test_bad_values_name_their_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{name}="):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("value", ["a" * 16, "x" * 64, f"{'k' * 20},{'r' * 30}", f" {'k' * 20} , "])
+def test_api_keys_are_read(value: str) -> None:
+    keys = Settings.from_env({"CHURN_API_KEYS": value}).api_keys
+    assert keys and all(len(k) >= 16 and k in value for k in keys)
+
+
+@pytest.mark.parametrize("value", [" , ", ",", " ", ",,,", "\t,\n"])
+def test_api_keys_set_but_empty_refuse_to_start_rather_than_run_open(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^CHURN_API_KEYS is set but holds no key"):
+        Settings.from_env({"CHURN_API_KEYS": value})
+
+
+@pytest.mark.parametrize("value", ["short", "k" * 20 + ",short", "k" * 15, "caf\u00e9" * 5, "a b" * 8])
+def test_unusable_api_keys_refuse_to_start(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^CHURN_API_KEYS: key #"):
+        Settings.from_env({"CHURN_API_KEYS": value})
+
+
+def test_no_api_keys_means_open() -> None:
+    assert Settings.from_env({}).api_keys == Settings.from_env({"CHURN_API_KEYS": ""}).api_keys == ()

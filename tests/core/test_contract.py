@@ -1,0 +1,264 @@
+"""Every path gives the customer contract's verdict: the per-row validator (the reference), the column-wise
+batch path, the HTTP fast path, the offline CSV engine and the OpenAPI schema, on records generated over
+the whole input domain (tests/support/strategies.py), not only the values training saw."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from churn.campaign.offline.engine import OUTPUT_COLUMNS, score_csv
+from churn.campaign.rows import output_row
+from churn.config import Settings
+from churn.core import features, grammar
+from churn.core.contract import Contract, NumberField
+from churn.core.model import LoadedModel
+from churn.core.service import ChurnService
+from churn.core.validation import InvalidCustomer
+from churn.errors import Code
+from churn.server import openapi
+from churn.server.app import create_app
+from tests.conftest import PROJECT
+from tests.server.test_fastpath import call
+from tests.support import strategies
+
+SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+
+
+@pytest.fixture(scope="module")
+def service(model: LoadedModel) -> ChurnService:
+    return ChurnService(model)
+
+
+@pytest.fixture(scope="module")
+def contract(service: ChurnService) -> Contract:
+    return service.contract
+
+
+@pytest.fixture(scope="module")
+def http_app(model: LoadedModel) -> Any:
+    return create_app(Settings(max_batch=50, max_body_bytes=1 << 20), model)
+
+
+def reference(service: ChurnService, row: Any, explain: int = 0) -> dict[str, Any]:
+    """One row's prediction built from the per-row validator and the one-customer scorer only."""
+    try:
+        customer, customerid = service.validator.validate(row)
+    except InvalidCustomer as e:
+        error = {"code": Code.VALIDATION_FAILED, "message": str(e), "details": e.details()}
+        return {"customerid": e.customerid, "error": error}
+    probability = service.scorer.probability(customer)
+    out: dict[str, Any] = {
+        "customerid": customerid,
+        "churn_probability": probability,
+        "churn": probability >= service.threshold,
+        "percentile": float(service.model.explainer.percentiles(np.array([probability]))[0]),
+    }
+    out.update(service.model.explainer.reasons(customer, explain, explain) if explain else {})
+    warnings = service.contract.warnings(customer)
+    if warnings:
+        out["warnings"] = [w.as_dict() for w in warnings]
+    return out
+
+
+def json_schema(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema (draft 4): `nullable: true` becomes a null alternative."""
+    if isinstance(schema, list):
+        return [json_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: json_schema(v) for k, v in schema.items() if k != "nullable"}
+    return {"anyOf": [out, {"type": "null"}]} if schema.get("nullable") else out
+
+
+def without_index(predictions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in p.items() if k != "index"} for p in predictions]
+
+
+def as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data(), explain=st.integers(0, 3))
+def test_the_batch_path_gives_the_per_row_verdict(service: ChurnService, data: Any, explain: int) -> None:
+    rows = data.draw(st.lists(strategies.records(service.contract), max_size=10))
+    result = service.score_rows(rows, explain=explain, explain_down=explain)
+    assert without_index(result["predictions"]) == [reference(service, row, explain) for row in rows]
+    assert [p["index"] for p in result["predictions"]] == list(range(len(rows)))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_http_answers_the_per_row_verdict_through_both_paths(http_app: Any, data: Any) -> None:
+    app = http_app
+    rows = data.draw(st.lists(strategies.records(app.extensions["churn"].contract), max_size=6))
+    try:
+        body = orjson.dumps({"customers": rows})
+    except TypeError:  # integers beyond 64 bits
+        assume(False)
+    assume(b"NaN" not in body and b"Infinity" not in body)
+    fast = app.wsgi_app.app  # inside the request middleware
+    answer = call(fast, body, "/v1/predict")
+    assert answer == call(fast.flask_app, body, "/v1/predict")
+    service = app.extensions["churn"]
+    parsed = orjson.loads(body)["customers"]
+    assert without_index(orjson.loads(answer[2])["predictions"]) == [reference(service, r) for r in parsed]
+    for row in parsed:  # /predict: the same verdict, the book's two keys only
+        status, _, single, _ = call(fast, orjson.dumps(row), "/predict")
+        want = reference(service, row)
+        if "error" in want:
+            assert (status, orjson.loads(single)["error"]["message"]) == (
+                "422 UNPROCESSABLE ENTITY",
+                want["error"]["message"],
+            )
+        else:
+            assert orjson.loads(single) == {"churn_probability": want["churn_probability"], "churn": want["churn"]}
+
+
+CSV_SAFE = st.characters(blacklist_characters='",\r\n', blacklist_categories=("Cs",))
+
+
+@st.composite
+def csv_rows(draw: Any, contract: Contract) -> tuple[list[str], list[list[str]]]:
+    """A CSV table of text cells only (what a file holds), with a header in raw or model spellings."""
+    names = [features.ID_FIELD, *contract.fields]
+    header = [draw(st.sampled_from([n, n.upper(), n.capitalize()])) for n in names]
+    # sometimes a column is missing (a header without any model field is left to the Python reader)
+    keep = [i for i in range(len(names)) if draw(st.integers(0, 30)) != 0 or i == 1]
+    header = [header[i] for i in keep] + ["Churn"]
+    rows = []
+    for _ in range(draw(st.integers(1, 30))):
+        cells = []
+        for i in keep:
+            spec = contract.fields.get(names[i])
+            text = strategies.customerids(text_only=True) if spec is None else strategies.values(spec, text_only=True)
+            cells.append(draw(text).translate({ord(c): None for c in '",\r\n'}))
+        rows.append([*cells, "No"])
+    return header, rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data(), explain=st.sampled_from([0, 2]))
+def test_the_offline_engine_writes_the_per_row_verdict(
+    service: ChurnService, tmp_path: Path, data: Any, explain: int
+) -> None:
+    header, rows = data.draw(csv_rows(service.contract))
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    with source.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows([header, *rows])
+    score_csv(source, target, service, explain=explain, chunk_bytes=2048)  # raises if the engine gave up
+    want = io.StringIO()
+    writer = csv.writer(want, lineterminator="\n")
+    writer.writerow(OUTPUT_COLUMNS)
+    with source.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            prediction = reference(service, row, explain)
+            prediction.pop("reasons_down", None)
+            writer.writerow(output_row(prediction))
+    assert target.read_text(encoding="utf-8") == want.getvalue()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_the_openapi_schema_gives_the_same_verdict(model: LoadedModel, service: ChurnService, data: Any) -> None:
+    schema = openapi.build(model, 100, secured=False)["components"]["schemas"]["Customer"]
+    record = data.draw(strategies.records(service.contract, canonical_keys=True))
+    try:
+        body = orjson.dumps(record)
+    except TypeError:
+        body = b""  # integers beyond 64 bits: still a JSON value, which jsonschema_rs checks below
+    assume(b"NaN" not in body and b"Infinity" not in body)
+    floats = [v for v in (record.values() if isinstance(record, dict) else ()) if isinstance(v, float)]
+    assume(all(math.isfinite(v) for v in floats))  # not JSON
+    valid = jsonschema_rs.Draft4Validator(json_schema(schema)).is_valid(record)
+    assert valid == ("error" not in reference(service, record)), record
+
+
+@pytest.mark.parametrize("field", [*features.CATEGORICAL, *features.NUMERICAL])
+def test_each_fields_text_pattern_is_its_check(contract: Contract, field: str) -> None:
+    spec = contract.fields[field]
+    schema = jsonschema_rs.Draft4Validator(spec.schema())
+
+    @settings(max_examples=400, deadline=None)
+    @given(strategies.values(spec, text_only=True))
+    def check(text: str) -> None:
+        assert schema.is_valid(text) == (spec.check(text)[1] is None), repr(text)
+
+    check()
+
+
+@pytest.mark.parametrize("field", features.NUMERICAL)
+def test_numbers_are_accepted_exactly_within_the_accepted_range(contract: Contract, field: str) -> None:
+    spec = contract.fields[field]
+    assert isinstance(spec, NumberField)
+    schema = jsonschema_rs.Draft4Validator(spec.schema())
+
+    @settings(max_examples=400, deadline=None)
+    @given(strategies.numbers(spec))
+    def check(value: Any) -> None:
+        accepted = spec.check(value)[1] is None
+        low, high = spec.accepted
+        assert accepted == (low <= value <= high)
+        assert spec.accepts_array(np.array([as_float(value)])).tolist() == [accepted]
+        if not (isinstance(value, float) and not math.isfinite(value)):
+            assert schema.is_valid(value) == accepted
+        if accepted:
+            flagged = spec.warning(as_float(value)) is not None
+            assert spec.outside_training(np.array([as_float(value)])).tolist() == [flagged]
+            assert flagged == (not spec.training[0] <= value <= spec.training[1])
+
+    check()
+
+
+def test_the_accepted_range_widens_the_training_range_by_the_tolerance(model: LoadedModel) -> None:
+    ranges = model.metadata["numeric_ranges"]
+    for tolerance in (0.0, 0.25, 1.0, 3.0):
+        for spec in model.contract(tolerance).numbers:
+            low, high = ranges[spec.name]["min"], ranges[spec.name]["max"]
+            margin = tolerance * (high - low)
+            assert spec.accepted == (max(0, math.floor(low - margin)), math.ceil(high + margin))
+            assert spec.training == (low, high)
+
+
+def test_python_text_rules_lie_in_the_basic_multilingual_plane() -> None:
+    """grammar.python_text_rules reads only the BMP: no other character is white space or lowers to one."""
+    beyond = [
+        c
+        for c in map(chr, range(0x10000, 0x110000))
+        if c.isspace() or (len(c.lower()) == 1 and c.lower() < "\U00010000")
+    ]
+    assert beyond == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("0123456789.+-eE_x \t\u00a0\u0664"), max_size=8))
+def test_the_numeral_grammar_is_what_float_reads_minus_the_extras(text: str) -> None:
+    """A numeral is text float() reads, without exponent, "_", other digits or non-ASCII padding."""
+    try:
+        float(text)
+        readable = True
+    except ValueError:
+        readable = False
+    extras = any(c in text for c in "eE_x\u00a0\u0664")
+    assert grammar.is_numeral(text) == (readable and not extras)
+
+
+def test_the_readme_states_the_accepted_ranges_of_the_committed_model(contract: Contract) -> None:
+    readme = " ".join((PROJECT / "README.md").read_text().split())
+    tenure, monthly, total = (f"{int(s.accepted[0])}-{int(s.accepted[1])}" for s in contract.numbers)
+    assert f"tenure {tenure}, monthly charges {monthly} and total charges {total}" in readme

@@ -1,0 +1,147 @@
+"""A key repeated in a JSON object is never silently dropped: the validator refuses it like two spellings."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from churn.core import jsonkeys
+from tests.conftest import make_customer
+from tests.server.test_fastpath import call
+
+SCALARS = (
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from('ab:{}"\\é ,'), max_size=5)
+)  # fmt: skip
+KEYS = st.text(alphabet="ab:{", max_size=3)
+JSON_VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3), max_leaves=12
+)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON text (integers beyond 64 bits too, which orjson cannot write)."""
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values of equal types, all the way down (1 and 1.0 and True are not the same here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+@settings(max_examples=500, deadline=None)
+@given(JSON_VALUES)
+def test_a_document_without_repeated_keys_reads_as_orjson_reads_it(value: Any) -> None:
+    body = dumps(value)
+    assert same(jsonkeys.loads(body), orjson.loads(body))
+    # The exact parse (taken when the counts differ) reads every value as orjson does, integers included.
+    exact = json.loads(body, object_pairs_hook=jsonkeys.object_from_pairs, parse_int=jsonkeys.int_as_orjson_reads)
+    assert same(exact, orjson.loads(body))
+
+
+def with_repeat(value: Any, key: str, first: Any) -> bytes:
+    """The object's JSON text with `key` given once more, first, with another value."""
+    inner = dumps(value)[1:]
+    return b"{" + dumps(key) + b":" + dumps(first) + (b"," if inner != b"}" else b"") + inner
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(alphabet="ab:", max_size=3), JSON_VALUES, min_size=1, max_size=4), st.data())
+def test_every_repeated_key_is_kept_as_another_spelling(value: dict[str, Any], data: Any) -> None:
+    key = data.draw(st.sampled_from(list(value)))
+    first = data.draw(JSON_VALUES)
+    parsed = jsonkeys.loads(with_repeat(value, key, first))
+    assert len(parsed) == len(value) + 1
+    assert jsonkeys.repeated(parsed, key)
+    spellings = [k for k in parsed if k.rstrip(" ") == key.rstrip(" ")]
+    as_read = orjson.loads(dumps([first, value[key]]))  # as orjson reads them (a 65-bit integer as a float)
+    assert same(parsed[key], as_read[0]) and same(parsed[spellings[-1]], as_read[1])  # the last value last
+
+
+def test_repeated_keys_inside_rows_and_deeper_are_found() -> None:
+    body = b'{"customers": [{"a": 1, "b": {"c": 1, "c": 2}}, {"d": 1, "d": 1}]}'
+    parsed = jsonkeys.loads(body)
+    inner, row = parsed["customers"][0]["b"], parsed["customers"][1]
+    assert len(inner) == len(row) == 2 and jsonkeys.repeated(inner, "c") and jsonkeys.repeated(row, "d")
+
+
+def test_a_repeated_key_survives_pickling_and_json() -> None:
+    parsed = jsonkeys.loads(b'{"contract": "one_year", "contract": "two_year"}')
+    again = pickle.loads(pickle.dumps(parsed))  # noqa: S301 - our own object (an RQ job's argument)
+    assert again == parsed and jsonkeys.repeated(again, "contract")
+    assert json.loads(json.dumps(parsed)) == {"contract": "one_year", "contract ": "two_year"}
+
+
+def test_a_deeply_nested_document_is_refused_not_crashed_on() -> None:
+    body = b'{"a": "x:y", "b": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    with pytest.raises(ValueError, match="nests too deeply"):
+        jsonkeys.loads(body)
+
+
+def body_with(key: str, first: Any, record: dict[str, Any]) -> bytes:
+    return with_repeat(record, key, first)
+
+
+REPEATS = [
+    ("a category", "contract", "one_year", make_customer(contract="month-to-month")),
+    ("a category under a CRM name", "Contract", "One year", make_customer(contract=None, Contract="Month-to-month")),
+    ("a number", "tenure", 1, make_customer(tenure=41)),
+    ("the id", "customerid", "a", make_customer(customerid="b")),
+]
+
+
+@pytest.fixture
+def both(app: Any) -> tuple[Any, Any]:
+    fast = app.wsgi_app.app
+    return fast, fast.flask_app
+
+
+@pytest.mark.parametrize(("key", "first", "record"), [r[1:] for r in REPEATS], ids=[r[0] for r in REPEATS])
+def test_a_repeated_field_with_another_value_is_ambiguous(
+    both: tuple[Any, Any], key: str, first: Any, record: dict[str, Any]
+) -> None:
+    for wsgi in both:
+        status, _, answer, _ = call(wsgi, body_with(key, first, record), "/predict")
+        error = orjson.loads(answer)["error"]
+        assert (status[:3], error["code"]) == ("422", "validation_failed")
+        assert [(d["field"], d["code"]) for d in error["details"]] == [(key.lower(), "ambiguous_field")]
+        batch = b'{"customers": [' + body_with(key, first, record) + b", " + orjson.dumps(record) + b"]}"
+        status, _, answer, _ = call(wsgi, batch, "/v1/predict")
+        rows = orjson.loads(answer)["predictions"]
+        assert status[:3] == "200" and rows[0]["error"]["details"][0]["code"] == "ambiguous_field"
+        assert "error" not in rows[1]
+
+
+def test_a_repeated_field_with_the_same_value_is_accepted(both: tuple[Any, Any]) -> None:
+    record = make_customer()
+    for wsgi in both:
+        status, _, answer, _ = call(wsgi, body_with("contract", "One year", record), "/predict")
+        assert status[:3] == "200" and orjson.loads(answer) == orjson.loads(call(wsgi, orjson.dumps(record))[2])
+
+
+def test_a_repeated_unknown_field_is_ignored_like_any_unknown_field(both: tuple[Any, Any]) -> None:
+    for wsgi in both:
+        status, *_ = call(wsgi, body_with("note", 1, make_customer(note=2)), "/predict")
+        assert status[:3] == "200"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["customers", "explain", "explain_down"]), st.sampled_from([[], 1, "x"]))
+def test_a_repeated_request_option_is_an_invalid_request(both: tuple[Any, Any], option: str, first: Any) -> None:
+    body = with_repeat({"customers": [make_customer()], "explain": 1, "explain_down": 0}, option, first)
+    for wsgi in both:
+        status, _, answer, _ = call(wsgi, body, "/v1/predict")
+        error = orjson.loads(answer)["error"]
+        assert (status[:3], error["code"]) == ("422", "invalid_request") and option in error["message"]

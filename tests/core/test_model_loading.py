@@ -1,0 +1,106 @@
+"""Model loading refuses anything but the model that was trained, and says what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from churn.core.model import FittedAttributes, load_model
+from churn.errors import ModelLoadError
+from tests.conftest import MODEL_PATH, PROJECT
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path) -> Path:
+    shutil.copy(MODEL_PATH, tmp_path / "churn-model.bin")
+    shutil.copy(MODEL_PATH.with_suffix(".json"), tmp_path / "churn-model.json")
+    return tmp_path / "churn-model.bin"
+
+
+def edit_metadata(path: Path, **changes: Any) -> None:
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta.update(changes)
+    meta_path.write_text(json.dumps(meta))
+
+
+def test_the_committed_model_loads(model_copy: Path) -> None:
+    assert load_model(model_copy).self_test()["passed"]
+
+
+def test_a_tampered_model_file_is_refused_before_unpickling(model_copy: Path) -> None:
+    model_copy.write_bytes(b"not a pickle at all")  # unpickling this would raise, not explain
+    with pytest.raises(ModelLoadError, match=r"sha256 .* changed or replaced.*train\.py"):
+        load_model(model_copy)
+
+
+def test_a_different_sklearn_version_is_refused(model_copy: Path) -> None:
+    edit_metadata(model_copy, sklearn_version="0.24.2")
+    with pytest.raises(ModelLoadError, match=r"trained with scikit-learn 0\.24\.2 but .* installed.*pipenv install"):
+        load_model(model_copy)
+
+
+def test_missing_files_are_explained(model_copy: Path) -> None:
+    model_copy.with_suffix(".json").unlink()
+    with pytest.raises(ModelLoadError, match="cannot read model metadata"):
+        load_model(model_copy)
+    with pytest.raises(ModelLoadError, match="cannot read model metadata"):
+        load_model(model_copy.parent / "elsewhere.bin")
+
+
+def test_unreadable_metadata_is_explained(model_copy: Path) -> None:
+    model_copy.with_suffix(".json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        load_model(model_copy)
+    model_copy.with_suffix(".json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="lacks model_version"):
+        load_model(model_copy)
+
+
+def test_a_wrong_golden_value_is_refused(model_copy: Path) -> None:
+    meta = json.loads(model_copy.with_suffix(".json").read_text())
+    edit_metadata(model_copy, reference_customer={**meta["reference_customer"], "churn_probability": 0.0619})
+    with pytest.raises(ModelLoadError, match="golden self-test failed"):
+        load_model(model_copy)
+
+
+def test_a_vocabulary_that_disagrees_with_the_model_is_refused(model_copy: Path) -> None:
+    meta = json.loads(model_copy.with_suffix(".json").read_text())
+    edit_metadata(model_copy, vocabulary={**meta["vocabulary"], "contract": ["month-to-month", "one_year"]})
+    with pytest.raises(ModelLoadError, match="vocabulary of 'contract'"):
+        load_model(model_copy)
+
+
+def test_the_model_read_without_scikit_learn_scores_identically(model_copy: Path) -> None:
+    full, light = load_model(model_copy), load_model(model_copy, sklearn_objects=False)
+    assert light.self_test()["passed"]
+    assert (light.scorer.intercept, light.scorer.categorical, light.scorer.numeric) == (
+        full.scorer.intercept,
+        full.scorer.categorical,
+        full.scorer.numeric,
+    )
+    assert light.explainer.baseline == full.explainer.baseline
+
+
+def test_the_light_load_imports_no_scikit_learn() -> None:
+    code = (
+        "import sys; from pathlib import Path; from churn.core.model import load_model; "
+        f"load_model(Path({str(MODEL_PATH)!r}), sklearn_objects=False); "
+        "print('sklearn' in sys.modules, 'scipy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_the_light_load_refuses_anything_but_fitted_attributes_and_arrays() -> None:
+    evil = pickle.dumps(os.getcwd)  # any callable outside scikit-learn and numpy
+    with pytest.raises(pickle.UnpicklingError, match="unexpected object"):
+        FittedAttributes.load(evil)

@@ -1,0 +1,198 @@
+"""Validation: every problem named, nothing silently changed, raw CRM spellings accepted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from churn.core.model import LoadedModel
+from churn.core.validation import CustomerValidator, InvalidCustomer
+from tests.conftest import make_customer
+
+
+@pytest.fixture(scope="module")
+def validator(model: LoadedModel) -> CustomerValidator:
+    return CustomerValidator(model.contract())
+
+
+def problems(validator: CustomerValidator, record: Any) -> list[tuple[str, str]]:
+    with pytest.raises(InvalidCustomer) as info:
+        validator.validate(record)
+    return [(e.field, e.code) for e in info.value.errors]
+
+
+BAD_RECORDS = [
+    ("contract typo", make_customer(contract="montly"), [("contract", "unknown_category")]),
+    ("contract not a string", make_customer(contract=2), [("contract", "wrong_type")]),
+    ("contract null", make_customer(contract=None) | {"contract": None}, [("contract", "missing_field")]),
+    ("contract missing", make_customer(contract=None), [("contract", "missing_field")]),
+    ("senior citizen 2", make_customer(seniorcitizen=2), [("seniorcitizen", "unknown_category")]),
+    ("senior citizen yes", make_customer(seniorcitizen="yes"), [("seniorcitizen", "invalid_number")]),
+    ("senior citizen boolean", make_customer(seniorcitizen=True), [("seniorcitizen", "wrong_type")]),
+    ("tenure negative", make_customer(tenure=-1), [("tenure", "negative_value")]),
+    ("tenure text", make_customer(tenure="forty"), [("tenure", "invalid_number")]),
+    ("tenure NaN string", make_customer(tenure="NaN"), [("tenure", "invalid_number")]),
+    ("tenure inf string", make_customer(tenure="inf"), [("tenure", "invalid_number")]),
+    ("tenure with an underscore", make_customer(tenure="4_1"), [("tenure", "invalid_number")]),
+    ("tenure in Arabic-Indic digits", make_customer(tenure="\u0664\u0661"), [("tenure", "invalid_number")]),
+    ("tenure in full-width digits", make_customer(tenure="\uff14\uff11"), [("tenure", "invalid_number")]),
+    ("tenure in hex", make_customer(tenure="0x29"), [("tenure", "invalid_number")]),
+    ("tenure with an exponent", make_customer(tenure="4.1e1"), [("tenure", "invalid_number")]),
+    ("tenure padded with a no-break space", make_customer(tenure="41\u00a0"), [("tenure", "invalid_number")]),
+    ("tenure far above training", make_customer(tenure=10_000), [("tenure", "out_of_range")]),
+    ("tenure 1e308", make_customer(tenure=1e308), [("tenure", "out_of_range")]),
+    ("tenure as a huge numeral", make_customer(tenure="1" * 400), [("tenure", "not_finite")]),
+    ("charges far above training", make_customer(monthlycharges=1e6), [("monthlycharges", "out_of_range")]),
+    ("total charges far above training", make_customer(totalcharges="1000000000"), [("totalcharges", "out_of_range")]),
+    ("senior citizen 1e0", make_customer(seniorcitizen="1e0"), [("seniorcitizen", "invalid_number")]),
+    ("tenure NaN", make_customer(tenure=float("nan")), [("tenure", "not_finite")]),
+    ("tenure infinite", make_customer(tenure=float("inf")), [("tenure", "not_finite")]),
+    ("tenure huge integer", make_customer(tenure=10**400), [("tenure", "not_finite")]),
+    ("tenure blank", make_customer(tenure=" "), [("tenure", "missing_field")]),
+    ("tenure boolean", make_customer(tenure=False), [("tenure", "wrong_type")]),
+    ("tenure list", make_customer(tenure=[41]), [("tenure", "wrong_type")]),
+    ("charges negative", make_customer(monthlycharges="-5"), [("monthlycharges", "negative_value")]),
+    ("total charges object", make_customer(totalcharges={"v": 1}), [("totalcharges", "wrong_type")]),
+    ("customerid object", make_customer(customerid={"id": 1}), [("customerid", "wrong_type")]),
+    ("customerid too long", make_customer(customerid="x" * 201), [("customerid", "too_long")]),
+    ("two spellings disagree", make_customer() | {"Contract": "Two year"}, [("contract", "ambiguous_field")]),
+    ("not an object", ["female", 0], [("", "not_an_object")]),
+    ("null record", None, [("", "not_an_object")]),
+    ("empty record", {}, [("", "no_known_fields")]),
+    ("only unknown fields", {"note": "x", "Churn": "No"}, [("", "no_known_fields")]),
+    ("only an id", {"customerID": "7590-VHVEG"}, [("", "no_known_fields")]),
+    ("only a bad id", {"customerid": ["x"]}, [("customerid", "wrong_type"), ("", "no_known_fields")]),
+    ("three spellings disagree", make_customer() | {"Contract": "Two year", "CONTRACT": "x"},
+     [("contract", "ambiguous_field"), ("contract", "unknown_category")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("record", "expected"), [c[1:] for c in BAD_RECORDS], ids=[c[0] for c in BAD_RECORDS])
+def test_bad_records_are_refused_with_a_stable_code(
+    validator: CustomerValidator, record: Any, expected: list[tuple[str, str]]
+) -> None:
+    assert problems(validator, record) == expected
+
+
+def test_out_of_range_says_the_accepted_range(validator: CustomerValidator, model: LoadedModel) -> None:
+    with pytest.raises(InvalidCustomer) as info:
+        validator.validate(make_customer(tenure=10_000))
+    (error,) = info.value.details()
+    training = model.metadata["numeric_ranges"]["tenure"]
+    low, high = error["range"]["min"], error["range"]["max"]
+    assert low <= training["min"] and high >= training["max"] + 8  # tenure 80 (next years' customers) is scored
+    assert "10000" in error["message"] and str(int(high)) in error["message"]
+    assert validator.validate(make_customer(tenure=high))[0]["tenure"] == high
+    with pytest.raises(InvalidCustomer):
+        validator.validate(make_customer(tenure=high + 0.01))
+
+
+def test_the_tolerance_sets_how_far_values_are_accepted(model: LoadedModel) -> None:
+    training = model.metadata["numeric_ranges"]["tenure"]
+    strict = CustomerValidator(model.contract(tolerance=0))
+    assert strict.validate(make_customer(tenure=training["max"]))[0]["tenure"] == training["max"]
+    with pytest.raises(InvalidCustomer):
+        strict.validate(make_customer(tenure=training["max"] + 1))
+    wide = CustomerValidator(model.contract(tolerance=100))
+    assert wide.validate(make_customer(tenure=7000))[0]["tenure"] == 7000
+
+
+def test_all_missing_fields_are_named_at_once(validator: CustomerValidator) -> None:
+    found = problems(validator, {"customerid": "a", "contract": "one_year"})
+    assert {code for _, code in found} == {"missing_field"}
+    assert len(found) == 18
+
+
+def test_unknown_category_lists_the_allowed_values(validator: CustomerValidator) -> None:
+    with pytest.raises(InvalidCustomer) as info:
+        validator.validate(make_customer(paymentmethod="bitcoin", customerid="c-1"))
+    (error,) = info.value.details()
+    assert error["allowed"] == [
+        "bank_transfer_(automatic)",
+        "credit_card_(automatic)",
+        "electronic_check",
+        "mailed_check",
+    ]
+    assert "paymentmethod" in error["message"] and "'bitcoin'" in error["message"]
+    assert info.value.customerid == "c-1"
+
+
+def test_long_rejected_values_are_not_echoed_whole(validator: CustomerValidator) -> None:
+    with pytest.raises(InvalidCustomer) as info:
+        validator.validate(make_customer(contract="x" * 10_000))
+    assert len(info.value.errors[0].message) < 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [
+        ({"contract": "Month-to-month"}, {"contract": "month-to-month"}),
+        ({"contract": "One year"}, {"contract": "one_year"}),
+        ({"contract": "  TWO YEAR "}, {"contract": "two_year"}),
+        ({"paymentmethod": "Electronic check"}, {"paymentmethod": "electronic_check"}),
+        ({"paymentmethod": "Bank transfer (automatic)"}, {"paymentmethod": "bank_transfer_(automatic)"}),
+        ({"internetservice": "Fiber optic"}, {"internetservice": "fiber_optic"}),
+        ({"seniorcitizen": "1"}, {"seniorcitizen": 1}),
+        ({"seniorcitizen": 1.0}, {"seniorcitizen": 1}),
+        ({"seniorcitizen": " +01.00 "}, {"seniorcitizen": 1}),
+        ({"seniorcitizen": "-0"}, {"seniorcitizen": 0}),
+        ({"tenure": "41"}, {"tenure": 41.0}),
+        ({"tenure": "+41."}, {"tenure": 41.0}),
+        ({"tenure": ".5"}, {"tenure": 0.5}),
+        ({"tenure": "\t0041\n"}, {"tenure": 41.0}),
+        ({"tenure": 80}, {"tenure": 80.0}),
+        ({"tenure": 144}, {"tenure": 144.0}),
+        ({"monthlycharges": " 79.85 "}, {"monthlycharges": 79.85}),
+        ({"totalcharges": " "}, {"totalcharges": 0.0}),
+        ({"totalcharges": ""}, {"totalcharges": 0.0}),
+        ({"totalcharges": "\t\r\n"}, {"totalcharges": 0.0}),
+    ],
+)
+def test_crm_spellings_are_normalized_as_training_did(
+    validator: CustomerValidator, raw: dict[str, Any], canonical: dict[str, Any]
+) -> None:
+    customer, _ = validator.validate(make_customer(**raw))
+    assert {k: customer[k] for k in canonical} == canonical
+    assert type(customer["seniorcitizen"]) is int
+
+
+def test_crm_field_names_and_extra_fields(validator: CustomerValidator) -> None:
+    record = {
+        "customerID": "7590-VHVEG",
+        "gender": "Female",
+        "SeniorCitizen": "0",
+        "Partner": "Yes",
+        "Dependents": "No",
+        "tenure": "1",
+        "PhoneService": "No",
+        "MultipleLines": "No phone service",
+        "InternetService": "DSL",
+        "OnlineSecurity": "No",
+        "OnlineBackup": "Yes",
+        "DeviceProtection": "No",
+        "TechSupport": "No",
+        "StreamingTV": "No",
+        "StreamingMovies": "No",
+        "Contract": "Month-to-month",
+        "PaperlessBilling": "Yes",
+        "PaymentMethod": "Electronic check",
+        "MonthlyCharges": "29.85",
+        "TotalCharges": "29.85",
+        "Churn": "No",
+        "campaign": "winter",
+    }
+    customer, customerid = validator.validate(record)
+    assert customerid == "7590-VHVEG"
+    assert customer["multiplelines"] == "no_phone_service"
+    assert customer["totalcharges"] == 29.85
+    assert "churn" not in customer and "campaign" not in customer
+
+
+def test_same_value_under_two_spellings_is_accepted(validator: CustomerValidator) -> None:
+    customer, _ = validator.validate(make_customer() | {"Contract": "One year"})
+    assert customer["contract"] == "one_year"
+
+
+def test_integer_customerid_passes_through(validator: CustomerValidator) -> None:
+    assert validator.validate(make_customer(customerid=12345))[1] == 12345

@@ -1,0 +1,102 @@
+"""The one body reader: a body is read whole, exactly as framed, or refused; never a prefix passed on as whole."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from churn.errors import ApiError, Code
+from churn.server.body import read_body
+
+LIMIT = 1000
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands out its bytes in the given read sizes, as a server may, then ends (or fails)."""
+
+    def __init__(self, data: bytes, sizes: list[int], fail: BaseException | None = None):
+        self.data, self.sizes, self.fail = data, sizes or [len(data) or 1], fail
+        self.at = self.reads = 0
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        if self.at >= len(self.data) and self.fail is not None:
+            raise self.fail
+        step = self.sizes[self.reads % len(self.sizes)]
+        self.reads += 1
+        take = step if size < 0 else min(step, size)
+        out = self.data[self.at : self.at + take]
+        self.at += len(out)
+        return out
+
+
+def environ(stream: Any, length: str | None = None, chunked: bool = False) -> dict[str, Any]:
+    env: dict[str, Any] = {"wsgi.input": stream}
+    if length is not None:
+        env["CONTENT_LENGTH"] = length
+    if chunked:
+        env["HTTP_TRANSFER_ENCODING"] = "chunked"
+    return env
+
+
+def refused(env: dict[str, Any]) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        read_body(env, LIMIT)
+    return caught.value
+
+
+SIZES = st.lists(st.integers(1, 300), min_size=1, max_size=5)
+
+
+@given(body=st.binary(max_size=LIMIT), sizes=SIZES)
+def test_a_declared_body_is_read_whole_however_the_server_hands_it_out(body: bytes, sizes: list[int]) -> None:
+    env = environ(Trickle(body, sizes), str(len(body)))
+    assert read_body(env, LIMIT) == body
+    assert env["CONTENT_LENGTH"] == str(len(body)) and env["wsgi.input"].read() == body
+
+
+@given(body=st.binary(min_size=1, max_size=LIMIT), sizes=SIZES, data=st.data())
+def test_a_body_that_ends_before_its_content_length_is_refused(body: bytes, sizes: list[int], data: Any) -> None:
+    sent = data.draw(st.integers(0, len(body) - 1))
+    error = refused(environ(Trickle(body[:sent], sizes), str(len(body))))
+    assert (error.status, error.code) == (400, Code.INCOMPLETE_BODY)
+    assert error.details == {"declared": len(body), "received": sent}
+
+
+@given(body=st.binary(max_size=2 * LIMIT), sizes=SIZES)
+def test_a_chunked_body_is_refused_with_413_past_the_limit_else_411(body: bytes, sizes: list[int]) -> None:
+    error = refused(environ(Trickle(body, sizes), chunked=True))
+    if len(body) <= LIMIT:
+        assert (error.status, error.code) == (411, Code.LENGTH_REQUIRED)
+    else:
+        assert (error.status, error.code) == (413, Code.PAYLOAD_TOO_LARGE)
+
+
+def test_transfer_encoding_wins_over_a_content_length() -> None:
+    body = b"x" * (LIMIT + 5)
+    error = refused(environ(Trickle(body, [64]), "10", chunked=True))
+    assert error.status == 413
+
+
+def test_a_declared_length_over_the_limit_is_refused_unread() -> None:
+    stream = Trickle(b"", [1], fail=AssertionError("read"))
+    error = refused(environ(stream, str(LIMIT + 1)))
+    assert (error.status, error.details) == (413, {"max_body_bytes": LIMIT})
+    assert stream.reads == 0
+
+
+@pytest.mark.parametrize("length", ["+5", "-1", " 5", "5 ", "1e3", "0x10", "\u0665", "5,5", "abc"])
+def test_a_content_length_that_is_not_a_plain_number_is_refused(length: str) -> None:
+    error = refused(environ(Trickle(b"12345", [5]), length))
+    assert (error.status, error.code) == (400, Code.INVALID_BODY)
+
+
+@pytest.mark.parametrize("fault", [ValueError("bad chunk"), OSError("reset"), RuntimeError("server parser error")])
+@pytest.mark.parametrize("chunked", [True, False])
+def test_a_framing_the_server_cannot_decode_is_the_clients_fault(fault: Exception, chunked: bool) -> None:
+    env = environ(Trickle(b"abc", [2], fail=fault), None if chunked else "10", chunked=chunked)
+    error = refused(env)
+    assert (error.status, error.code) == (400, Code.INVALID_BODY)

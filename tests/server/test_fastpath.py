@@ -1,0 +1,176 @@
+"""The fast paths answer exactly what the Flask views and the per-row validator answer."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from churn.config import Settings
+from churn.core import features
+from churn.core.model import LoadedModel, load_model
+from churn.core.service import ChurnService
+from churn.core.validation import InvalidCustomer
+from churn.errors import Code
+from churn.server.app import create_app
+from churn.server.fastpath import FastScoring
+from tests.conftest import MODEL_PATH, make_customer
+from tests.support import strategies
+
+
+def call(wsgi: Any, body: bytes, path: str = "/predict", method: str = "POST", **headers: str) -> tuple[Any, ...]:
+    """Run one request through a WSGI callable: (status, headers, body, rows recorded in the environ)."""
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        **headers,
+    }
+    seen: list[Any] = []
+    chunks = wsgi(environ, lambda status, hdrs, exc_info=None: seen.append((status, list(hdrs))))
+    data = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return seen[0][0], seen[0][1], data, environ.get("churn.rows")
+
+
+@pytest.fixture
+def both(app: Any) -> tuple[Any, Any]:
+    fast = app.wsgi_app.app  # inside the request middleware, which must wrap the fast path
+    assert isinstance(fast, FastScoring)
+    return fast, fast.flask_app
+
+
+BAD_ROW = make_customer(contract="monthly", tenure=-1)
+CASES: list[tuple[str, bytes, dict[str, str]]] = [
+    ("/predict", orjson.dumps(make_customer()), {}),
+    ("/predict", orjson.dumps(make_customer(gender=None, monthlycharges="abc")), {}),
+    ("/predict", orjson.dumps([1, 2]), {}),
+    ("/predict", b"{not json", {}),
+    ("/predict", b"", {}),
+    ("/predict", b"\xff\xfe", {}),
+    ("/predict", orjson.dumps(make_customer()), {"CONTENT_TYPE": "text/plain"}),
+    ("/predict", orjson.dumps(make_customer()), {"CONTENT_TYPE": "application/json; charset=utf-8"}),
+    ("/predict", orjson.dumps(make_customer()), {"REQUEST_METHOD": "GET"}),
+    ("/predict", b"x" * (65 * 1024), {}),
+    ("/v1/predict", orjson.dumps({"customers": [make_customer(), BAD_ROW, 7, make_customer(Contract="One year")]}), {}),
+    ("/v1/predict", orjson.dumps({"customers": [make_customer()], "explain": 3, "explain_down": 2}), {}),
+    ("/v1/predict", orjson.dumps({"customers": [make_customer()], "explain": 99}), {}),
+    ("/v1/predict", orjson.dumps({"customers": [make_customer()] * 51}), {}),
+    ("/v1/predict", orjson.dumps({"customers": []}), {}),
+    ("/v1/predict", orjson.dumps({"rows": []}), {}),
+    ("/v1/predict", orjson.dumps({"customers": [], "extra": 1}), {}),
+    ("/v1/predict", b"[", {}),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "headers"), CASES)
+def test_fast_path_answers_byte_for_byte_what_flask_answers(
+    both: tuple[Any, Any], path: str, body: bytes, headers: dict[str, str]
+) -> None:
+    fast, flask_app = both
+    method = headers.pop("REQUEST_METHOD", "POST") if "REQUEST_METHOD" in headers else "POST"
+    assert call(fast, body, path, method, **headers) == call(flask_app, body, path, method, **headers)
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_by_werkzeug(both: tuple[Any, Any]) -> None:
+    fast, flask_app = both
+    body = orjson.dumps(make_customer())
+    short = {"CONTENT_LENGTH": str(len(body) + 10)}
+    assert call(fast, body, **short) == call(flask_app, body, **short)
+
+
+def reference_score_rows(service: ChurnService, rows: Sequence[Any]) -> tuple[list[Any], Any, list[str]]:
+    """The per-row path as the core shipped it: validate each row, then score the valid ones."""
+    valid, rejected, out = [], [], []
+    for index, row in enumerate(rows):
+        try:
+            customer, customerid = service.validator.validate(row)
+        except InvalidCustomer as e:
+            rejected.append(str(e))
+            out.append({"index": index, "customerid": e.customerid, "error": e.details()})
+            continue
+        valid.append(customer)
+        out.append({"index": index, "customerid": customerid})
+    probabilities = service.scorer.probabilities(valid)
+    return valid, probabilities, rejected
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[dict[str, Any]], np.ndarray, list[str]]] = []
+
+    def observe(self, customers: Sequence[Any], probabilities: np.ndarray, rejected: Sequence[InvalidCustomer]) -> None:
+        self.calls.append(([dict(c) for c in customers], probabilities.copy(), [str(e) for e in rejected]))
+
+
+CONTRACT = load_model(MODEL_PATH, sklearn_objects=False).contract()
+
+
+@st.composite
+def rows(draw: Any) -> Any:
+    """Mostly clean customers (numbers over the whole accepted range), some with one or two fields broken
+    in any way (tests/support/strategies.py), respelled or removed."""
+    kind = draw(st.sampled_from(["clean", "clean", "broken", "raw_keys", "not_object"]))
+    if kind == "not_object":
+        return draw(st.one_of(st.none(), st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2)))
+    customerid = draw(st.one_of(st.none(), st.text(max_size=3), st.integers(), st.just("x" * 201)))
+    customer = make_customer(customerid=customerid)  # None removes it
+    for name, spec in CONTRACT.fields.items():
+        if name not in features.CATEGORICAL:
+            customer[name] = draw(strategies.plain_values(spec))
+    if kind == "broken":
+        for field in draw(st.lists(st.sampled_from(features.FIELDS), min_size=1, max_size=2)):
+            customer[field] = draw(strategies.values(CONTRACT.fields[field]))
+    if kind == "raw_keys":
+        customer["Contract"] = draw(st.sampled_from(["One year", "Month-to-month", "two_year", "monthly"]))
+    return customer
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(rows(), max_size=12), explain=st.integers(0, 3))
+def test_column_wise_batches_equal_the_per_row_path(model: LoadedModel, batch: list[Any], explain: int) -> None:
+    recorder = Recorder()
+    service = ChurnService(model, observer=recorder)
+    result = service.score_rows(batch, explain=explain, explain_down=explain)
+    valid, probabilities, rejected = reference_score_rows(service, batch)
+    customers, observed, observed_rejected = recorder.calls[0]
+    assert customers == valid
+    assert [list(c) for c in customers] == [list(c) for c in valid]  # same key order too
+    assert [type(v) for c in customers for v in c.values()] == [type(v) for c in valid for v in c.values()]
+    assert observed.tolist() == probabilities.tolist()  # bit for bit
+    assert observed_rejected == rejected
+    predictions = result["predictions"]
+    scored = [p for p in predictions if "error" not in p]
+    assert [p["churn_probability"] for p in scored] == probabilities.tolist()
+    for p, customer in zip(scored, valid, strict=True):
+        assert {k: v for k, v in p.items() if k.startswith("reasons")} == model.explainer.reasons(
+            customer, explain, explain
+        )
+    errors = [p["error"] for p in predictions if "error" in p]
+    assert [e["message"] for e in errors] == rejected
+    assert all(e["code"] == Code.VALIDATION_FAILED for e in errors)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.lists(rows(), max_size=6))
+def test_batch_requests_through_both_paths_are_identical(model: LoadedModel, batch: list[Any]) -> None:
+    app = create_app(Settings(max_batch=50, max_body_bytes=64 * 1024), model)
+    try:
+        body = orjson.dumps({"customers": batch, "explain": 2})
+    except TypeError:  # integers beyond 64 bits: JSON can carry them, orjson cannot write them
+        assume(False)
+    fast = app.wsgi_app.app  # inside the request middleware
+    assert call(fast, body, "/v1/predict") == call(fast.flask_app, body, "/v1/predict")

@@ -1,0 +1,158 @@
+"""Metrics in one process: request counts, predictions, rejected rows, and drift against training."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churn.core import features
+from churn.core.drift import Bins, Window, psi
+from churn.core.model import LoadedModel
+from churn.core.validation import CustomerValidator
+from churn.server.metrics import MIN_PSI_ROWS, Metrics, forget_dead_workers
+from tests.conftest import DATA_PATH, make_customer
+
+
+def samples(text: str) -> dict[str, float]:
+    """name{labels} -> value for every sample line of an exposition."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+@pytest.fixture(scope="module")
+def training_rows(model: LoadedModel) -> list[dict[str, Any]]:
+    """Real customers from the data set, validated like requests (raw CRM spellings and all)."""
+    frame = pd.read_csv(DATA_PATH).sample(600, random_state=3)
+    validator = CustomerValidator(model.contract())
+    return [validator.validate(row)[0] for row in frame.to_dict("records")]
+
+
+def test_requests_predictions_and_rejections_are_counted(client: Any) -> None:
+    client.post("/predict", json=make_customer())
+    client.post("/predict", json=make_customer(contract="weekly", tenure=-1))
+    rows = [make_customer(), make_customer(contract="monthly"), make_customer(gender=None), "x"]
+    client.post("/v1/predict", json={"customers": rows})
+    client.get("/nowhere")
+    got = samples(client.get("/metrics").text)
+    assert got['churn_http_requests_total{route="/predict",status="200"}'] == 1
+    assert got['churn_http_requests_total{route="/predict",status="422"}'] == 1
+    assert got['churn_http_requests_total{route="unmatched",status="404"}'] == 1
+    assert got['churn_http_request_duration_seconds_count{route="/v1/predict",status="200"}'] == 1
+    assert got['churn_predictions_total{decision="no_churn"}'] + got['churn_predictions_total{decision="churn"}'] == 2
+    assert got['churn_rejected_rows_total{code="unknown_category"}'] == 2
+    assert got['churn_rejected_rows_total{code="negative_value"}'] == 1
+    assert got['churn_rejected_rows_total{code="missing_field"}'] == 1
+    assert got['churn_rejected_rows_total{code="not_an_object"}'] == 1
+    assert got['churn_unknown_categories_total{field="contract"}'] == 2
+    assert got['churn_window_rows{kind="seen"}'] == 6
+    assert got["churn_recent_unknown_category_ratio"] == pytest.approx(2 / 6)
+    assert got['churn_model_info{model_version="' + client.application.extensions["churn"].model.version + '"}'] == 1
+
+
+def test_recent_churn_rate_follows_the_decisions(model: LoadedModel, training_rows: list[dict[str, Any]]) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    probabilities = model.scorer.probabilities(training_rows)
+    metrics.observer.observe(training_rows, probabilities, ())
+    got = samples(metrics.render().decode())
+    assert got["churn_recent_churn_rate"] == pytest.approx(float(np.mean(probabilities >= 0.5)))
+    assert 0.1 < got["churn_recent_churn_rate"] < 0.5
+
+
+def test_training_like_traffic_shows_no_drift(model: LoadedModel, training_rows: list[dict[str, Any]]) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    metrics.observer.observe(training_rows, model.scorer.probabilities(training_rows), ())
+    psis = {k: v for k, v in samples(metrics.render().decode()).items() if k.startswith("churn_drift_psi")}
+    assert len(psis) == len(features.FIELDS)
+    assert max(psis.values()) < 0.1  # the usual "no shift" threshold
+
+
+def test_a_shifted_population_drifts(model: LoadedModel, training_rows: list[dict[str, Any]]) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    shifted = [{**row, "contract": "month-to-month", "tenure": row["tenure"] / 10} for row in training_rows]
+    metrics.observer.observe(shifted, model.scorer.probabilities(shifted), ())
+    got = samples(metrics.render().decode())
+    assert got['churn_drift_psi{field="contract"}'] > 0.25
+    assert got['churn_drift_psi{field="tenure"}'] > 0.25
+    assert got['churn_drift_psi{field="gender"}'] < 0.1
+
+
+def test_no_psi_from_a_handful_of_rows(model: LoadedModel, training_rows: list[dict[str, Any]]) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    few = training_rows[: MIN_PSI_ROWS - 1]
+    metrics.observer.observe(few, model.scorer.probabilities(few), ())
+    assert "churn_drift_psi{" not in metrics.render().decode()
+
+
+def test_an_observer_failure_never_fails_a_prediction(model: LoadedModel) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    metrics.observer.observe([{"contract": "not validated"}], np.array([0.3]), ())  # logged, not raised
+
+
+def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift() -> None:
+    assert psi([0.5, 0.5], [50, 50]) == pytest.approx(0)
+    assert psi([0.5, 0.5], [60, 40]) < psi([0.5, 0.5], [90, 10])
+    assert psi([0.5, 0.5], [0, 0]) is None
+
+
+def test_the_window_forgets_old_rows_by_whole_chunks() -> None:
+    window = Window(size=2, chunk_rows=10, chunks=3)
+    for _ in range(30):
+        window.add([0], rows=1)
+    for _ in range(25):
+        window.add([1], rows=1)
+    assert window.totals() == [0, 25]  # the last 2 full chunks and the current one: the 0s aged out
+    window.add([1, 1], rows=5)
+    assert window.totals() == [0, 17]  # the current chunk closed, the oldest one went
+
+
+def test_bins_match_the_training_distribution(model: LoadedModel) -> None:
+    bins = Bins(model.metadata["training_distribution"], model.vocabulary)
+    fields = [b.field for b in bins.bins]
+    assert set(fields) == set(features.FIELDS)
+    for field in features.FIELDS:
+        assert sum(b.expected for b in bins.bins if b.field == field) == pytest.approx(1)
+    customer = {f: model.vocabulary[f][-1] for f in features.CATEGORICAL}
+    customer.update(tenure=0.0, monthlycharges=1e6, totalcharges=100.0)
+    chosen = [bins.bins[i] for i in bins.indexes(customer)]
+    assert [b.field for b in chosen] == list(features.FIELDS)
+    assert chosen[-3].label.startswith("[-inf") and chosen[-2].label.endswith("+inf)")
+
+
+WRITE_METRICS = """
+from prometheus_client import Counter, Gauge
+Gauge("g", "live", multiprocess_mode="livesum").set(5)
+Counter("c", "total").inc()
+"""
+
+
+def test_a_dead_process_loses_its_live_gauges_and_keeps_its_counters(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    dead = subprocess.run([sys.executable, "-c", WRITE_METRICS], env=env, check=True)
+    assert dead.returncode == 0
+    alive = subprocess.Popen([sys.executable, "-c", WRITE_METRICS + "import time; time.sleep(30)"], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while f"gauge_livesum_{alive.pid}.db" not in os.listdir(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = set(os.listdir(tmp_path))
+        forget_dead_workers(str(tmp_path))
+        after = set(os.listdir(tmp_path))
+    finally:
+        alive.kill()
+        alive.wait()
+    gone = before - after
+    assert len(gone) == 1 and next(iter(gone)).startswith("gauge_livesum_")
+    assert f"gauge_livesum_{alive.pid}.db" in after
+    assert sum(name.startswith("counter_") for name in after) == 2
