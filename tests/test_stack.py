@@ -99,7 +99,8 @@ def test_nginx_balances_over_both_apis_and_survives_losing_one(stack: Stack) -> 
     os.kill(first, signal.SIGTERM)
     for _ in range(8):
         response = requests.post(f"{stack.url}/v1/predict", json=batch, timeout=10)
-        assert response.status_code == 200, (response.headers, response.text, (stack.dir / "nginx.log").read_text()[-3000:])
+        nginx_log = (stack.dir / "nginx.log").read_text()[-3000:]
+        assert response.status_code == 200, (response.headers, response.text, nginx_log)
 
 
 def children(pid: int) -> list[int]:
