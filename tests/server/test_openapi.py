@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jsonschema_rs
 import pytest
 
 from churn.core import features
@@ -14,12 +13,12 @@ from churn.core.validation import CustomerValidator, InvalidCustomer
 from churn.errors import FieldCode
 from churn.server import openapi
 from tests.conftest import make_customer
-from tests.core.test_contract import json_schema
+from tests.core.test_contract import schema_validator
 
 
 def customer_validator(model: LoadedModel) -> Any:
     schema = openapi.build(model, 100, secured=False)["components"]["schemas"]["Customer"]
-    return jsonschema_rs.Draft4Validator(json_schema(schema))
+    return schema_validator(schema)
 
 
 def service_accepts(model: LoadedModel, record: Any) -> bool:
@@ -98,6 +97,20 @@ def test_what_the_service_refuses_the_schema_refuses(model: LoadedModel, overrid
     record = make_customer(**overrides)
     assert not service_accepts(model, record)
     assert not customer_validator(model).is_valid(record)
+
+
+@pytest.mark.parametrize(
+    ("changes", "accepted"),
+    [({"totalcharges": None}, True), ({"tenure": None}, False), ({"customerid": None}, True),
+     ({"customerid": 12.0}, True), ({"customerid": 2**64 - 1}, True), ({"customerid": -(2**63)}, True),
+     ({"customerid": 2**64}, False), ({"customerid": -(2**63) - 1}, False), ({"customerid": 1.5}, False)],
+)  # fmt: skip
+def test_schema_and_service_agree_on_nulls_and_integer_ids(
+    model: LoadedModel, changes: dict[str, Any], accepted: bool
+) -> None:
+    record = make_customer() | changes
+    assert service_accepts(model, record) is accepted
+    assert customer_validator(model).is_valid(record) is accepted
 
 
 def test_docs_page_and_its_assets_are_served_locally(client: Any) -> None:
