@@ -85,17 +85,25 @@ class Server:
     fills after a few hundred requests and stalls the workers.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, cwd: Path = PROJECT, log_dir: Path | None = None):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        cwd: Path = PROJECT,
+        log_dir: Path | None = None,
+        args: tuple[str, ...] = (),
+    ):
+        self.args = args  # ("serve",): SageMaker's contract, on the port SAGEMAKER_BIND_TO_PORT names here
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
+        port = "SAGEMAKER_BIND_TO_PORT" if "serve" in args else "PORT"
+        self.env = {**os.environ, port: str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
         self.cwd = cwd
         self.log = Path(tempfile.mkdtemp(prefix="churn-server-") if log_dir is None else log_dir)
         self.log = self.log / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Server:
-        cmd = [sys.executable, "churn_serving.py"]
+        cmd = [sys.executable, "churn_serving.py", *self.args]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:

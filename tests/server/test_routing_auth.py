@@ -51,8 +51,11 @@ def call(app: Any, method: str, path: str, body: bytes = b"", key: str | None = 
     return int(statuses[0][:3]), environ
 
 
-def concrete(rule: str) -> str:
-    return rule.replace("<job_id>", "abc-123").replace("<asset>", "swagger-ui.css")
+def concrete(rule: str, model_version: str = "v1") -> str:
+    return (
+        rule.replace("<job_id>", "abc-123").replace("<asset>", "swagger-ui.css")
+        .replace("<model_name>", "churn").replace("<model_version>", model_version)
+    )  # fmt: skip
 
 
 def protected_rules(app: Any) -> list[tuple[str, str]]:
@@ -113,7 +116,7 @@ def test_with_a_key_only_the_canonical_spelling_is_served(secured: Any) -> None:
 
 def test_open_routes_are_open_only_under_their_own_spelling(secured: Any) -> None:
     for rule in OPEN_ROUTES:
-        path = concrete(rule)
+        path = concrete(rule, secured.extensions["churn"].model.version)
         assert call(secured, "GET", path)[0] == 200, path
         for spelling in spellings(path):
             assert call(secured, "GET", spelling)[0] == 401, spelling
