@@ -1,8 +1,9 @@
 """The media types /invocations reads and answers in: JSON, CSV and JSON Lines, as MLflow and SageMaker send them.
 
-CSV holds one customer per line. The first line is a header when it names a column of the CRM export
-(in any spelling training normalizes: "customerID", "MonthlyCharges", "Churn", which is ignored), as
-pandas' to_csv writes it for MLflow's clients. Otherwise every line is a row of the export's 20 columns
+CSV holds one customer per line. The first line is a header when it names two or more columns of the
+CRM export (in any spelling training normalizes: "customerID", "MonthlyCharges", "Churn", which is
+ignored), as pandas' to_csv writes it for MLflow's clients; a row of customer data cannot, since only
+its customerID is free text. Otherwise every line is a row of the export's 20 columns
 in the export's order (churn.core.features.EXPORT_COLUMNS), as SageMaker Batch Transform sends a
 headerless file split by line. A line with another number of cells is refused, naming the line: a
 shifted column would be scored as the wrong field. JSON Lines holds one customer object per line.
@@ -63,7 +64,7 @@ def read_csv(body: bytes) -> Table:
     if not lines:
         return Table([])
     first = lines[0][1]
-    if not any(features.normalize(cell) in HEADER_NAMES for cell in first):
+    if sum(features.normalize(cell) in HEADER_NAMES for cell in first) < 2:
         columns = features.EXPORT_COLUMNS
         return Table([dict(zip(columns, cells_of(n, c, columns), strict=True)) for n, c in lines])
     if len(set(first)) != len(first) or not all(cell.strip() for cell in first):
@@ -85,7 +86,7 @@ def cells_of(line: int, cells: list[str], columns: Sequence[str]) -> list[str]:
 def read_json_lines(body: bytes) -> list[Any]:
     """One JSON value per non-blank line."""
     rows = []
-    for number, line in enumerate(decoded(body, "JSON Lines").splitlines(), 1):
+    for number, line in enumerate(decoded(body, "JSON Lines").split("\n"), 1):  # not splitlines(): U+2028 is text
         if line.strip():
             try:
                 rows.append(parse_json(line.encode()))
