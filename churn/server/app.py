@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         url_map=app.url_map,
         api_keys=settings.api_keys,
         metrics=metrics,
+        error_shapes={"/invocations": mlflow.error_body, "/v2": oip.error_body},
         max_body_bytes=settings.max_body_bytes,
     )
     return app

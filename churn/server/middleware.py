@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -111,8 +111,20 @@ CONVERTER = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>")
 class RequestMiddleware:
     """Wrap a WSGI app with the route, auth, the body, the request log line and the request metrics."""
 
-    def __init__(self, app: WSGIApp, *, url_map: Map, api_keys: tuple[str, ...], metrics: Metrics, max_body_bytes: int):
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        url_map: Map,
+        api_keys: tuple[str, ...],
+        metrics: Metrics,
+        max_body_bytes: int,
+        error_shapes: Mapping[str, Callable[[ApiError], Any]] | None = None,
+    ):
         self.app = app
+        # A protocol's routes (by route prefix) answer this layer's refusals in the protocol's own error
+        # shape, so that its clients can read them; every other route in the service's.
+        self.error_shapes = dict(error_shapes or {})
         self.routes = RouteLabels(url_map)
         self.keys = tuple(key.encode() for key in api_keys)
         self.metrics = metrics
@@ -180,7 +192,7 @@ class RequestMiddleware:
         self, environ: dict[str, Any], start: StartResponse, error: ApiError, extra: Sequence[tuple[str, str]] = ()
     ) -> list[bytes]:
         """Answer an error before the app runs; a body left unread (or half read) closes the connection."""
-        data = UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
+        data = self.error_data(environ.get(ROUTE_KEY, UNMATCHED), error)
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
         if BODY_KEY not in environ and framing_has_body(environ):
             # The rest of the body would have to be read (or drained) to reuse the connection: close it.
@@ -188,6 +200,12 @@ class RequestMiddleware:
             headers.append(("Connection", "close"))
         start(status_line(error.status), headers)
         return [data]
+
+    def error_data(self, route: str, error: ApiError) -> bytes:
+        for prefix, shape in self.error_shapes.items():
+            if route == prefix or route.startswith(prefix + "/"):
+                return orjson.dumps(shape(error))
+        return UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
 
     def finish(self, environ: dict[str, Any], route: str, status: str, started: float, request_id: str) -> None:
         seconds = time.perf_counter() - started

@@ -33,7 +33,22 @@ def test_the_document_is_served_and_lists_every_route(client: Any) -> None:
     doc = client.get("/openapi.json").json
     assert doc["openapi"].startswith("3.0")
     assert set(doc["paths"]) >= {"/predict", "/v1/predict", "/v1/model", "/ping", "/healthz", "/readyz", "/metrics"}
-    assert doc["info"]["version"] == client.application.extensions["churn"].model.version
+    assert doc["info"]["x-model-version"] == client.application.extensions["churn"].model.version
+
+
+def test_the_document_passes_openapi_spec_validator_and_names_every_operation(model: LoadedModel) -> None:
+    from openapi_spec_validator import validate  # noqa: PLC0415
+
+    from churn.server.api import API_VERSION  # noqa: PLC0415
+
+    for secured in (False, True):
+        doc = openapi.build(model, 100, secured=secured)
+        validate(doc)
+        assert doc["info"]["version"] == API_VERSION and API_VERSION.count(".") == 2  # semantic: pip installs it
+        operations = [op for item in doc["paths"].values() for op in item.values()]
+        ids = [op["operationId"] for op in operations]
+        assert len(set(ids)) == len(ids) == len(operations)
+        assert all("security" in op for op in operations)  # said, for every operation, even when open
 
 
 def test_categories_come_from_the_models_vocabulary(model: LoadedModel) -> None:
@@ -55,7 +70,7 @@ def test_auth_is_documented_only_when_keys_are_set(model: LoadedModel) -> None:
     assert "401" not in open_doc["paths"]["/predict"]["post"]["responses"]
     assert secured_doc["paths"]["/predict"]["post"]["security"] == [{"bearerAuth": []}]
     assert "401" in secured_doc["paths"]["/v1/predict"]["post"]["responses"]
-    assert "security" not in secured_doc["paths"]["/healthz"]["get"]
+    assert secured_doc["paths"]["/healthz"]["get"]["security"] == []
 
 
 @pytest.mark.parametrize(

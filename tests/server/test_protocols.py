@@ -390,3 +390,18 @@ def test_no_body_is_a_server_error(client: Any, body: Any, path: str, kind: str)
     assert answer.status_code < 500, answer.data
     plain = client.post(path, data=data, content_type=kind)
     assert plain.status_code < 500, plain.data
+
+
+def test_refusals_before_the_app_come_in_the_protocols_shape_too(model: LoadedModel) -> None:
+    """The middleware's own answers (no key, a body past the limit): tritonclient reads "error" as text."""
+    secured = create_app(Settings(api_keys=("k" * 24,), max_body_bytes=1024), model).test_client()
+    big = b"[" + b"0," * 600 + b"0]"
+    for path, body in ((V2, b"{}"), (V2, big), ("/v2/models/churn", b"")):
+        answer = secured.post(path, data=body) if body else secured.get(path)
+        assert answer.status_code in (401, 413) and isinstance(answer.json["error"], str), answer.json
+    for body in (b"[]", big):
+        answer = secured.post("/invocations", data=body, content_type="application/json")
+        assert answer.status_code in (401, 413) and answer.json["error_code"] == "BAD_REQUEST"
+        assert answer.json["error"]["code"] in ("unauthorized", "payload_too_large")
+    assert secured.post("/predict", json={}).json["error"]["code"] == "unauthorized"  # the service's shape
+    assert secured.get("/v2/health/ready").status_code == 200  # open, like /healthz

@@ -39,7 +39,7 @@ BODY_TYPES = (formats.JSON, formats.CSV, formats.JSON_LINES)
 @bp.post("/invocations")
 def invocations() -> Response:
     media = formats.answer_type(request.accept_mimetypes)  # before the work: a 406 costs no scoring
-    table = read_body(request.mimetype, request.mimetype_params, request.get_data(cache=False))
+    table = read_table(request.mimetype, request.mimetype_params, request.get_data(cache=False))
     service: ChurnService = current_app.extensions["churn"]
     service.check_batch_size(len(table.rows))
     request.environ[ROWS_KEY] = len(table.rows)
@@ -47,13 +47,17 @@ def invocations() -> Response:
     return Response(formats.render(predictions, media, table.header), mimetype=media)
 
 
+def error_body(e: ApiError) -> dict[str, Any]:
+    """MLflow's error shape, with the service's error object beside it."""
+    return {"error_code": "INTERNAL_ERROR" if e.status >= 500 else "BAD_REQUEST", "message": e.message, **e.body()}
+
+
 @bp.errorhandler(ApiError)
 def mlflow_error(e: ApiError) -> Response:
-    body = {"error_code": "INTERNAL_ERROR" if e.status >= 500 else "BAD_REQUEST", "message": e.message, **e.body()}
-    return Response(orjson.dumps(body), status=e.status, mimetype=formats.JSON)
+    return Response(orjson.dumps(error_body(e)), status=e.status, mimetype=formats.JSON)
 
 
-def read_body(mimetype: str, params: dict[str, str], body: bytes) -> formats.Table:
+def read_table(mimetype: str, params: dict[str, str], body: bytes) -> formats.Table:
     if params.get("charset", "utf-8").lower() != "utf-8":
         raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "the body must be UTF-8")
     if mimetype == formats.JSON:

@@ -67,9 +67,14 @@ def protocol_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype=JSON)
 
 
+def error_body(e: ApiError) -> dict[str, Any]:
+    """The protocol's error, {"error": message}, with the service's code and details beside it."""
+    return {"error": e.message, "code": e.code, "details": e.details}
+
+
 @bp.errorhandler(ApiError)
 def oip_error(e: ApiError) -> Response:
-    return protocol_response({"error": e.message, "code": e.code, "details": e.details}, e.status)
+    return protocol_response(error_body(e), e.status)
 
 
 @bp.get("")
