@@ -68,7 +68,7 @@ def test_the_image_holds_the_service_and_only_runtime_packages(container: Contai
         "churn-model.json",
         "__pycache__",  # compiled at build time: no process compiles the project's modules again
     }
-    assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/__pycache__").stdout.split()
+    assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/core/__pycache__").stdout.split()
     packages = {line.split()[0].lower() for line in container.exec("pip", "list").stdout.splitlines()[2:]}
     assert {"granian", "flask", "scikit-learn"} <= packages
     assert not packages & {"pipenv", "pytest", "ruff", "mypy", "pandas", "hypothesis", "virtualenv"}
