@@ -1,4 +1,4 @@
-"""Render bench/run.py's results as BENCHMARKS.md."""
+"""Render bench/run.py's results as docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def machine_section(results: dict[str, Any]) -> list[str]:
     return [
         "## Machine and run",
         "",
+        f"- run on {st.get('at', 'a date not recorded')}",
         f"- CPU: {m['cpu']}, {m['cores']} cores; kernel {m['kernel']}; memory {m['memory']}",
         "- " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"- {st['rounds']} round(s) of {st['seconds']:g} s per wrk run; the whole run took {st['duration_s']:.0f} s."

@@ -85,7 +85,7 @@ def test_sigterm_stops_the_container_cleanly() -> None:
 
 
 def test_report_size_and_start_to_ready(container: Container, record_property: pytest.RecordProperty) -> None:
-    """Figures for the README and CI logs (the 2 s goal is reported, not asserted)."""
+    """Figures for the CI logs (the 2 s goal is reported, not asserted)."""
     size = image_size_mb(container.image)
     record_property("image_mb", round(size))
     record_property("ready_s", round(container.ready_s, 2))  # type: ignore[attr-defined]
