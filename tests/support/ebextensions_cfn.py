@@ -1,10 +1,11 @@
 """The Resources of an .ebextensions file as a CloudFormation template that cfn-lint and checkov can read.
 
 Elastic Beanstalk adds an .ebextensions file's Resources to the environment's own stack, where its
-resources (the load balancer, target group, Auto Scaling group, the environment) exist and
-Fn::GetOptionSetting reads an option. Outside EB neither exists, so the template gets a stand-in of
-each EB resource referenced (their types from "Modifying the resources that Elastic Beanstalk creates
-for your environment") and a String parameter for each option read.
+resources (the load balancer, target group, Auto Scaling group) exist, Ref AWSEBEnvironmentName
+names the environment and Fn::GetOptionSetting reads an option. Outside EB none of them exists, so
+the template gets a stand-in of each EB resource referenced (their types from "Modifying the
+resources that Elastic Beanstalk creates for your environment"), and a String parameter for the
+environment's name and for each option read.
 
 Usage: python -m tests.support.ebextensions_cfn [--no-stand-ins] .ebextensions/06-alarms.config > template.json
 (cfn-lint needs the stand-ins to resolve references; checkov would judge the stand-ins themselves,
@@ -31,20 +32,23 @@ EB_RESOURCES: dict[str, dict[str, Any]] = {
         "Type": "AWS::AutoScaling::AutoScalingGroup",
         "Properties": {"MinSize": "2", "MaxSize": "6", "InstanceId": "i-0123456789abcdef0"},
     },
-    "AWSEBEnvironmentName": {"Type": "AWS::ElasticBeanstalk::Environment", "Properties": {"ApplicationName": "x"}},
 }
+# Names EB's stack gives configuration files besides its resources (Ref only): parameters here.
+EB_PARAMETERS: dict[str, dict[str, Any]] = {"AWSEBEnvironmentName": {"Type": "String", "Default": "churn-env"}}
 
 
 def template_of(config: Path, stand_ins: bool = True) -> dict[str, Any]:
     resources = yaml.safe_load(config.read_text())["Resources"]
     parameters: dict[str, Any] = {}
     resources = replace_options(resources, parameters)
-    used = set(re.findall(r'"(AWSEB\w+)"', json.dumps(resources))) if stand_ins else set()
+    used = set(re.findall(r'"(AWSEB\w+)"', json.dumps(resources)))
+    parameters.update({name: EB_PARAMETERS[name] for name in sorted(used & EB_PARAMETERS.keys())})
+    stand_in_names = sorted(used - EB_PARAMETERS.keys()) if stand_ins else []
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"{config.name}: its Resources, with stand-ins for the EB resources they reference",
         "Parameters": parameters,
-        "Resources": {**{name: EB_RESOURCES[name] for name in sorted(used)}, **resources},
+        "Resources": {**{name: EB_RESOURCES[name] for name in stand_in_names}, **resources},
     }
 
 
