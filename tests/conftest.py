@@ -72,7 +72,7 @@ def wait_until_ready(url: str, proc: subprocess.Popen[bytes] | None = None, time
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading the app
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout} s")
@@ -90,10 +90,14 @@ class Server:
         env: dict[str, str] | None = None,
         cwd: Path = PROJECT,
         log_dir: Path | None = None,
+        command: list[str] | None = None,
         args: tuple[str, ...] = (),
     ):
-        self.args = args  # ("serve",): SageMaker's contract, on the port SAGEMAKER_BIND_TO_PORT names here
+        """`command` replaces the shipped server's; "{port}" in it is the free port. `args` follow it:
+        ("serve",) is SageMaker's contract, on the port SAGEMAKER_BIND_TO_PORT names here."""
         self.port = free_port()
+        self.command = command or [sys.executable, "churn_serving.py"]
+        self.args = args
         self.url = f"http://127.0.0.1:{self.port}"
         port = "SAGEMAKER_BIND_TO_PORT" if "serve" in args else "PORT"
         self.env = {**os.environ, port: str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
@@ -103,7 +107,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Server:
-        cmd = [sys.executable, "churn_serving.py", *self.args]
+        cmd = [word.replace("{port}", str(self.port)) for word in [*self.command, *self.args]]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:
@@ -117,6 +121,10 @@ class Server:
             self.proc.terminate()
         self.proc.wait(timeout=30)
         return self.log.read_text()
+
+
+# The book's own command (`gunicorn --bind 0.0.0.0:9696 churn_serving:app`), on stock gunicorn.
+BOOK_GUNICORN = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:{port}", "churn_serving:app"]
 
 
 @pytest.fixture(scope="module")
