@@ -38,6 +38,9 @@ _JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", l
 # A customerid given as a number is an integer of at most 64 bits (what JSON parsers read exactly; orjson
 # reads a longer one as a float, which has lost digits): a longer id is sent as a string.
 ID_INTEGER_RANGE = (-(2**63), 2**64 - 1)
+# orjson reads an integer below -2**63 as a float, which rounds to -2**63 itself for the first ones:
+# a float id of exactly -2**63 is refused, as the integer it likely was. A longer one above rounds to
+# 2**64 or more, out of range already.
 
 
 class Absent:
@@ -230,7 +233,7 @@ class IdField:
             return None, None
         if kind is int or (kind is float and value.is_integer()):
             low, high = ID_INTEGER_RANGE
-            if low <= value <= high:
+            if low <= value <= high and (kind is int or value != low):
                 return int(value), None
             return None, FieldError(
                 self.name,

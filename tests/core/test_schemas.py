@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
 import pytest
 
 from churn.core.model import LoadedModel
@@ -186,6 +187,16 @@ def test_a_customerid_is_passed_through_as_the_integer_or_string_it_is(
 ) -> None:
     _, customerid = validator.validate(make_customer() | {"customerid": given})
     assert customerid == passed_through and type(customerid) is type(passed_through)
+
+
+def test_an_integer_id_below_64_bits_is_refused_though_orjson_reads_it_as_a_float_in_range(
+    validator: CustomerValidator,
+) -> None:
+    for text in (b"-9223372036854775809", b"-9223372036854776000"):
+        given = orjson.loads(text)
+        assert given == -(2**63)  # a float: the digits sent are gone
+        with pytest.raises(InvalidCustomer):
+            validator.validate(make_customer() | {"customerid": given})
 
 
 def test_crm_field_names_and_extra_fields(validator: CustomerValidator) -> None:
