@@ -10,6 +10,7 @@ import pytest
 import requests
 import yaml
 
+from churn.core.features import EXPORT_COLUMNS
 from churn.core.training import REFERENCE_CUSTOMER
 from tests.conftest import PROJECT
 from tests.support.container_check import in_process_probability
@@ -49,6 +50,21 @@ def test_bad_input_gets_the_json_error_through_the_container(container: Containe
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "invalid_json"
+
+
+def test_serve_is_sagemakers_contract_on_port_8080() -> None:
+    """`docker run IMAGE serve`: /ping and /invocations on 8080; a headerless CSV line of the CRM export
+    (Batch Transform's) gets the in-process probability."""
+    running = Container(built_image(), args=("serve",), port=8080).start()
+    try:
+        running.wait_ready()
+        assert requests.get(running.url + "/ping", timeout=5).text.strip() == "PONG"
+        line = ",".join(str(REFERENCE_CUSTOMER.get(column, "")) for column in EXPORT_COLUMNS)
+        headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+        answer = requests.post(running.url + "/invocations", data=line, headers=headers, timeout=10)
+        assert answer.status_code == 200 and float(answer.text.split(",")[0]) == in_process_probability()
+    finally:
+        running.remove()
 
 
 def test_every_process_runs_as_the_unprivileged_user(container: Container) -> None:
