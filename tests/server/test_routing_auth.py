@@ -85,7 +85,9 @@ def spellings(path: str) -> Iterator[str]:
 
 def test_without_a_key_every_spelling_of_every_protected_route_is_refused(secured: Any) -> None:
     rules = protected_rules(secured)
-    assert {rule for rule, _ in rules} >= {"/predict", "/v1/predict", "/metrics", "/v1/jobs", "/v1/jobs/<job_id>"}
+    assert {rule for rule, _ in rules} >= {"/predict", "/v1/predict", "/metrics", "/v1/jobs", "/v1/jobs/<job_id>",
+                                           "/invocations", "/execution-parameters", "/v2", "/v2/models/<model_name>",
+                                           "/v2/models/<model_name>/infer"}  # fmt: skip
     for rule, method in rules:
         path = concrete(rule)
         for spelling in itertools.chain([path], spellings(path)):
