@@ -266,7 +266,7 @@ def lineage(metadata: dict[str, Any]) -> str:
         "Lineage",
         *parts,
         note="How this model replaced the one before it: `python train.py --data NEW.csv` trains a challenger "
-        "and promotes it only when it is not worse than the champion beyond the tolerances (docs/model-card.md).",
+        "and promotes it only when it is not worse than the champion beyond the tolerances (docs/model.md).",
     )
 
 

@@ -35,7 +35,7 @@ from churn.core.training import Candidate, build, predict
 from churn.core.training_data import ExportComparison, compare_export, read_export
 from churn.errors import ModelLoadError, TrainingDataError
 
-# The tolerances (docs/model-card.md says why these values): within them a challenger is "not worse".
+# The tolerances (docs/model.md says why these values): within them a challenger is "not worse".
 AUC_DROP = 0.01  # 1.5 cross-validation standard deviations: a resample of the same customers stays within it
 CALIBRATION_RISE = 0.02  # a decile of ~140 held-out rows knows its churn rate to a few points only
 PANEL_SHIFT = 0.15  # a resample moves a fixed customer's score by up to ~0.13; noisy labels move it further
