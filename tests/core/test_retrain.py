@@ -119,6 +119,9 @@ def test_a_fair_new_export_promotes_the_challenger_with_its_lineage(champion: Pa
     assert model.version == meta["model_version"]
     card = card_path(champion).read_text()
     assert meta["model_sha256"] in card and PROMOTED in card and parent["model_version"] in card
+    promoted = files(champion)
+    again = retrain(data, champion)  # the same export once more: the promoted model, its lineage and time stay
+    assert again.decision == UNCHANGED and again.written == [] and files(champion) == promoted
 
 
 def test_a_worse_challenger_is_refused_and_changes_nothing(
