@@ -33,15 +33,18 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 # The route templates a caller may reach without a key when keys are configured: health checks for
-# the load balancer, the model's metadata, and the docs (nothing secret; they say how to authenticate).
-# Everything else (scoring, jobs, metrics, any route added later, any path matching no route) needs one.
+# the load balancer, the model's metadata, the docs (nothing secret; they say how to authenticate), and
+# the pages for people: the landing page and the model card (aggregate figures and what /v1/model says,
+# no customer row; churn/server/pages.py). Everything else (scoring, jobs, metrics, any route added later,
+# any path matching no route) needs one.
 # The protocols' health checks are open for the same reason as /healthz, since their callers send no key:
 # /ping is also SageMaker's health check, and the /v2 health and model-ready routes are what KServe's and
 # Kubernetes' probes call. Each answers only whether the process is up or the model passes its self-test.
 OPEN_ROUTES = frozenset(
-    {"/ping", "/healthz", "/readyz", "/v1/model", "/openapi.json", "/docs", "/docs/init.js", "/docs/<asset>",
-     "/v2/health/live", "/v2/health/ready", "/v2/models/<model_name>/ready",
-     "/v2/models/<model_name>/versions/<model_version>/ready"}
+    {"/ping", "/healthz", "/readyz", "/v1/model", "/openapi.json", "/docs", "/docs/init.js", "/docs/<asset>"}
+    | {"/", "/model"}
+    | {"/v2/health/live", "/v2/health/ready", "/v2/models/<model_name>/ready",
+       "/v2/models/<model_name>/versions/<model_version>/ready"}
 )  # fmt: skip
 REQUEST_ID_HEADER = "X-Request-ID"
 CALLER_KEY = "churn.caller"  # WSGI environ key: which key authorized the request ("key-2"), never the key
