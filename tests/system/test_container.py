@@ -82,6 +82,7 @@ def test_the_image_holds_the_service_and_only_runtime_packages(container: Contai
     assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "worker.py"} | {
         "churn-model.bin",
         "churn-model.json",
+        "churn-model.html",  # the model card, served at GET /model
         "__pycache__",  # compiled at build time: no process compiles the project's modules again
     }
     assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/core/__pycache__").stdout.split()
