@@ -88,3 +88,18 @@ def test_percentiles_rank_any_probability_from_0_to_100(model: LoadedModel, prob
     percentiles = model.explainer.percentiles(p)
     assert np.all((percentiles >= 0) & (percentiles <= 100)) and np.all(np.diff(percentiles) >= 0)
     assert percentiles[-1] == 100.0  # no training customer scores above 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_reasons_are_ranked_by_contribution_then_by_field_name_the_later_first(
+    model: LoadedModel, data: st.DataObject
+) -> None:
+    """The rule, as a descending sort of (contribution, field) pairs states it; ties are drawn on purpose."""
+    explainer = model.explainer
+    fields = explainer.scorer.fields
+    values = st.sampled_from([-1.5, -0.0, 0.0, 0.25, 2.0]) | st.floats(-50, 50)
+    rows = data.draw(st.lists(st.lists(values, min_size=len(fields), max_size=len(fields)), min_size=1, max_size=8))
+    ranked = explainer.ranked(np.array(rows)).tolist()
+    for row, order in zip(rows, ranked, strict=True):
+        assert [fields[i] for i in order] == [f for _, f in sorted(zip(row, fields, strict=True), reverse=True)]

@@ -58,7 +58,6 @@ class BlockScorer:
         self.explain = explain
         self.contract = service.contract
         self.fields = self.scorer.fields
-        self.name_rank = np.argsort(np.argsort(np.array(self.fields)))  # tie-break of reasons: by field name
         # Only the model's fields and the id are converted (the validator ignores other columns), and
         # as bytes, not strings: the block's UTF-8 is checked once in block(), not once per column.
         used = [h for h in header if features.normalize(h) in (*self.fields, features.ID_FIELD)]
@@ -73,7 +72,7 @@ class BlockScorer:
         """The values the contract accepts as they are (the model's vocabulary), to start with."""
         check = self.contract.fields[field].check
         table = {v: w for v, w in self.scorer.categorical[field].items() if check(v) == (v, None)}
-        codes = np.array([f"{field}={value}" for value in table], dtype=object)
+        codes = np.array([self.explainer.code(field, value) for value in table], dtype=object)
         return Spellings(pa.array(list(table), pa.string()), np.array(list(table.values())), codes)
 
     def block(self, data: bytes) -> BlockResult:
@@ -190,11 +189,7 @@ class BlockScorer:
         odd = np.flatnonzero(~mask).tolist()
         for i, value in zip(odd, values.filter(pc.invert(plain)).to_pylist(), strict=True):
             term[i], _, invalid[i] = self.parse(field, value)
-        code = np.full(n, "", dtype=object)
-        if self.explain:
-            mean = self.explainer.means.get(field)
-            high = term > mean if mean is not None else np.zeros(n, dtype=bool)
-            code = np.where(high, f"{field}=high", f"{field}=low").astype(object)
+        code = self.explainer.codes(field, term) if self.explain else np.full(n, "", dtype=object)
         return term, code, invalid
 
     def parse(self, field: str, value: str) -> tuple[float, str, bool]:
@@ -203,12 +198,8 @@ class BlockScorer:
         if error is not None:
             return 0.0, "", True
         table = self.scorer.categorical.get(field)
-        if table is not None:
-            return table[canonical], f"{field}={canonical}", False
-        if field not in features.NUMERICAL:  # a flag: its number is its term
-            return float(canonical), f"{field}={canonical}", False
-        high = canonical > self.explainer.means[field] if field in self.explainer.means else False
-        return canonical, f"{field}={'high' if high else 'low'}", False
+        term = table[canonical] if table is not None else float(canonical)  # a number (or a flag) is its own term
+        return term, self.explainer.code(field, canonical), False
 
     def customerids(self, batch: pa.RecordBatch) -> tuple[pa.Array, np.ndarray]:
         """The ids as the output shows them ("" where absent or too long: the validator drops such an id),
@@ -237,13 +228,12 @@ class BlockScorer:
         return out
 
     def reasons(self, terms: dict[str, np.ndarray], codes: dict[str, np.ndarray], good: np.ndarray) -> pa.Array:
-        """The `explain` codes raising the risk most, as Explainer.reasons orders them, joined with ";"."""
+        """The `explain` codes raising the risk most, in Explainer.ranked's order, joined with ";"."""
         contributions = np.stack(
             [self.term(f, terms[f]) - base for f, base in zip(self.fields, self.explainer.baseline, strict=True)],
             axis=1,
         )
-        ranks = np.broadcast_to(self.name_rank, contributions.shape)
-        order = np.lexsort((ranks, contributions), axis=1)[:, ::-1][:, : self.explain]
+        order = self.explainer.ranked(contributions)[:, : self.explain]
         chosen = np.take_along_axis(contributions, order, axis=1)
         code_matrix = np.stack([codes[f] for f in self.fields], axis=1)
         chosen_codes = np.take_along_axis(code_matrix, order, axis=1)
