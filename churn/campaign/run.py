@@ -12,19 +12,19 @@ recorded size, skips the recorded rows and carries on: no row lost, none twice.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from churn.campaign.ordered import ordered_map
 from churn.campaign.progress import Progress
 from churn.campaign.rows import (
     JSONL_SUFFIXES,
@@ -242,7 +242,11 @@ def run(
         if not progress.total:
             progress.start(count_rows(options.input), state.rows_done)
         rows = itertools.islice(read_rows(options.input), state.rows_done, None)
-        for version, out in scored_in_order(chunked(rows, options.chunk_size), scorer, options, stop):
+        score = functools.partial(score_chunk, scorer, threshold=options.threshold)
+        # stop.set(): calls in flight stop retrying when the run ends early
+        interrupt = stop.set if stop is not None else None
+        chunks = chunked(rows, options.chunk_size)
+        for version, out in ordered_map(score, chunks, options.concurrency, name="score", interrupt=interrupt):
             check_model(state, version)
             writer.append(out)
             progress.advance(len(out))
@@ -275,25 +279,6 @@ def run_fast(
         state.summary = fast.summary
         state.save()
     return fast.finished
-
-
-def scored_in_order(
-    chunks: Iterator[list[Any]], scorer: ChunkScorer, options: RunOptions, stop: threading.Event | None
-) -> Iterator[tuple[str | None, list[list[str]]]]:
-    """Score up to `concurrency` chunks at once, yielding results in input order; memory stays bounded."""
-    pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="score")
-    pending: deque[Future[tuple[str | None, list[list[str]]]]] = deque()
-    try:
-        for chunk in chunks:
-            pending.append(pool.submit(score_chunk, scorer, chunk, options.threshold))
-            if len(pending) >= options.concurrency:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        if stop is not None:
-            stop.set()  # in-flight calls stop retrying
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def count_rows(path: Path) -> int:

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import io
 import os
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from churn.campaign.offline.block import BlockResult, BlockScorer
+from churn.campaign.ordered import ordered_map
 from churn.campaign.rows import OUTPUT_COLUMNS
 from churn.campaign.summary import Summary
 from churn.core.service import ChurnService
@@ -90,7 +89,10 @@ class FastRun:
             yield from self.in_order(scorer, ranges)
 
     def in_order(self, scorer: BlockScorer, ranges: Iterator[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
-        for size, result in scored_in_order(scorer, self.path, ranges):
+        def score(span: tuple[int, int]) -> tuple[int, BlockResult]:
+            return span[1], score_range(scorer, self.path, *span)
+
+        for size, result in ordered_map(score, ranges, WORKERS, name="offline"):
             if isinstance(result, str):
                 self.stopped = result
                 return
@@ -101,25 +103,6 @@ class FastRun:
             self.bytes_done += size
             yield rows, data
         self.finished = True
-
-
-def scored_in_order(
-    scorer: BlockScorer, path: Path, ranges: Iterator[tuple[int, int]]
-) -> Iterator[tuple[int, BlockResult]]:
-    """Each range's size and result in input order, WORKERS ranges in flight (plus one queued)."""
-    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="offline")
-    pending: deque[tuple[int, Future[BlockResult]]] = deque()
-    try:
-        for offset, length in ranges:
-            pending.append((length, pool.submit(score_range, scorer, path, offset, length)))
-            if len(pending) > WORKERS:
-                size, future = pending.popleft()
-                yield size, future.result()
-        while pending:
-            size, future = pending.popleft()
-            yield size, future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def score_range(scorer: BlockScorer, path: Path, offset: int, length: int) -> BlockResult:
