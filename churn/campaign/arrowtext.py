@@ -83,7 +83,7 @@ def float_text(values: np.ndarray) -> pa.Array:
     orjson writes a float64 array as JSON with the shortest text that reads back as the same double,
     as repr does; for non-integral values in [1e-4, 1e16) the two texts are identical (outside it repr
     switches to exponents, and integral values get ".0"), so those few go through repr itself. orjson
-    is ~5x faster than Arrow's own double-to-string cast here.
+    is faster than Arrow's own double-to-string cast (docs/performance.md).
     """
     with np.errstate(invalid="ignore"):  # NaN: Python writes it (odd)
         odd = (values < 1e-4) | (values >= 1e16) | (values == np.floor(values)) | ~np.isfinite(values)

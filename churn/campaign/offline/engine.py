@@ -29,7 +29,9 @@ from churn.campaign.summary import Summary
 from churn.core.service import ChurnService
 
 CHUNK_BYTES = 4 << 20  # ~30,000 Telco rows per block: bounded memory, few Python calls per row
-WORKERS = 2  # blocks parsed and scored at once (the machines this runs on have 2 cores)
+# Blocks parsed and scored at once, one a core: Arrow and numpy release the GIL. Two was measured on two
+# cores (docs/performance.md); more threads were never measured, so a bigger machine still runs two.
+WORKERS = min(2, os.cpu_count() or 1)
 BOM = b"\xef\xbb\xbf"
 WINDOW = 1 << 16  # bytes read at a time while looking for the line end that closes a range
 
