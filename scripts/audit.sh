@@ -14,7 +14,7 @@ fi
 requirements=$(mktemp --suffix=.txt)
 report=$(mktemp --suffix=.json)
 trap 'rm -f "$requirements" "$report"' EXIT
-pipenv requirements --dev --hash > "$requirements"
+pipenv requirements --categories "$DEV_CATEGORIES" --hash > "$requirements"
 # Each line of audit-ignore.txt: a vulnerability id, then why it does not apply (see that file).
 ignores=()
 while read -r id _; do

@@ -26,3 +26,8 @@ ensure_pipenv() {
 }
 
 pipenv() { .tools/bin/pipenv "$@"; }
+
+# The Pipfile's categories: [packages] is the service and the worker (all the image installs);
+# [campaign] is campaign.py's client and offline engine; [dev-packages] is training and the tests.
+RUNTIME_CATEGORIES="packages campaign"
+DEV_CATEGORIES="packages campaign dev-packages"

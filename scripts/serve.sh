@@ -3,6 +3,6 @@
 source "$(dirname "$0")/lib.sh"
 ensure_pipenv
 say "installing the locked runtime dependencies into .venv/"
-pipenv install --deploy
+pipenv install --deploy --categories "$RUNTIME_CATEGORIES"
 say "starting the service on port ${PORT:-9696} (python churn_serving.py; Ctrl-C to stop)"
 exec .venv/bin/python churn_serving.py

@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 ensure_pipenv
 say "installing the locked runtime and development dependencies into .venv/"
-pipenv install --deploy --dev
+pipenv install --deploy --categories "$DEV_CATEGORIES"
 say "system packages the tests need (scripts/system-deps/)"
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 for dep in scripts/system-deps/*.sh; do
