@@ -1,8 +1,8 @@
 """The image's entry point: the API, `python churn_serving.py`, and on request RQ workers beside it.
 
 CHURN_EMBEDDED_WORKERS=N (0 to 8, default 0) runs N `python worker.py` in the same container as the API,
-working for the queue at REDIS_URL: how Elastic Beanstalk runs the async jobs (.ebextensions/06-worker.config
-sets 1; docs/deploy-aws.md says why one container rather than a second environment). With 0, or with
+working for the queue at REDIS_URL: how Elastic Beanstalk runs the async jobs (.ebextensions/05-app-env.config
+sets 1; docs/deploy.md says why one container rather than a second environment). With 0, or with
 no REDIS_URL (no queue to work for), this process *becomes* the API (exec): PID 1 is `python
 churn_serving.py`, as it always was, and nothing below applies. Otherwise it stays PID 1, a supervisor:
 - a worker that exits is started again, after a pause that doubles from 1 s to 30 s while it keeps
@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 
 from churn.config import ConfigError, Settings, read
 from churn.logs import configure_logging
@@ -179,12 +180,23 @@ def check(env: Mapping[str, str]) -> int:
 
 
 def is_worker(pid: str) -> bool:
+    """An embedded worker: `python worker.py` whose parent is `python supervise.py`."""
+    return arguments(pid)[1:2] == [WORKER[0]] and arguments(parent(pid))[1:] == [Path(__file__).name]
+
+
+def arguments(pid: str) -> list[str]:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
     except OSError:  # gone meanwhile
-        return False
-    return argv[1:2] == [WORKER[0].encode()]
+        return []
+
+
+def parent(pid: str) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return stat.rsplit(")", 1)[1].split()[1]  # after "pid (comm) state": the parent's pid
 
 
 def main(argv: list[str]) -> int:
