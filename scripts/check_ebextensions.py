@@ -153,6 +153,8 @@ ALLOWED: dict[tuple[str, str], Rule] = {
 # alarms' topic, the prerequisites stack's AlarmTopicArn output, as an environment property.
 ALARM_TOPIC = ("aws:elasticbeanstalk:application:environment", "ALARM_TOPIC_ARN")
 SET_BY_DEPLOY = {ALARM_TOPIC}
+# option_settings, and Resources (CloudFormation, which cfn-lint and checkov check: scripts/check-templates.sh);
+# anything else (commands, files...) would need more than this offline check.
 TOP_KEYS = {"option_settings", "Resources"}
 SAVED_CONFIG_KEYS = {"EnvironmentConfigurationMetadata", "AWSConfigurationTemplateVersion", "OptionSettings"}
 PROCESS = "aws:elasticbeanstalk:environment:process:default"

@@ -28,6 +28,7 @@ ensure_pipenv() {
 pipenv() { .tools/bin/pipenv "$@"; }
 
 # The Pipfile's categories: [packages] is the service and the worker (all the image installs);
-# [campaign] is campaign.py's client and offline engine; [dev-packages] is training and the tests.
+# [campaign] is campaign.py's client and offline engine; [train] is train.py's (scikit-learn, pandas);
+# [dev-packages] the tests'. `make serve` installs the runtime ones; the test set-up and the audit all.
 RUNTIME_CATEGORIES="packages campaign"
-DEV_CATEGORIES="packages campaign dev-packages"
+EVERY_CATEGORY="packages campaign dev-packages train"

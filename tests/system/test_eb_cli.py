@@ -2,7 +2,7 @@
 the prerequisites stack (infra/prereqs.yaml, with the AWS CLI) and eb init / create (with the stack's
 outputs) / status / terminate against a local fake of AWS (tests/support/fakes/), each inside a
 network namespace with only loopback. What they prove: our commands, flags, platform name and the
-source bundle the CLI builds. What they cannot: anything AWS does with them (see the README)."""
+source bundle the CLI builds. What they cannot: anything AWS does with them (see docs/deploy.md)."""
 
 from __future__ import annotations
 
