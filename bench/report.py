@@ -34,6 +34,7 @@ def render(results: dict[str, Any]) -> str:
         *ready_section(results),
         *offline_section(results),
         *container_section(results),
+        (HERE / "image-report.md").read_text(),
         *commands_section(results),
         (HERE / "notes.md").read_text(),
         (HERE / "profile.md").read_text(),
