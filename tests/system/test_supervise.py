@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PROJECT, free_port, make_customer, wait_until_ready
+from tests.conftest import DATA_PATH, PROJECT, free_port, make_customer, wait_until_ready
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.server
@@ -27,8 +27,9 @@ class Supervised:
     def __init__(self, tmp: Path, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PORT": str(self.port), "CHURN_GRACEFUL_TIMEOUT": "5", **env}
+        self.env = {**os.environ, "PORT": str(self.port), "CHURN_GRACEFUL_TIMEOUT": "5"}
         self.env.pop("CHURN_API_KEYS", None)
+        self.env.update(env)
         self.log = tmp / "supervise.log"
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
@@ -130,3 +131,22 @@ def test_the_api_exiting_ends_the_supervisor_and_its_workers(supervised: Supervi
     os.kill(api, signal.SIGKILL)
     assert supervised.proc.wait(30) != 0
     assert not any(alive(pid) for pid in workers)
+
+
+def test_campaign_async_against_the_image_s_aws_mode_matches_offline(tmp_path: Path, redis_server: RedisServer) -> None:
+    # as on Elastic Beanstalk: API keys on, one embedded worker, the jobs queue in Redis
+    key = "k-" + os.urandom(8).hex()
+    s = Supervised(tmp_path, REDIS_URL=redis_server.url, CHURN_EMBEDDED_WORKERS="1", CHURN_API_KEYS=key)
+    try:
+        eventually(lambda: len(s.workers()) == 1, "the worker running")
+        outputs = {}
+        for name, args in (("offline", ["--offline"]), ("async", ["--url", s.url, "--async", "--chunk-size", "2000"])):
+            out = tmp_path / f"{name}.csv"
+            command = [sys.executable, "campaign.py", "score", str(DATA_PATH), "-o", str(out), "--explain", "1", *args]
+            env = {**os.environ, "CHURN_API_KEY": key}
+            done = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr
+            outputs[name] = out.read_bytes()
+        assert outputs["async"] == outputs["offline"]
+    finally:
+        s.stop()
