@@ -7,7 +7,7 @@
 # (EB_REHEARSAL_EXTRA: a folder whose files are laid over the copy, e.g. stray files a test expects
 # the bundle to leave out)
 if [ -z "${CHURN_IN_NETNS:-}" ]; then   # tools first, while the network is there
-  bash "$(dirname "$0")/eb-tools.sh"
+  bash "$(dirname "$0")/eb-tools.sh" eb moto awscli
   CHURN_IN_NETNS=1 exec unshare -n bash "$0" "$@"
 fi
 source "$(dirname "$0")/eb.sh"

@@ -3,7 +3,7 @@
 # aws-prereqs` deploys infra/prereqs.yaml with it), moto (the offline rehearsals' fake AWS), cfn-lint
 # and checkov (scripts/check-templates.sh). awsebcli pins cement, pathspec, fabric... exactly, and
 # checkov half of PyPI, so none may meet the service's packages, and none belongs in the image or the
-# Pipfile. Sourced by the eb-* and aws-* scripts; run alone to install them all.
+# Pipfile. Sourced by the eb-* and aws-* scripts; run alone to install them.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 AWSEBCLI_VERSION=3.27.5
 MOTO_VERSION=5.2.5
@@ -32,9 +32,9 @@ ensure_linters() {
   ensure_venv checkov "checkov==$CHECKOV_VERSION"
 }
 
+# Run alone: `bash scripts/eb-tools.sh [eb moto awscli linters]` installs those named (default: all).
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  ensure_eb
-  ensure_moto
-  ensure_awscli
-  ensure_linters
+  for tool in "${@:-eb moto awscli linters}"; do
+    for t in $tool; do "ensure_$t"; done
+  done
 fi
