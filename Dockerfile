@@ -43,6 +43,7 @@ COPY churn/ churn/
 # worker.py: the same image runs the RQ worker, as its own container (docker-compose.yml) or beside the
 # API in this one (supervise.py, CHURN_EMBEDDED_WORKERS: how Elastic Beanstalk runs it)
 COPY churn_serving.py worker.py supervise.py churn-model.bin churn-model.json ./
+COPY churn-model.html ./
 # Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (and a read-only /app for uid 10001) would
 # otherwise make every process compile the project's modules again at start-up.
 RUN python -m compileall -q churn churn_serving.py worker.py supervise.py

@@ -22,11 +22,12 @@ from pathlib import Path
 
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.campaign.offline.process import prepare_offline_process
+from churn.campaign.output import OUTPUT_COLUMNS
 from churn.campaign.progress import Progress
-from churn.campaign.rows import OUTPUT_COLUMNS, BackgroundDigest
+from churn.campaign.rows import BackgroundDigest
 from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
 from churn.campaign.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
-from churn.campaign.summary import summarize, write_rows
+from churn.campaign.summary import write_rows
 from churn.config import DEFAULT_MODEL_PATH, ConfigError
 from churn.core.features import FIELDS
 from churn.core.records import InputError
@@ -110,7 +111,7 @@ def score(args: argparse.Namespace) -> int:
     stop = threading.Event()
     options = RunOptions(
         args.input, args.output, args.chunk_size, 1 if args.offline else args.concurrency,
-        args.explain, args.threshold, args.resume,
+        args.explain, args.threshold, args.resume, args.top,
     )  # fmt: skip
     try:
         # Hashing the input (for --resume) starts first, on its own thread: it overlaps loading numpy,
@@ -127,9 +128,7 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
-    # The offline engine's own counts when it scored the whole file in this run; otherwise (a resumed
-    # or online run, or --top) the output file is read back, so the summary covers every row in it.
-    summary = state.summary if state.summary is not None and not args.top else summarize(args.output, args.top)
+    summary = state.summary  # of every row in the output, this run's and those of the runs it resumed
     print("\n".join(summary.lines()))
     if args.top_output:
         write_rows(args.top_output, summary.top, OUTPUT_COLUMNS)

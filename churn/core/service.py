@@ -131,8 +131,9 @@ class ChurnService:
                 "percentile": percentile,
             }
         if explain or explain_down:
-            for index, customer in zip(batch.valid_index, batch.customers, strict=True):
-                results[index].update(self.model.explainer.reasons(customer, explain, explain_down))
+            reasons = self.model.explainer.reasons_of(batch.customers, explain, explain_down)
+            for index, found in zip(batch.valid_index, reasons, strict=True):
+                results[index].update(found)
         for index, warnings in batch.warnings.items():
             results[index]["warnings"] = [w.as_dict() for w in warnings]
         scored = len(batch.valid_index)

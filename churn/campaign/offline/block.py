@@ -20,9 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from churn.campaign.offline.text import OutputColumns, arrow_of, numpy_of
-from churn.campaign.rows import warnings_cell
-from churn.campaign.summary import Summary
+from churn.campaign.arrowtext import arrow_of, numpy_of
+from churn.campaign.output import OutputColumns, OutputText, from_predictions, warnings_cell
 from churn.core import features
 from churn.core.contract import MAX_ID_LENGTH, NumberField
 from churn.core.scoring import sigmoids
@@ -34,7 +33,7 @@ PLAIN_DECIMAL = r"^[0-9]{1,15}(\.[0-9]{1,15})?$"  # text Arrow's cast and Python
 MANY_VALUES = 64  # a number column with more distinct values in a block is converted by Arrow, not parse()
 MAX_SPELLINGS = 256  # valid spellings remembered per categorical field (there are a handful in practice)
 
-BlockResult = tuple[int, bytes, Summary] | str  # rows, output lines and counts; or why Python must read it
+BlockResult = OutputText | str  # the block's output rows; or why the Python reader must take it
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,6 @@ class BlockScorer:
         self.explain = explain
         self.contract = service.contract
         self.fields = self.scorer.fields
-        self.name_rank = np.argsort(np.argsort(np.array(self.fields)))  # tie-break of reasons: by field name
         # Only the model's fields and the id are converted (the validator ignores other columns), and
         # as bytes, not strings: the block's UTF-8 is checked once in block(), not once per column.
         used = [h for h in header if features.normalize(h) in (*self.fields, features.ID_FIELD)]
@@ -73,7 +71,7 @@ class BlockScorer:
         """The values the contract accepts as they are (the model's vocabulary), to start with."""
         check = self.contract.fields[field].check
         table = {v: w for v, w in self.scorer.categorical[field].items() if check(v) == (v, None)}
-        codes = np.array([f"{field}={value}" for value in table], dtype=object)
+        codes = np.array([self.explainer.code(field, value) for value in table], dtype=object)
         return Spellings(pa.array(list(table), pa.string()), np.array(list(table.values())), codes)
 
     def block(self, data: bytes) -> BlockResult:
@@ -92,14 +90,13 @@ class BlockScorer:
         except pa.ArrowInvalid as e:
             return f"a block Arrow does not read as csv.reader would ({e})"
         batches = table.combine_chunks().to_batches()
-        if not batches:
-            return 0, b"", Summary()
+        if not batches:  # no rows (blank lines only)
+            return from_predictions([]).text()
         # The whole block is valid UTF-8, so every cell is: view the bytes as strings, without a copy.
         batch = pa.RecordBatch.from_arrays([c.view(pa.string()) for c in batches[0].columns], names=self.columns)
-        summary = Summary()
-        return batch.num_rows, self.score(batch, summary), summary
+        return self.score(batch).text()
 
-    def score(self, batch: pa.RecordBatch, summary: Summary) -> bytes:
+    def score(self, batch: pa.RecordBatch) -> OutputColumns:
         n = batch.num_rows
         bad = np.zeros(n, dtype=bool)
         terms: dict[str, np.ndarray] = {}
@@ -113,14 +110,16 @@ class BlockScorer:
         categorical = [terms[f] for f in self.scorer.categorical]
         probabilities = sigmoids(self.scorer.logits_from_columns(categorical, terms))
         good = ~bad
-        churn = probabilities >= self.service.threshold
-        summary.rows += n
-        summary.scored += int(good.sum())
-        summary.rejected += int(bad.sum())
-        summary.churners += int((churn & good).sum())
-        reasons = self.reasons(terms, codes, good) if self.explain else None
-        columns = OutputColumns(ids, probabilities, churn, self.explainer.percentiles(probabilities))
-        return columns.csv(bad, reasons, self.errors(batch, np.flatnonzero(bad)), self.warnings(terms, good))
+        return OutputColumns(
+            customerids=ids,
+            probabilities=probabilities,
+            churn=probabilities >= self.service.threshold,
+            percentiles=self.explainer.percentiles(probabilities),
+            rejected=bad,
+            errors=self.errors(batch, np.flatnonzero(bad)),
+            warnings=self.warnings(terms, good),
+            reasons=self.reasons(terms, codes, good) if self.explain else None,
+        )
 
     def warnings(self, terms: dict[str, np.ndarray], good: np.ndarray) -> dict[int, str]:
         """The warnings cell of each scored row that has any, by row position."""
@@ -142,7 +141,7 @@ class BlockScorer:
             term, code, invalid = self.distinct(field, encoded.dictionary)
             at = numpy_of(encoded.indices)
         # codes serve only the reasons; most blocks have no invalid cell, which spares a gather
-        # take(), not term[at]: fancy indexing converts the int32 indices to intp first (3x slower here)
+        # take(), not term[at]: fancy indexing converts the int32 indices to intp first
         return term.take(at), code.take(at) if self.explain else code, invalid.take(at) if invalid.any() else None
 
     def lookup(self, field: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -190,11 +189,7 @@ class BlockScorer:
         odd = np.flatnonzero(~mask).tolist()
         for i, value in zip(odd, values.filter(pc.invert(plain)).to_pylist(), strict=True):
             term[i], _, invalid[i] = self.parse(field, value)
-        code = np.full(n, "", dtype=object)
-        if self.explain:
-            mean = self.explainer.means.get(field)
-            high = term > mean if mean is not None else np.zeros(n, dtype=bool)
-            code = np.where(high, f"{field}=high", f"{field}=low").astype(object)
+        code = self.explainer.codes(field, term) if self.explain else np.full(n, "", dtype=object)
         return term, code, invalid
 
     def parse(self, field: str, value: str) -> tuple[float, str, bool]:
@@ -203,12 +198,8 @@ class BlockScorer:
         if error is not None:
             return 0.0, "", True
         table = self.scorer.categorical.get(field)
-        if table is not None:
-            return table[canonical], f"{field}={canonical}", False
-        if field not in features.NUMERICAL:  # a flag: its number is its term
-            return float(canonical), f"{field}={canonical}", False
-        high = canonical > self.explainer.means[field] if field in self.explainer.means else False
-        return canonical, f"{field}={'high' if high else 'low'}", False
+        term = table[canonical] if table is not None else float(canonical)  # a number (or a flag) is its own term
+        return term, self.explainer.code(field, canonical), False
 
     def customerids(self, batch: pa.RecordBatch) -> tuple[pa.Array, np.ndarray]:
         """The ids as the output shows them ("" where absent or too long: the validator drops such an id),
@@ -237,13 +228,12 @@ class BlockScorer:
         return out
 
     def reasons(self, terms: dict[str, np.ndarray], codes: dict[str, np.ndarray], good: np.ndarray) -> pa.Array:
-        """The `explain` codes raising the risk most, as Explainer.reasons orders them, joined with ";"."""
+        """The `explain` codes raising the risk most, in Explainer.ranked's order, joined with ";"."""
         contributions = np.stack(
             [self.term(f, terms[f]) - base for f, base in zip(self.fields, self.explainer.baseline, strict=True)],
             axis=1,
         )
-        ranks = np.broadcast_to(self.name_rank, contributions.shape)
-        order = np.lexsort((ranks, contributions), axis=1)[:, ::-1][:, : self.explain]
+        order = self.explainer.ranked(contributions)[:, : self.explain]
         chosen = np.take_along_axis(contributions, order, axis=1)
         code_matrix = np.stack([codes[f] for f in self.fields], axis=1)
         chosen_codes = np.take_along_axis(code_matrix, order, axis=1)
