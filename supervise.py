@@ -15,6 +15,7 @@ churn_serving.py`, as it always was, and nothing below applies. Otherwise it sta
 - orphans (a work horse whose worker died) are reaped, as PID 1 must.
 Workers run at a lower CPU priority (nice 10) than the API: a big job never slows /predict.
 `python supervise.py --check` is the image's HEALTHCHECK: /readyz answers 200 and every worker is running.
+Any other arguments go to the API (`docker run IMAGE serve`: SageMaker's contract, churn/server/launch.py).
 """
 
 from __future__ import annotations
@@ -98,9 +99,9 @@ class Worker:
 class Supervisor:
     """The API and the worker slots; ends when the API has exited and no worker runs any more."""
 
-    def __init__(self, workers: int, graceful_timeout: int):
+    def __init__(self, workers: int, graceful_timeout: int, api_args: tuple[str, ...] = ()):
         self.graceful_timeout = graceful_timeout
-        self.api = spawn(API)
+        self.api = spawn((*API, *api_args))
         self.api_status: int | None = None
         self.slots = [Worker(i) for i in range(1, workers + 1)]
         for slot in self.slots:
@@ -211,10 +212,10 @@ def main(argv: list[str]) -> int:
     if workers and not settings.redis_url:
         log.warning("CHURN_EMBEDDED_WORKERS=%d but REDIS_URL is not set: jobs are off, no worker started", workers)
     if not workers or not settings.redis_url:
-        os.execv(sys.executable, [sys.executable, *API])  # noqa: S606 - the API becomes this process
+        os.execv(sys.executable, [sys.executable, *API, *argv[1:]])  # noqa: S606 - the API becomes this process
     log.info("running the API and %d embedded worker(s)", workers)
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # taken by sigtimedwait in run(), never by a handler
-    return Supervisor(workers, settings.graceful_timeout).run()
+    return Supervisor(workers, settings.graceful_timeout, tuple(argv[1:])).run()
 
 
 if __name__ == "__main__":

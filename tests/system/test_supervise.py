@@ -24,17 +24,16 @@ pytestmark = pytest.mark.server
 class Supervised:
     """`python supervise.py` on a free port, its output in a log file."""
 
-    def __init__(self, tmp: Path, **env: str):
+    def __init__(self, tmp: Path, *args: str, port_variable: str = "PORT", **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PORT": str(self.port), "CHURN_GRACEFUL_TIMEOUT": "5"}
+        self.env = {**os.environ, port_variable: str(self.port), "CHURN_GRACEFUL_TIMEOUT": "5"}
         self.env.pop("CHURN_API_KEYS", None)
         self.env.update(env)
         self.log = tmp / "supervise.log"
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "supervise.py"], cwd=PROJECT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
+            command = [sys.executable, "supervise.py", *args]
+            self.proc = subprocess.Popen(command, cwd=PROJECT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         wait_until_ready(self.url + "/readyz", self.proc)
 
     def children(self) -> list[int]:
@@ -97,6 +96,19 @@ def test_without_workers_or_redis_the_api_is_the_process_itself(tmp_path: Path, 
     finally:
         s.stop()
     assert s.proc.returncode == 0
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_arguments_go_to_the_api(tmp_path: Path, redis_server: RedisServer, workers: str) -> None:
+    # `docker run IMAGE serve` (SageMaker): the API's port is then SAGEMAKER_BIND_TO_PORT, not PORT
+    env = {"REDIS_URL": redis_server.url, "CHURN_EMBEDDED_WORKERS": workers}
+    s = Supervised(tmp_path, "serve", port_variable="SAGEMAKER_BIND_TO_PORT", **env)
+    try:
+        assert requests.get(s.url + "/ping", timeout=5).text.strip() == "PONG"
+        api = s.proc.pid if workers == "0" else next(p for p in s.children() if "churn_serving.py" in cmdline(p))
+        assert cmdline(api)[1:] == ["churn_serving.py", "serve"]
+    finally:
+        s.stop()
 
 
 def test_a_worker_that_exits_is_started_again_and_runs_jobs(supervised: Supervised) -> None:
