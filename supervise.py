@@ -164,9 +164,18 @@ def reap() -> list[tuple[int, int]]:
         done.append((pid, status))
 
 
+def api_port(env: Mapping[str, str], container_args: list[str]) -> int:
+    """The port the API listens on: SageMaker's when the container was started with `serve`, else PORT."""
+    if container_args[1:2] in ([Path(__file__).name], [API[0]]) and container_args[2:] == ["serve"]:
+        from churn.server.protocols.sagemaker import serve_port  # noqa: PLC0415 - Flask, only under `serve`
+
+        return serve_port(env)
+    return int(env.get("PORT") or "9696")
+
+
 def check(env: Mapping[str, str]) -> int:
     """The HEALTHCHECK: ready, and as many workers running as asked for (read from /proc)."""
-    port = env.get("PORT") or "9696"
+    port = api_port(env, arguments("1"))  # in the container PID 1 is this script or the API it became
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2)
     except OSError as e:

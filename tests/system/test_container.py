@@ -63,6 +63,7 @@ def test_serve_is_sagemakers_contract_on_port_8080() -> None:
         headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
         answer = requests.post(running.url + "/invocations", data=line, headers=headers, timeout=10)
         assert answer.status_code == 200 and float(answer.text.split(",")[0]) == in_process_probability()
+        assert podman("healthcheck", "run", running.name, check=False).returncode == 0  # probes 8080, not PORT
     finally:
         running.remove()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import supervise
 from tests.conftest import DATA_PATH, PROJECT, free_port, make_customer, wait_until_ready
 from tests.support.servers import RedisServer
 
@@ -162,3 +163,18 @@ def test_campaign_async_against_the_image_s_aws_mode_matches_offline(tmp_path: P
         assert outputs["async"] == outputs["offline"]
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize(
+    ("container_args", "env", "port"),
+    [
+        (["python", "supervise.py"], {"PORT": "9000"}, 9000),
+        (["python", "supervise.py", "serve"], {"PORT": "9000"}, 8080),
+        (["python", "churn_serving.py", "serve"], {"SAGEMAKER_BIND_TO_PORT": "7000"}, 7000),
+        (["/sbin/init", "serve"], {}, 9696),  # not this image's process: not a container started with `serve`
+    ],
+)
+def test_the_health_check_probes_the_port_the_api_listens_on(
+    container_args: list[str], env: dict[str, str], port: int
+) -> None:
+    assert supervise.api_port(env, container_args) == port
