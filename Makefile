@@ -14,13 +14,13 @@ test:  ## set up everything and run lint, types and the whole test suite (what C
 lint:  ## ruff, mypy and the import contracts only (after `make test` has set up .venv)
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 
-train:  ## retrain churn-model.bin and churn-model.json from data/
-	.venv/bin/python train.py
+train:  ## install what training needs (pandas), then retrain churn-model.bin and churn-model.json from data/
+	bash scripts/train.sh
 
-bench:  ## side-by-side benchmark vs the book's service + offline (~8 min; quiet machine), writes BENCHMARKS.md; BENCH_ARGS=--container also builds and times the image
+bench:  ## side-by-side benchmark vs the book's service + offline (~8 min; quiet machine), writes docs/benchmarks.md; BENCH_ARGS=--container also builds and times the image
 	.venv/bin/python bench/run.py --json build/bench.json $(BENCH_ARGS)
 
-bench-report:  ## re-render BENCHMARKS.md from the last `make bench` (build/bench.json), e.g. after editing bench/notes.md
+bench-report:  ## re-render docs/benchmarks.md from the last `make bench` (build/bench.json), e.g. after editing bench/notes.md
 	.venv/bin/python bench/run.py --render build/bench.json
 
 bench-smoke:  ## the benchmark once, very short (~40 s): proves it runs, prints the report

@@ -1,4 +1,4 @@
-"""Render bench/run.py's results as BENCHMARKS.md."""
+"""Render bench/run.py's results as docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+# The redesign issue's targets for the shipped server, and the earlier ones it keeps.
 TARGETS = {
-    "vs_default": 6.0,
-    "vs_best": 3.0,
+    "vs_default_64": 10.0,
+    "vs_default_8": 4.0,
     "p99_ms": 20.0,
-    "cpu_us": 250.0,
+    "cpu_us_64": 100.0,
     "batch": 200_000.0,
     "offline": 1_000_000.0,
     "ready_s": 2.0,
@@ -45,6 +46,7 @@ def machine_section(results: dict[str, Any]) -> list[str]:
     return [
         "## Machine and run",
         "",
+        f"- run on {st.get('at', 'a date not recorded')}",
         f"- CPU: {m['cpu']}, {m['cores']} cores; kernel {m['kernel']}; memory {m['memory']}",
         "- " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"- {st['rounds']} round(s) of {st['seconds']:g} s per wrk run; the whole run took {st['duration_s']:.0f} s."
@@ -68,7 +70,7 @@ def verdict(ok: bool) -> str:
 
 
 def headline(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
-    r64 = s["ratios"][64]
+    r64, r8 = s["ratios"][64], s["ratios"][8]
     ours64 = s["table"][("ours", 64)]
     cpu = s["table"][("ours", 8)]["cpu_us_per_request"]
     cpu64 = ours64["cpu_us_per_request"]
@@ -81,16 +83,18 @@ def headline(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
         "",
         "| target | measured | |",
         "|---|---|---|",
-        f"| `/predict` >= 6x the book's default (64 conn.) | {r64['vs_default']:.1f}x | "
-        f"{verdict(r64['vs_default'] >= TARGETS['vs_default'])} |",
-        f"| `/predict` >= 3x the book's best config (64 conn.) | {r64['vs_best']:.1f}x | "
-        f"{verdict(r64['vs_best'] >= TARGETS['vs_best'])} |",
+        f"| `/predict` >= 10x the book's default (64 conn.) | {r64['vs_default']:.1f}x | "
+        f"{verdict(r64['vs_default'] >= TARGETS['vs_default_64'])} |",
+        f"| `/predict` >= 4x the book's default (8 conn.) | {r8['vs_default']:.1f}x | "
+        f"{verdict(r8['vs_default'] >= TARGETS['vs_default_8'])} |",
+        f"| `/predict` vs the book's best config (64 conn.; no target) | {r64['vs_best']:.1f}x | |",
         f"| p99 <= 20 ms at 64 connections | {ours64['p99_us'] / 1000:.1f} ms | "
         f"{verdict(ours64['p99_us'] / 1000 <= TARGETS['p99_ms'])} |",
         f"| zero errors (non-2xx, socket errors) | {ours_errors + s['batch']['errors_total']} | "
         f"{verdict(ours_errors + s['batch']['errors_total'] == 0)} |",
-        f"| server CPU per prediction <= 250 us (8 conn.) | {cpu:.0f} us | {verdict(cpu <= TARGETS['cpu_us'])} |",
-        f"| server CPU per prediction <= 250 us (64 conn.) | {cpu64:.0f} us | {verdict(cpu64 <= TARGETS['cpu_us'])} |",
+        f"| server CPU per prediction <= 100 us (64 conn.) | {cpu64:.0f} us | "
+        f"{verdict(cpu64 <= TARGETS['cpu_us_64'])} |",
+        f"| server CPU per prediction (8 conn.; no target) | {cpu:.0f} us | |",
         f"| `/v1/predict`, 1000-customer requests >= 200,000 customers/s | {batch:,.0f}/s | "
         f"{verdict(batch >= TARGETS['batch'])} |",
         *offline_target(results),

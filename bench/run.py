@@ -1,6 +1,6 @@
 """Side-by-side benchmark: the book's service against ours, with wrk on 127.0.0.1.
 
-    python bench/run.py            full run (~8 minutes), writes BENCHMARKS.md
+    python bench/run.py            full run (~8 minutes), writes docs/benchmarks.md
     python bench/run.py --smoke    ~30 s: every server, every figure, once, very short (CI: it runs)
 
 Each round starts nothing new: all servers stay up for the whole run and every round measures each
@@ -38,6 +38,7 @@ DATA = PROJECT / "data" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
 PY = sys.executable
 TICK = os.sysconf("SC_CLK_TCK")
 BATCH_ROWS = 1000
+REPORT = PROJECT / "docs" / "benchmarks.md"  # the generated report; the docs link it, never copy its figures
 
 
 @dataclass
@@ -344,17 +345,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0, help="wrk duration of one single-prediction run")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
-    parser.add_argument("--out", type=Path, help="write the report here (default BENCHMARKS.md, none for --smoke)")
+    parser.add_argument("--out", type=Path, help="write the report here (default docs/benchmarks.md, none for --smoke)")
     parser.add_argument("--container", action="store_true", help="run scripts/container-test.sh first (podman)")
     parser.add_argument("--render", type=Path, metavar="JSON", help="only re-render a --json file's results")
     args = parser.parse_args()
     if args.render:
-        (args.out or PROJECT / "BENCHMARKS.md").write_text(render_saved(args.render))
+        (args.out or REPORT).write_text(render_saved(args.render))
         return
     concurrencies = [1, 8, 64]
     if args.smoke:
         args.rounds, args.seconds = 1, 1.0
     started = time.monotonic()
+    started_at = time.strftime("%Y-%m-%d", time.gmtime())  # UTC
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     container_report = container(args.container)
     results = run(args.rounds, args.seconds, max(args.seconds, 2.0), concurrencies)
@@ -363,6 +365,7 @@ def main() -> None:
     results["summary"] = summarize(results, concurrencies)
     results["machine"], results["versions"] = machine(), versions()
     results["settings"] = {
+        "at": started_at,
         "rounds": args.rounds,
         "seconds": args.seconds,
         "duration_s": time.monotonic() - started,
@@ -375,7 +378,7 @@ def main() -> None:
         args.json.write_text(json.dumps(raw, indent=1, default=str))
     from bench.report import render
 
-    out = args.out or (None if args.smoke else PROJECT / "BENCHMARKS.md")
+    out = args.out or (None if args.smoke else REPORT)
     text = render(results)
     if out:
         out.write_text(text)

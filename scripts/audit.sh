@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Check every locked dependency (runtime and development) against the known-vulnerability records
+# Check every locked dependency (runtime, development and training) against the known-vulnerability records
 # that PyPI publishes, with pip-audit in its own virtualenv (.tools/audit). Exits non-zero on a finding
 # that is not explained in scripts/audit-ignore.txt. A dependency the service has no record of cannot
 # be audited: it is listed, and with CHURN_AUDIT_STRICT=1 that fails the run too.
@@ -14,7 +14,7 @@ fi
 requirements=$(mktemp --suffix=.txt)
 report=$(mktemp --suffix=.json)
 trap 'rm -f "$requirements" "$report"' EXIT
-pipenv requirements --dev --hash > "$requirements"
+pipenv requirements --categories "$EVERY_CATEGORY" --hash > "$requirements"
 # Each line of audit-ignore.txt: a vulnerability id, then why it does not apply (see that file).
 ignores=()
 while read -r id _; do

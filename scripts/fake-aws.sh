@@ -19,7 +19,7 @@ start_fake_aws() {
   HOME=$(mktemp -d); export HOME
 }
 
-# The fake account holds what a real one needs before `make deploy` (README): the default Elastic
+# The fake account holds what a real one needs before `make deploy` (docs/deploy.md): the default Elastic
 # Beanstalk service role and instance profile, named as in scripts/eb.sh.
 seed_fake_account() {
   "$EB_TOOLS/moto/bin/python" - "$SERVICE_ROLE" "$INSTANCE_PROFILE" <<'PY'

@@ -5,6 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PIPENV_VERSION=2026.10.3   # keep equal to ARG PIPENV_VERSION in the Dockerfile (a test checks)
 export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1 PIPENV_NOSPIN=1 PIPENV_YES=1
+# The Pipfile's categories that the test set-up installs and the audit checks: all of them.
+EVERY_CATEGORY="packages dev-packages train"
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -3,8 +3,8 @@
 # Arguments go to pytest (e.g. scripts/test.sh -k batch).
 source "$(dirname "$0")/lib.sh"
 ensure_pipenv
-say "installing the locked runtime and development dependencies into .venv/"
-pipenv install --deploy --dev
+say "installing the locked runtime, development and training dependencies into .venv/"
+pipenv install --deploy --categories "$EVERY_CATEGORY"
 say "system packages the tests need (scripts/system-deps/)"
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 for dep in scripts/system-deps/*.sh; do

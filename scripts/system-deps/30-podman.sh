@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # podman (with runc: crun refuses these machines' hybrid cgroups) to build and run the Dockerfile,
-# and debootstrap to make the local python:3.11-slim stand-in (scripts/make-base-image.sh).
+# and debootstrap to make the local python:3.11-slim stand-in (scripts/podman/make-base-image.sh).
 # uidmap and slirp4netns let podman also run rootless on a developer's machine.
 set -euo pipefail
 pkgs=(podman runc debootstrap uidmap slirp4netns)

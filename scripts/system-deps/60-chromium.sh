@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the /docs browser test (tests/test_docs_browser.py), from the machine's apt sources.
+# Headless Chromium for the /docs browser test (tests/system/test_ops_server.py), from the machine's apt sources.
 set -euo pipefail
 if ! command -v chromium >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \

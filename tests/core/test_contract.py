@@ -258,7 +258,7 @@ def test_the_numeral_grammar_is_what_float_reads_minus_the_extras(text: str) -> 
     assert grammar.is_numeral(text) == (readable and not extras)
 
 
-def test_the_readme_states_the_accepted_ranges_of_the_committed_model(contract: Contract) -> None:
-    readme = " ".join((PROJECT / "README.md").read_text().split())
+def test_the_api_doc_states_the_accepted_ranges_of_the_committed_model(contract: Contract) -> None:
+    doc = " ".join((PROJECT / "docs" / "api.md").read_text().split())
     tenure, monthly, total = (f"{int(s.accepted[0])}-{int(s.accepted[1])}" for s in contract.numbers)
-    assert f"tenure {tenure}, monthly charges {monthly} and total charges {total}" in readme
+    assert f"tenure {tenure}, monthly charges {monthly} and total charges {total}" in doc

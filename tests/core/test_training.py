@@ -33,7 +33,7 @@ def test_test_auc_reproduces_the_book(retrained: tuple[Path, dict[str, Any]]) ->
 
 def test_the_books_customer_reproduces_the_book(retrained: tuple[Path, dict[str, Any]]) -> None:
     # 0.0596 is what the book prints in one edition and what every scikit-learn from 1.5 to 1.9
-    # gives with the book's exact settings (see README "Reproducing the book").
+    # gives with the book's exact settings (see docs/model.md, "Reproducing the book").
     assert book_probability(load_model(retrained[0])) == pytest.approx(0.0596, abs=0.0005)
 
 

@@ -228,11 +228,11 @@ def test_a_row_with_none_of_the_models_fields_gets_one_small_error(client: Any) 
     for p in predictions:
         assert [d["code"] for d in p["error"]["details"]] == ["no_known_fields"]
     answer = post(client, "/v1/predict", {"customers": [{}] * 50}).get_data()
-    assert len(answer) < 50 * 250  # README: "about 240 bytes"
+    assert len(answer) < 50 * 250  # docs/api.md: "about 240 bytes"
 
 
 def test_the_largest_answer_for_one_rejected_row_is_bounded(model: LoadedModel) -> None:
-    """README: a rejected row's answer is at most 20 KB. The worst row gives every field twice, under two
+    """docs/api.md: a rejected row's answer is at most 20 KB. The worst row gives every field twice, under two
     spellings (ambiguous_field), with values whose quoted echo is the longest (60 characters that are
     each escaped to 11 bytes), so that every field also gets its longest own error."""
     service = ChurnService(model)

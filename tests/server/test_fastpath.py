@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,22 +21,12 @@ from churn.server.app import create_app
 from churn.server.fastpath import FastScoring
 from tests.conftest import MODEL_PATH, make_customer
 from tests.support import strategies
+from tests.support.wsgi import environ as wsgi_environ
 
 
 def call(wsgi: Any, body: bytes, path: str = "/predict", method: str = "POST", **headers: str) -> tuple[Any, ...]:
     """Run one request through a WSGI callable: (status, headers, body, rows recorded in the environ)."""
-    environ = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-        **headers,
-    }
+    environ = wsgi_environ(method, path, body, **headers)
     seen: list[Any] = []
     chunks = wsgi(environ, lambda status, hdrs, exc_info=None: seen.append((status, list(hdrs))))
     data = b"".join(chunks)

@@ -6,7 +6,6 @@ In-process, with WSGI environs built by hand so that PATH_INFO is exactly what a
 
 from __future__ import annotations
 
-import io
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +20,7 @@ from churn.core.model import LoadedModel
 from churn.server.app import create_app
 from churn.server.middleware import OPEN_ROUTES, UNMATCHED, canonical, template
 from tests.conftest import make_customer
+from tests.support.wsgi import environ as wsgi_environ
 
 KEY = "k" * 24
 CUSTOMER = orjson.dumps(make_customer())
@@ -33,17 +33,7 @@ def secured(model: LoadedModel) -> Any:
 
 def call(app: Any, method: str, path: str, body: bytes = b"", key: str | None = None) -> tuple[int, dict[str, Any]]:
     """One request through the whole WSGI stack: the status and the environ the layers filled in."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(body)),
-    }
+    environ = wsgi_environ(method, path, body)
     if key is not None:
         environ["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     statuses: list[str] = []

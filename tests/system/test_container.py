@@ -68,7 +68,7 @@ def test_the_image_holds_the_service_and_only_runtime_packages(container: Contai
         "churn-model.json",
         "__pycache__",  # compiled at build time: no process compiles the project's modules again
     }
-    assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/__pycache__").stdout.split()
+    assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/core/__pycache__").stdout.split()
     packages = {line.split()[0].lower() for line in container.exec("pip", "list").stdout.splitlines()[2:]}
     assert {"granian", "flask", "scikit-learn"} <= packages
     assert not packages & {"pipenv", "pytest", "ruff", "mypy", "pandas", "hypothesis", "virtualenv"}
@@ -85,7 +85,7 @@ def test_sigterm_stops_the_container_cleanly() -> None:
 
 
 def test_report_size_and_start_to_ready(container: Container, record_property: pytest.RecordProperty) -> None:
-    """Figures for the README and CI logs (the 2 s goal is reported, not asserted)."""
+    """Figures for the CI logs (the 2 s goal is reported, not asserted)."""
     size = image_size_mb(container.image)
     record_property("image_mb", round(size))
     record_property("ready_s", round(container.ready_s, 2))  # type: ignore[attr-defined]

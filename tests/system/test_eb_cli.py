@@ -1,7 +1,7 @@
 """The EB CLI itself, run offline: `eb local run --port 9696` through podman, and a REHEARSAL of
 eb init / create / status / terminate against a local fake of AWS (tests/support/fakes/), each inside a
 network namespace with only loopback. What they prove: our commands, flags, platform name and the
-source bundle the CLI builds. What they cannot: anything AWS does with them (see the README)."""
+source bundle the CLI builds. What they cannot: anything AWS does with them (see docs/deploy.md)."""
 
 from __future__ import annotations
 
