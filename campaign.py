@@ -15,13 +15,19 @@ warning, as every user of the machine can read a command line.
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.util
 import os
 import sys
 import threading
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.campaign.offline.process import prepare_offline_process
+from churn.campaign.outcome import PLAN_COLUMNS, Outcome, OutputMismatch
+from churn.campaign.outcome import conclude as apply_plan
+from churn.campaign.plan import PlanError, PlanOptions
 from churn.campaign.progress import Progress
 from churn.campaign.rows import OUTPUT_COLUMNS, BackgroundDigest
 from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
@@ -72,7 +78,62 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     s.add_argument("--api-key-file", type=Path, metavar="FILE", help="read the bearer token from FILE")
     s.add_argument("--api-key", help="bearer token; visible to other users: prefer $CHURN_API_KEY or --api-key-file")
+    plan = s.add_argument_group(
+        "a plan within a budget (docs/campaign.md)",
+        "expected value of a contact = p(churn) x retention rate x monthlycharges x horizon - contact cost; "
+        "the output gets expected_value and contact columns",
+    )
+    plan.add_argument("--contact-cost", type=amount, metavar="AMOUNT", help="what one contact costs")
+    plan.add_argument(
+        "--retention-rate", type=share, metavar="SHARE", help="share of contacted churners who stay (0 to 1)"
+    )
+    plan.add_argument(
+        "--horizon-months", type=whole, metavar="N", help="months of monthlycharges a kept customer brings"
+    )
+    plan.add_argument("--budget", type=whole, metavar="N", help="contact at most N customers")
+    plan.add_argument("--budget-amount", type=amount, metavar="AMOUNT", help="spend at most AMOUNT on contacts")
+    s.add_argument("--report", type=Path, metavar="FILE.html", help="also write a self-contained HTML campaign report")
     return p
+
+
+PLAN_NEEDS = ("contact_cost", "retention_rate", "horizon_months")
+PLAN_OPTIONS = (*PLAN_NEEDS, "budget", "budget_amount")
+
+
+def amount(text: str) -> Decimal:
+    """An amount of money as a plain decimal number (no currency sign, no thousands separator)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain decimal amount such as 2000 or 2.50") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite amount")
+    return value
+
+
+def share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 to 1")
+    return value
+
+
+def whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def plan_options(args: argparse.Namespace) -> PlanOptions | None:
+    """The plan the options ask for (None: none); raises PlanError for values no plan can use."""
+    given = [name for name in PLAN_OPTIONS if getattr(args, name) is not None]
+    if not given:
+        return None
+    missing = [f"--{name.replace('_', '-')}" for name in PLAN_NEEDS if getattr(args, name) is None]
+    if missing:
+        raise PlanError(f"a plan needs {', '.join(missing)} as well")
+    return PlanOptions(args.contact_cost, args.retention_rate, args.horizon_months, args.budget, args.budget_amount)
 
 
 def positive_seconds(text: str) -> float:
@@ -127,13 +188,42 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
+    try:
+        outcome = conclude(args) if args.plan or args.report or has_plan_columns(args.output) else None
+    except (OutputMismatch, OSError, UnicodeDecodeError) as e:
+        return fail(USAGE, str(e))
     # The offline engine's own counts when it scored the whole file in this run; otherwise (a resumed
-    # or online run, or --top) the output file is read back, so the summary covers every row in it.
-    summary = state.summary if state.summary is not None and not args.top else summarize(args.output, args.top)
-    print("\n".join(summary.lines()))
+    # or online run, --top, or a plan that rewrote the output) the output file is read back.
+    fresh = state.summary is not None and not args.top and outcome is None
+    summary = state.summary if fresh and state.summary is not None else summarize(args.output, args.top)
+    lines = summary.lines()
+    if outcome is not None and outcome.plan is not None and outcome.figures is not None:
+        lines += outcome.figures.lines(outcome.plan, summary.scored)
+    if args.report:
+        lines.append(f"report: {args.report}")
+    print("\n".join(lines))
     if args.top_output:
-        write_rows(args.top_output, summary.top, OUTPUT_COLUMNS)
+        write_rows(args.top_output, summary.top, output_columns(args.output))
     return OK if summary.rejected == 0 else REJECTED_ROWS
+
+
+def conclude(args: argparse.Namespace) -> Outcome:
+    """The plan applied to the finished output, and the report written from it."""
+    outcome = apply_plan(args.input, args.output, args.plan, need_facts=args.report is not None)
+    if args.report:
+        from churn.campaign.report import write_report  # noqa: PLC0415 - matplotlib only where a report is drawn
+
+        write_report(args.report, outcome, args.input.name)
+    return outcome
+
+
+def output_columns(path: Path) -> tuple[str, ...]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return tuple(next(csv.reader(f), OUTPUT_COLUMNS))
+
+
+def has_plan_columns(path: Path) -> bool:
+    return output_columns(path)[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS
 
 
 def fail(status: int, message: str) -> int:
@@ -151,6 +241,17 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"--explain takes 0 to {MAX_EXPLAIN}")
     if args.api_key is not None and args.api_key_file is not None:
         parser().error("give at most one of --api-key and --api-key-file")
+    try:
+        args.plan = plan_options(args)
+    except PlanError as e:
+        parser().error(str(e))
+    if args.report is not None:
+        if args.report.suffix.lower() not in (".html", ".htm"):
+            parser().error(f"--report writes an HTML file (FILE.html), not {args.report}")
+        if args.report.resolve() in (args.output.resolve(), args.input.resolve()):
+            parser().error("--report needs a file of its own, not the input or the output")
+        if importlib.util.find_spec("matplotlib") is None:  # before scoring, not after
+            return fail(USAGE, "--report needs matplotlib, which is not installed (pipenv install --dev)")
     try:
         args.key = api_key(args)
     except (OSError, UnicodeDecodeError, ValueError) as e:

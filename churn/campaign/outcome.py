@@ -1,0 +1,205 @@
+"""A finished run's outcome: the output read back beside its input's facts, and the plan applied to it.
+
+Selection within a budget needs every score first, so the plan is applied once the output holds every
+row, whichever path wrote it (online, --async, --offline) and however many runs it took (--resume):
+the scores are read back from the output, the facts (monthly charges, segment) from the input
+(churn.campaign.facts), and the output is replaced, atomically, by the same rows with two more
+columns:
+
+    expected_value  the expected value of contacting the customer, f"{value:.2f}" (churn.campaign.plan)
+    contact         true for the customers the plan contacts, else false
+
+A rejected row shows neither (only its id and its error, as in every output). Without a plan the file
+is left as it is, byte for byte (an output planned before loses its plan columns). The same output,
+input and plan options always give the same bytes, and a resumed run that finds the plan applied
+already applies it again from the same scores: the same bytes again.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from churn.campaign.facts import Facts, python_facts, read_facts
+from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
+
+PLAN_COLUMNS = ("expected_value", "contact")
+CENTS_FAST_LIMIT = 1e6  # below it, rint(value * 100) has error far under the tie window: Arrow's text is Python's
+
+
+class OutputMismatch(Exception):
+    """The output does not answer the input row for row (it was not written from this input)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The output's scored rows, read back: NaN probability for a rejected row."""
+
+    probabilities: np.ndarray
+    churn: np.ndarray  # bool
+    reasons: np.ndarray  # object array of the reasons cells
+    columns: tuple[str, ...]  # the file's header
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    scores: Scores
+    facts: Facts
+    plan: PlanOptions | None
+    values: np.ndarray  # expected values (NaN: not scored, or no plan)
+    selected: np.ndarray  # bool
+    figures: PlanFigures | None
+
+
+def conclude(input_path: Path, output: Path, plan: PlanOptions | None, *, need_facts: bool = True) -> Outcome:
+    """Apply the plan (if any) to a finished output; what the summary and the report show."""
+    scores = read_scores(output)
+    facts = read_facts(input_path) if plan is not None or need_facts else Facts(*(np.empty(0),) * 3)
+    if (plan is not None or need_facts) and len(facts) != len(scores):
+        facts = python_facts(input_path)  # Arrow's reading and read_rows' disagreed: read_rows decides
+        if len(facts) != len(scores):
+            raise OutputMismatch(f"{output} has {len(scores)} rows but {input_path} has {len(facts)}")
+    n = len(scores)
+    if plan is None:
+        values, selected, found = np.full(n, np.nan), np.zeros(n, dtype=bool), None
+    else:
+        values = expected_values(scores.probabilities, facts.monthly_charges, plan)
+        selected = select(values, plan)
+        found = figures(scores.probabilities, facts.monthly_charges, selected, plan)
+    if plan is not None or scores.columns[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS:
+        write_plan_columns(output, scores, values if plan is not None else None, selected)
+    return Outcome(scores, facts, plan, values, selected, found)
+
+
+def base_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    return columns[: -len(PLAN_COLUMNS)] if columns[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS else columns
+
+
+def plain(path: Path) -> bool:
+    """No quote character: every line is one row and every comma separates cells."""
+    with path.open("rb") as f:
+        return not any(b'"' in block for block in iter(lambda: f.read(1 << 22), b""))
+
+
+def read_scores(path: Path) -> Scores:
+    with path.open(newline="", encoding="utf-8") as f:
+        columns = tuple(next(csv.reader(f), []))
+    if plain(path):
+        read = pacsv.ReadOptions(block_size=8 << 20)
+        wanted = ["churn_probability", "churn", "reasons", "error"]
+        convert = pacsv.ConvertOptions(
+            column_types=dict.fromkeys(columns, pa.string()), include_columns=wanted, strings_can_be_null=False
+        )
+        table = pacsv.read_csv(path, read_options=read, convert_options=convert)
+        scored = pc.equal(table["error"], "")
+        text = pc.if_else(scored, table["churn_probability"], "nan")
+        probabilities = pc.cast(text, pa.float64()).to_numpy()
+        churn = pc.equal(table["churn"], "true").to_numpy()
+        reasons = np.array(table["reasons"].to_pylist(), dtype=object)
+        return Scores(np.asarray(probabilities, dtype=np.float64), np.asarray(churn, dtype=bool), reasons, columns)
+    p, c, r = [], [], []
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            p.append(float(row["churn_probability"]) if not row["error"] else np.nan)
+            c.append(row["churn"] == "true")
+            r.append(row["reasons"])
+    return Scores(np.array(p, dtype=np.float64), np.array(c, dtype=bool), np.array(r, dtype=object), columns)
+
+
+def cents_text(values: np.ndarray) -> pa.Array:
+    """f"{v:.2f}" of each value; values far from zero, not finite, or a hair from a rounding tie go
+    through Python itself."""
+    with np.errstate(invalid="ignore"):  # infinities and NaN are odd: Python writes them
+        scaled = np.abs(values) * 100.0
+        odd = ~(scaled < CENTS_FAST_LIMIT * 100) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    units = np.where(odd, 0, np.rint(np.where(odd, 0, scaled))).astype(np.int64)
+    whole, cents = np.divmod(units, 100)
+    text = pc.binary_join_element_wise(
+        pc.if_else(pa.array(np.signbit(values)), "-", ""),
+        pc.cast(pa.array(whole), pa.string()),
+        pc.utf8_lpad(pc.cast(pa.array(cents), pa.string()), 2, "0"),
+        "",
+    )
+    text = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, -2), pc.utf8_slice_codeunits(text, -2), ".")
+    if not odd.any():
+        return text
+    return pc.replace_with_mask(text, pa.array(odd), pa.array([f"{v:.2f}" for v in values[odd].tolist()], pa.string()))
+
+
+def plan_cells(values: np.ndarray, selected: np.ndarray) -> pa.Array:
+    """Each row's "expected_value,contact" text ("," for a rejected row)."""
+    scored = pa.array(~np.isnan(values))
+    value = pc.if_else(scored, cents_text(np.nan_to_num(values)), "")
+    contact = pc.if_else(scored, pc.if_else(pa.array(selected), "true", "false"), "")
+    return pc.binary_join_element_wise(value, contact, ",")
+
+
+def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, selected: np.ndarray) -> None:
+    """Replace the output by its rows without plan columns, plus this plan's (values None: no plan)."""
+    header = ",".join(base_columns(scores.columns) + (PLAN_COLUMNS if values is not None else ()))
+    cells = plan_cells(values, selected) if values is not None else None
+    tmp = path.with_name(path.name + ".plan.tmp")
+    if plain(path):
+        data = plain_lines(
+            path.read_bytes(), header, cells, strip=len(base_columns(scores.columns)) < len(scores.columns)
+        )
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    else:
+        python_lines(path, tmp, header, cells)
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def plain_lines(data: bytes, header: str, cells: pa.Array | None, strip: bool) -> bytes:
+    """The file's lines with the plan cells put at each row's end, by Arrow kernels (no quote in the file).
+
+    Row i is viewed as "\\n" + its text: the data between line ends i and i + 1, so the rows are
+    consecutive ranges of the data itself (no copy); the header is replaced by the given one.
+    """
+    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n")).astype(np.int64)
+    body = pa.LargeStringArray.from_buffers(len(ends) - 1, pa.py_buffer(ends), pa.py_buffer(data))
+    if strip:
+        body = pc.replace_substring_regex(body, ",[^,\n]*,[^,\n]*$", "")
+    if cells is not None:
+        body = pc.binary_join_element_wise(body, pc.cast(cells, pa.large_string()), pa.scalar(",", pa.large_string()))
+    return header.encode() + large_text_bytes(body) + b"\n"
+
+
+def large_text_bytes(lines: pa.Array) -> bytes:
+    """The concatenated values of a large_string array."""
+    if not len(lines):
+        return b""
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
+    return bytes(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+
+
+def python_lines(path: Path, tmp: Path, header: str, cells: pa.Array | None) -> None:
+    """The same through csv.reader and csv.writer (the output has a quoted cell)."""
+    texts = cells.to_pylist() if cells is not None else None
+    with path.open(newline="", encoding="utf-8") as f, tmp.open("w", newline="", encoding="utf-8") as out:
+        reader = csv.reader(f)
+        columns = tuple(next(reader))
+        keep = len(base_columns(columns))
+        out.write(header + "\n")
+        writer = csv.writer(out, lineterminator="\n")
+        for i, row in enumerate(reader):
+            writer.writerow(row[:keep] + (texts[i].split(",") if texts is not None else []))
+        out.flush()
+        os.fsync(out.fileno())
