@@ -119,7 +119,7 @@ def read_scores(path: Path) -> Scores:
 def cents_text(values: np.ndarray) -> pa.Array:
     """f"{v:.2f}" of each value; values far from zero, not finite, or a hair from a rounding tie go
     through Python itself."""
-    with np.errstate(invalid="ignore"):  # infinities and NaN are odd: Python writes them
+    with np.errstate(invalid="ignore", over="ignore"):  # huge, infinite and NaN values are odd: Python writes them
         scaled = np.abs(values) * 100.0
         odd = ~(scaled < CENTS_FAST_LIMIT * 100) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
     units = np.where(odd, 0, np.rint(np.where(odd, 0, scaled))).astype(np.int64)
