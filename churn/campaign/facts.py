@@ -80,11 +80,19 @@ def canonical(row: Any) -> dict[str, Any]:
     return {features.normalize(k): v for k, v in row.items() if isinstance(k, str)}
 
 
+def plain_csv(path: Path) -> bool:
+    """No quote character and no carriage return outside a CRLF line end."""
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            if b'"' in block or (b"\r" in block and block.count(b"\r") != block.count(b"\r\n")):
+                return False
+    return True
+
+
 def arrow_facts(path: Path) -> Facts | None:
     """The facts through Arrow's reader, or None where it might not read the rows as read_rows does."""
-    with path.open("rb") as f:
-        if any(b'"' in block or b"\r" in block.replace(b"\r\n", b"") for block in iter(lambda: f.read(1 << 22), b"")):
-            return None
+    if not plain_csv(path):
+        return None
     with path.open(newline="", encoding="utf-8-sig") as text:
         header = next(csv.reader(text), None)
     if not header or len(set(header)) != len(header):

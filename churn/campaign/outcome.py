@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -28,9 +30,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from churn.campaign.facts import Facts, python_facts, read_facts
+from churn.campaign.offline.text import text_bytes
 from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
 
 PLAN_COLUMNS = ("expected_value", "contact")
+BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
 CENTS_FAST_LIMIT = 1e6  # below it, rint(value * 100) has error far under the tie window: Arrow's text is Python's
 
 
@@ -44,7 +48,7 @@ class Scores:
 
     probabilities: np.ndarray
     churn: np.ndarray  # bool
-    reasons: np.ndarray  # object array of the reasons cells
+    reasons: pa.Array  # the reasons cells (strings)
     columns: tuple[str, ...]  # the file's header
 
     def __len__(self) -> int:
@@ -105,7 +109,7 @@ def read_scores(path: Path) -> Scores:
         text = pc.if_else(scored, table["churn_probability"], "nan")
         probabilities = pc.cast(text, pa.float64()).to_numpy()
         churn = pc.equal(table["churn"], "true").to_numpy()
-        reasons = np.array(table["reasons"].to_pylist(), dtype=object)
+        reasons = table["reasons"].combine_chunks()
         return Scores(np.asarray(probabilities, dtype=np.float64), np.asarray(churn, dtype=bool), reasons, columns)
     p, c, r = [], [], []
     with path.open(newline="", encoding="utf-8") as f:
@@ -113,7 +117,7 @@ def read_scores(path: Path) -> Scores:
             p.append(float(row["churn_probability"]) if not row["error"] else np.nan)
             c.append(row["churn"] == "true")
             r.append(row["reasons"])
-    return Scores(np.array(p, dtype=np.float64), np.array(c, dtype=bool), np.array(r, dtype=object), columns)
+    return Scores(np.array(p, dtype=np.float64), np.array(c, dtype=bool), pa.array(r, pa.string()), columns)
 
 
 def cents_text(values: np.ndarray) -> pa.Array:
@@ -148,13 +152,17 @@ def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, se
     """Replace the output by its rows without plan columns, plus this plan's (values None: no plan)."""
     header = ",".join(base_columns(scores.columns) + (PLAN_COLUMNS if values is not None else ()))
     cells = plan_cells(values, selected) if values is not None else None
+    strip = len(base_columns(scores.columns)) < len(scores.columns)
     tmp = path.with_name(path.name + ".plan.tmp")
     if plain(path):
-        data = plain_lines(
-            path.read_bytes(), header, cells, strip=len(base_columns(scores.columns)) < len(scores.columns)
-        )
-        with tmp.open("wb") as out:
-            out.write(data)
+        with path.open("rb") as f, tmp.open("wb") as out:
+            f.readline()  # the old header
+            out.write(header.encode())
+            done = 0
+            for lines, data in line_blocks(f):
+                out.write(plain_lines(data, cells[done : done + lines] if cells is not None else None, strip))
+                done += lines
+            out.write(b"\n")
             out.flush()
             os.fsync(out.fileno())
     else:
@@ -167,27 +175,35 @@ def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, se
         os.close(fd)
 
 
-def plain_lines(data: bytes, header: str, cells: pa.Array | None, strip: bool) -> bytes:
-    """The file's lines with the plan cells put at each row's end, by Arrow kernels (no quote in the file).
+def line_blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(rows, "\\n" + those rows' text without the last line end) for consecutive blocks of whole lines."""
+    rest = b""
+    while block := f.read(size):
+        data = rest + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        yield data.count(b"\n", 0, cut + 1), b"\n" + data[:cut]
+    if rest:  # a last line without its line end (the writer always ends one): a row all the same
+        yield 1, b"\n" + rest
 
-    Row i is viewed as "\\n" + its text: the data between line ends i and i + 1, so the rows are
-    consecutive ranges of the data itself (no copy); the header is replaced by the given one.
+
+def plain_lines(data: bytes, cells: pa.Array | None, strip: bool) -> bytes:
+    """Rows with the plan cells put at each one's end, by Arrow kernels (no quote in the file).
+
+    data is "\\n" + the rows' text: row i runs from line end i to line end i + 1 (exclusive), so the
+    rows are consecutive ranges of the data itself (no copy), each one "\\n" + its text.
     """
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n")).astype(np.int64)
-    body = pa.LargeStringArray.from_buffers(len(ends) - 1, pa.py_buffer(ends), pa.py_buffer(data))
+    starts = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    offsets = np.append(starts, len(data)).astype(np.int32)
+    body = pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
     if strip:
         body = pc.replace_substring_regex(body, ",[^,\n]*,[^,\n]*$", "")
     if cells is not None:
-        body = pc.binary_join_element_wise(body, pc.cast(cells, pa.large_string()), pa.scalar(",", pa.large_string()))
-    return header.encode() + large_text_bytes(body) + b"\n"
-
-
-def large_text_bytes(lines: pa.Array) -> bytes:
-    """The concatenated values of a large_string array."""
-    if not len(lines):
-        return b""
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
-    return bytes(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+        body = pc.binary_join_element_wise(body, cells, ",")
+    return text_bytes(body)
 
 
 def python_lines(path: Path, tmp: Path, header: str, cells: pa.Array | None) -> None:

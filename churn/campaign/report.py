@@ -15,6 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from churn.campaign.outcome import Outcome
 from churn.campaign.plan import net_value_curve
@@ -123,13 +125,12 @@ def reasons_section(outcome: Outcome) -> str:
         among, who = outcome.selected, "the customers to contact"
     else:
         among, who = outcome.scores.churn & ~np.isnan(outcome.scores.probabilities), "the customers predicted to churn"
-    cells = outcome.scores.reasons[among]
-    counts = Counter(code for cell in cells.tolist() if cell for code in cell.split(";"))
+    cells = outcome.scores.reasons.filter(pa.array(among)).to_pylist()
+    counts = Counter(code for cell in cells if cell for code in cell.split(";"))
     title = "Reasons"
     if not counts:
-        note = f"No reason codes among {who}" + (
-            ": run with --explain 3 to get them." if not any(outcome.scores.reasons) else "."
-        )
+        explained = pc.max(pc.utf8_length(outcome.scores.reasons)).as_py() or 0
+        note = f"No reason codes among {who}" + ("." if explained else ": run with --explain 3 to get them.")
         return page.section(title, page.paragraph(note))
     total = max(len(cells), 1)
     rows = [
