@@ -25,14 +25,15 @@ from pathlib import Path
 
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.campaign.offline.process import prepare_offline_process
-from churn.campaign.outcome import PLAN_COLUMNS, Outcome, OutputMismatch
+from churn.campaign.outcome import Outcome, OutputMismatch
 from churn.campaign.outcome import conclude as apply_plan
+from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
 from churn.campaign.plan import PlanError, PlanOptions
 from churn.campaign.progress import Progress
-from churn.campaign.rows import OUTPUT_COLUMNS, BackgroundDigest
+from churn.campaign.rows import BackgroundDigest
 from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
 from churn.campaign.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
-from churn.campaign.summary import summarize, write_rows
+from churn.campaign.summary import write_rows
 from churn.config import DEFAULT_MODEL_PATH, ConfigError
 from churn.core.features import FIELDS
 from churn.core.records import InputError
@@ -171,7 +172,7 @@ def score(args: argparse.Namespace) -> int:
     stop = threading.Event()
     options = RunOptions(
         args.input, args.output, args.chunk_size, 1 if args.offline else args.concurrency,
-        args.explain, args.threshold, args.resume,
+        args.explain, args.threshold, args.resume, args.top,
     )  # fmt: skip
     try:
         # Hashing the input (for --resume) starts first, on its own thread: it overlaps loading numpy,
@@ -192,10 +193,7 @@ def score(args: argparse.Namespace) -> int:
         outcome = conclude(args) if args.plan or args.report or has_plan_columns(args.output) else None
     except (OutputMismatch, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
-    # The offline engine's own counts when it scored the whole file in this run; otherwise (a resumed
-    # or online run, --top, or a plan that rewrote the output) the output file is read back.
-    fresh = state.summary is not None and not args.top and outcome is None
-    summary = state.summary if fresh and state.summary is not None else summarize(args.output, args.top)
+    summary = state.summary  # of every row in the output, this run's and those of the runs it resumed
     lines = summary.lines()
     if outcome is not None and outcome.plan is not None and outcome.figures is not None:
         lines += outcome.figures.lines(outcome.plan, summary.scored)
@@ -203,7 +201,8 @@ def score(args: argparse.Namespace) -> int:
         lines.append(f"report: {args.report}")
     print("\n".join(lines))
     if args.top_output:
-        write_rows(args.top_output, summary.top, output_columns(args.output))
+        # the output's own columns (a plan's are not in the summary's rows: they come after the last row)
+        write_rows(args.top_output, [{c: r[c] for c in OUTPUT_COLUMNS} for r in summary.top], OUTPUT_COLUMNS)
     return OK if summary.rejected == 0 else REJECTED_ROWS
 
 

@@ -72,7 +72,7 @@ def wait_until_ready(url: str, proc: subprocess.Popen[bytes] | None = None, time
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still loading the app
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout} s")
@@ -85,8 +85,16 @@ class Server:
     fills after a few hundred requests and stalls the workers.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, cwd: Path = PROJECT, log_dir: Path | None = None):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        cwd: Path = PROJECT,
+        log_dir: Path | None = None,
+        command: list[str] | None = None,
+    ):
+        """`command` replaces the shipped server's; "{port}" in it is the free port."""
         self.port = free_port()
+        self.command = command or [sys.executable, "churn_serving.py"]
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
         self.cwd = cwd
@@ -95,7 +103,7 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Server:
-        cmd = [sys.executable, "churn_serving.py"]
+        cmd = [word.replace("{port}", str(self.port)) for word in self.command]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:
@@ -109,6 +117,10 @@ class Server:
             self.proc.terminate()
         self.proc.wait(timeout=30)
         return self.log.read_text()
+
+
+# The book's own command (`gunicorn --bind 0.0.0.0:9696 churn_serving:app`), on stock gunicorn.
+BOOK_GUNICORN = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:{port}", "churn_serving:app"]
 
 
 @pytest.fixture(scope="module")

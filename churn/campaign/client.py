@@ -61,7 +61,7 @@ def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time)
         return None
     if value.strip().isdigit():
         return float(value.strip())
-    import email.utils  # noqa: PLC0415 - rare (an HTTP date), and ~8 ms of every campaign.py start-up
+    import email.utils  # noqa: PLC0415 - rare (an HTTP date), and a cost to every campaign.py start-up
 
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -92,7 +92,7 @@ class ServiceClient:
         self.retries = 0  # retries made so far, for the summary
 
     def session(self) -> requests.Session:
-        # Imported on first use: requests and urllib3 are ~60 ms of start-up that `campaign.py --offline`
+        # Imported on first use: requests and urllib3 are start-up time that `campaign.py --offline`
         # (which imports this module for its exceptions) never needs.
         import requests  # noqa: PLC0415
 

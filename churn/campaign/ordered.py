@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
@@ -18,7 +18,7 @@ def ordered_map(
     *,
     name: str = "ordered",
     interrupt: Callable[[], None] | None = None,
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """fn(item) for every item, `in_flight` calls at a time on as many threads, yielded in input order.
 
     One more item is queued than there are threads, so no thread waits while the caller takes a result;

@@ -29,13 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from churn.campaign.arrowtext import text_bytes
 from churn.campaign.facts import Facts, python_facts, read_facts
-from churn.campaign.offline.text import text_bytes
+from churn.campaign.output import PLAN_COLUMNS, plan_cells
 from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
 
-PLAN_COLUMNS = ("expected_value", "contact")
 BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
-CENTS_FAST_LIMIT = 1e6  # below it, rint(value * 100) has error far under the tie window: Arrow's text is Python's
 
 
 class OutputMismatch(Exception):
@@ -118,34 +117,6 @@ def read_scores(path: Path) -> Scores:
             c.append(row["churn"] == "true")
             r.append(row["reasons"])
     return Scores(np.array(p, dtype=np.float64), np.array(c, dtype=bool), pa.array(r, pa.string()), columns)
-
-
-def cents_text(values: np.ndarray) -> pa.Array:
-    """f"{v:.2f}" of each value; values far from zero, not finite, or a hair from a rounding tie go
-    through Python itself."""
-    with np.errstate(invalid="ignore", over="ignore"):  # huge, infinite and NaN values are odd: Python writes them
-        scaled = np.abs(values) * 100.0
-        odd = ~(scaled < CENTS_FAST_LIMIT * 100) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
-    units = np.where(odd, 0, np.rint(np.where(odd, 0, scaled))).astype(np.int64)
-    whole, cents = np.divmod(units, 100)
-    text = pc.binary_join_element_wise(
-        pc.if_else(pa.array(np.signbit(values)), "-", ""),
-        pc.cast(pa.array(whole), pa.string()),
-        pc.utf8_lpad(pc.cast(pa.array(cents), pa.string()), 2, "0"),
-        "",
-    )
-    text = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, -2), pc.utf8_slice_codeunits(text, -2), ".")
-    if not odd.any():
-        return text
-    return pc.replace_with_mask(text, pa.array(odd), pa.array([f"{v:.2f}" for v in values[odd].tolist()], pa.string()))
-
-
-def plan_cells(values: np.ndarray, selected: np.ndarray) -> pa.Array:
-    """Each row's "expected_value,contact" text ("," for a rejected row)."""
-    scored = pa.array(~np.isnan(values))
-    value = pc.if_else(scored, cents_text(np.nan_to_num(values)), "")
-    contact = pc.if_else(scored, pc.if_else(pa.array(selected), "true", "false"), "")
-    return pc.binary_join_element_wise(value, contact, ",")
 
 
 def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, selected: np.ndarray) -> None:

@@ -1,18 +1,17 @@
-"""Customer rows in and scored rows out: CSV (raw CRM export or normalized) and JSON Lines, streamed.
+"""Customer rows in: CSV (raw CRM export or normalized) and JSON Lines, streamed (the output: churn.campaign.output).
 
 Rows are passed on as they are read (churn.core.records), for the service's validator to judge.
 A JSON Lines line that does not parse becomes an Unreadable row, so every input row still gets
 exactly one output row; a key repeated in a line is kept (churn.core.jsonkeys), for the validator to
-refuse. Blank lines are not rows.
-
-An output cell that a spreadsheet would run as a formula (it starts with =, +, -, @, a tab or a
-carriage return: OWASP's CSV injection rule) is written with a ' in front; only a customerid can.
+refuse. A line whose strings hold a lone surrogate escape ("\ud800": JSON, but not text, so no output
+could hold it; the service's JSON parser refuses it too) is Unreadable as well. Blank lines are not rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,9 +22,8 @@ from churn.core import jsonkeys
 from churn.core.records import csv_rows
 from churn.errors import Code
 
-OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error", "warnings")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a \u escape of a UTF-16 surrogate, paired or not
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,16 @@ def read_jsonl(path: Path) -> Iterator[Any]:
 
 def parse_json_line(line: str, number: int) -> Any:
     try:
-        return json.loads(line, object_pairs_hook=jsonkeys.object_from_pairs)
+        value = json.loads(line, object_pairs_hook=jsonkeys.object_from_pairs)
+        if SURROGATE_ESCAPE.search(line):  # rare: check that every string is text (a pair makes one character)
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return Unreadable(Code.INVALID_JSON, f"line {number} holds a lone surrogate escape, which is not text")
+    except RecursionError:
+        return Unreadable(Code.INVALID_JSON, f"line {number} nests too deeply to be read")
     except ValueError as e:
         return Unreadable(Code.INVALID_JSON, f"line {number} is not valid JSON: {e}")
+    return value
 
 
 def chunked(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -113,32 +118,3 @@ class BackgroundDigest:
         if self.error is not None:
             raise self.error
         return self.value
-
-
-def output_row(prediction: dict[str, Any], threshold: float | None = None) -> list[str]:
-    """One output CSV row from one /v1/predict prediction (or error)."""
-    customerid = prediction.get("customerid")
-    cid = "" if customerid is None else neutralized(str(customerid))
-    error = prediction.get("error")
-    if error:
-        return rejected_row(cid, f"{error['code']}: {error['message']}")
-    probability = float(prediction["churn_probability"])
-    churn = prediction["churn"] if threshold is None else probability >= threshold
-    reasons = ";".join(r["code"] for r in prediction.get("reasons", ()))
-    warnings = warnings_cell(prediction.get("warnings", ()))
-    return [cid, repr(probability), str(bool(churn)).lower(), f"{prediction['percentile']:.4f}", reasons, "", warnings]
-
-
-def rejected_row(customerid: str, error: str) -> list[str]:
-    """The output row of a row not scored: its id and "<code>: <message>" only."""
-    return [customerid, "", "", "", "", error, ""]
-
-
-def warnings_cell(warnings: Iterable[dict[str, Any]]) -> str:
-    """A scored row's warnings, as "field=code" joined with ";"."""
-    return ";".join(f"{w['field']}={w['code']}" for w in warnings)
-
-
-def neutralized(cell: str) -> str:
-    """The cell as a spreadsheet shows it as text, never runs it as a formula (OWASP's CSV injection rule)."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell

@@ -11,9 +11,7 @@ recorded size, skips the recorded rows and carries on: no row lost, none twice.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import itertools
 import json
 import os
@@ -25,19 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from churn.campaign.ordered import ordered_map
+from churn.campaign.output import HEADER, OutputText, from_predictions
 from churn.campaign.progress import Progress
-from churn.campaign.rows import (
-    JSONL_SUFFIXES,
-    OUTPUT_COLUMNS,
-    BackgroundDigest,
-    Unreadable,
-    chunked,
-    output_row,
-    read_rows,
-    rejected_row,
-)
+from churn.campaign.rows import JSONL_SUFFIXES, BackgroundDigest, Unreadable, chunked, read_rows
 from churn.campaign.scorers import ChunkScorer, OfflineScorer
-from churn.campaign.summary import Summary
+from churn.campaign.summary import Summary, read_back
 
 STATE_VERSION = 2  # 2: the output has a warnings column
 CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
@@ -60,6 +50,7 @@ class RunOptions:
     explain: int = 0
     threshold: float | None = None
     resume: bool = False
+    top: int = 0  # the summary keeps this many of the highest-risk rows
 
 
 @dataclass
@@ -74,10 +65,10 @@ class RunState:
     model_version: str | None = None
     version: int = STATE_VERSION
     path: Path = field(default=Path(), compare=False, repr=False)
-    # Not saved: a fresh run's input digest while it is still being computed, and the counts of a run
-    # the offline engine did whole, which make re-reading the output for the summary unnecessary.
+    # Not saved: a fresh run's input digest while it is still being computed, and the summary of the
+    # output (counted as it is written; a resumed run reads back what earlier runs wrote).
     digest: BackgroundDigest | None = field(default=None, compare=False, repr=False)
-    summary: Summary | None = field(default=None, compare=False, repr=False)
+    summary: Summary = field(default_factory=Summary, compare=False, repr=False)
 
     def save(self) -> None:
         """Replace the state file atomically and durably (write, fsync, rename, fsync the folder).
@@ -163,16 +154,10 @@ class OutputWriter:
         else:
             self.file = output.open("wb")
             try:
-                self.append([list(OUTPUT_COLUMNS)], count=0)
+                self.write(HEADER, rows=0, durable=True)
             except BaseException:  # e.g. the input's digest failed: the caller never gets a writer to close
                 self.file.close()
                 raise
-
-    def append(self, rows: Sequence[Sequence[str]], count: int | None = None) -> None:
-        """Write a chunk's rows and make them durable at once."""
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        self.write(text.getvalue().encode(), len(rows) if count is None else count, durable=True)
 
     def write(self, data: bytes, rows: int, durable: bool = False) -> None:
         """Write output bytes for `rows` input rows; durable now, or at the next checkpoint due."""
@@ -195,20 +180,17 @@ class OutputWriter:
         self.file.close()
 
 
-def score_chunk(
-    scorer: ChunkScorer, rows: Sequence[Any], threshold: float | None
-) -> tuple[str | None, list[list[str]]]:
+def score_chunk(scorer: ChunkScorer, rows: Sequence[Any], threshold: float | None) -> tuple[str | None, OutputText]:
     """Score the readable rows of a chunk; every row, readable or not, gets its output row in place."""
     readable = [i for i, row in enumerate(rows) if not isinstance(row, Unreadable)]
     body = scorer([rows[i] for i in readable]) if readable else {"model_version": None, "predictions": []}
-    out: list[list[str]] = [unreadable_row(row) if isinstance(row, Unreadable) else [] for row in rows]
+    predictions: list[dict[str, Any]] = [
+        {"customerid": None, "error": {"code": row.code, "message": row.message}} if isinstance(row, Unreadable) else {}
+        for row in rows
+    ]
     for i, prediction in zip(readable, body["predictions"], strict=True):
-        out[i] = output_row(prediction, threshold)
-    return body.get("model_version"), out
-
-
-def unreadable_row(row: Unreadable) -> list[str]:
-    return rejected_row("", f"{row.code}: {row.message}")
+        predictions[i] = prediction
+    return body.get("model_version"), from_predictions(predictions, threshold).text()
 
 
 def check_model(state: RunState, version: str | None) -> None:
@@ -232,10 +214,14 @@ def run(
 ) -> RunState:
     """Score every row not yet done; the state says how far it got even when this raises."""
     state = open_state(options, digest)
+    state.summary = Summary(keep=options.top)
     if state.complete:
+        read_back(options.output, state.summary)
         return state
-    writer = OutputWriter(state, options.output)
+    writer = OutputWriter(state, options.output)  # a resumed run: the output cut to what the state records
     try:
+        if state.rows_done:
+            read_back(options.output, state.summary, state.rows_done)
         engine = scorer if isinstance(scorer, OfflineScorer) and fast_path_applies(options, state) else None
         if engine is not None and run_fast(options, engine, state, writer, progress):
             return state
@@ -246,10 +232,11 @@ def run(
         # stop.set(): calls in flight stop retrying when the run ends early
         interrupt = stop.set if stop is not None else None
         chunks = chunked(rows, options.chunk_size)
-        for version, out in ordered_map(score, chunks, options.concurrency, name="score", interrupt=interrupt):
+        for version, text in ordered_map(score, chunks, options.concurrency, name="score", interrupt=interrupt):
             check_model(state, version)
-            writer.append(out)
-            progress.advance(len(out))
+            writer.write(text.data, len(text), durable=True)
+            text.count(state.summary)
+            progress.advance(len(text))
         state.complete = True
         state.save()
     finally:
@@ -270,13 +257,13 @@ def run_fast(
     check_model(state, scorer.service.model.version)
     progress.start(0, 0, size=options.input.stat().st_size)  # the share read, not a row count: no extra pass
     fast = scorer.fast_run(options.input)
-    for rows, data in fast.blocks():
-        writer.write(data, rows)
-        progress.advance(rows, position=fast.bytes_done)
+    for text in fast.blocks():
+        writer.write(text.data, len(text))
+        text.count(state.summary)
+        progress.advance(len(text), position=fast.bytes_done)
     writer.checkpoint()
     if fast.finished:
         state.complete = True
-        state.summary = fast.summary
         state.save()
     return fast.finished
 

@@ -100,7 +100,7 @@ class OfflineScorer:
     """
 
     def __init__(self, model_path: Path, explain: int, threshold: float | None):
-        # Imported here: numpy and the model code are ~0.1 s of start-up that campaign.py spends while
+        # Imported here: numpy and the model code are start-up time that campaign.py spends while
         # the input is being hashed, and that an online run does not need at all.
         from churn.config import read_range_tolerance  # noqa: PLC0415
         from churn.core.model import load_model  # noqa: PLC0415

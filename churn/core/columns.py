@@ -1,7 +1,7 @@
 """Column-wise validation and scoring of batches, with the per-row validator as the only judge of bad rows.
 
-Profiling /v1/predict showed the per-row validator and per-row scoring spending ~6 us per customer in
-Python. Most rows of a real batch are already clean: exact canonical categories, JSON numbers, an
+Profiling /v1/predict showed the per-row validator and per-row scoring spending most of a batch's time in
+Python (docs/performance.md). Most rows of a real batch are already clean: exact canonical categories, JSON numbers, an
 optional string id. Such rows are checked here a column at a time and scored from the same weights.
 A value is taken as valid only by churn.core.contract's own checks: categories among the canonical values
 the contract accepts (one dict lookup per cell, in C loops), numbers by the contract's array form of

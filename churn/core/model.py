@@ -63,7 +63,7 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
     """Read, verify and compile a model; raise ModelLoadError saying what is wrong and what to do.
 
     sklearn_objects=False gives dv and estimator as plain records of their fitted attributes, read
-    without importing scikit-learn (~1 s of a command's start-up): enough for the compiled scorer,
+    without importing scikit-learn (most of a command's start-up): enough for the compiled scorer,
     which is all offline scoring uses. The same checks apply (sha256, version, golden self-test).
     """
     metadata = read_metadata(model_path)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import campaign
+from churn.campaign.output import OUTPUT_COLUMNS
 from churn.campaign.progress import Progress
-from churn.campaign.rows import OUTPUT_COLUMNS
 from churn.campaign.run import RunOptions, run, state_path
 from churn.campaign.scorers import offline_scorer
 from churn.core.model import LoadedModel

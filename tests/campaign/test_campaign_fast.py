@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,12 @@ import pytest
 import campaign
 from churn.campaign import run as campaign_run
 from churn.campaign.offline import engine as offline
+from churn.campaign.output import OutputText
 from churn.campaign.progress import Progress
 from churn.campaign.rows import file_sha256
-from churn.campaign.run import RunOptions, run, state_path
+from churn.campaign.run import RunOptions, RunState, run, state_path
 from churn.campaign.scorers import OfflineScorer, offline_scorer
-from churn.campaign.summary import arrow_summary, python_summary
+from churn.campaign.summary import Summary, read_back
 from tests.campaign.test_offline import telco_with_bad_rows
 from tests.conftest import DATA_PATH, MODEL_PATH
 
@@ -33,16 +35,23 @@ def chunked(scorer: OfflineScorer) -> Any:
     return score
 
 
-def both_paths(source: Path, tmp_path: Path, explain: int, threshold: float | None) -> tuple[Path, Path]:
+def both_paths(
+    source: Path, tmp_path: Path, explain: int, threshold: float | None, top: int = 0
+) -> tuple[RunState, RunState]:
+    """The runs of the engine and of the chunked path (their outputs: fast.csv, slow.csv)."""
     scorer = offline_scorer(MODEL_PATH, explain, threshold)
     fast, slow = tmp_path / "fast.csv", tmp_path / "slow.csv"
-    run(RunOptions(source, fast, explain=explain, threshold=threshold), scorer, Progress(every=60))
-    run(
-        RunOptions(source, slow, chunk_size=97, explain=explain, threshold=threshold),
-        chunked(scorer),
-        Progress(every=60),
+    options = RunOptions(source, fast, explain=explain, threshold=threshold, top=top)
+    return (
+        run(options, scorer, Progress(every=60)),
+        run(replace(options, output=slow, chunk_size=97), chunked(scorer), Progress(every=60)),
     )
-    return fast, slow
+
+
+def read_back_summary(path: Path, top: int) -> Summary:
+    summary = Summary(keep=top)
+    read_back(path, summary)
+    return summary
 
 
 @pytest.mark.parametrize(("explain", "threshold"), [(0, None), (3, 0.3)])
@@ -52,13 +61,12 @@ def test_the_fast_path_writes_the_chunked_paths_bytes_state_and_summary(
     monkeypatch.setattr(offline, "CHUNK_BYTES", 8192)  # many blocks, two in flight
     source = tmp_path / "in.csv"
     telco_with_bad_rows(source)
-    fast, slow = both_paths(source, tmp_path, explain, threshold)
-    assert fast.read_bytes() == slow.read_bytes()
-    states = [json.loads(state_path(p).read_text()) for p in (fast, slow)]
+    fast, slow = both_paths(source, tmp_path, explain, threshold, top=7)
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "slow.csv").read_bytes()
+    states = [json.loads(state_path(tmp_path / p).read_text()) for p in ("fast.csv", "slow.csv")]
     assert states[0] == states[1] and states[0]["complete"] and states[0]["rows_done"] == 300
-    for top in (0, 7):
-        assert arrow_summary(fast, top) == python_summary(fast, top)
-        assert python_summary(fast, top).rejected >= 8
+    assert fast.summary == slow.summary == read_back_summary(tmp_path / "fast.csv", 7)
+    assert fast.summary.rejected >= 8 and len(fast.summary.top) == 7
 
 
 def test_a_file_the_engine_cannot_read_exactly_is_finished_by_the_python_reader(
@@ -77,12 +85,12 @@ def test_a_file_the_engine_cannot_read_exactly_is_finished_by_the_python_reader(
         writer.writerows(rows)
     scorer = offline_scorer(MODEL_PATH, 2, None)
     handed = scorer.fast_run(source)
-    assert sum(rows for rows, _ in handed.blocks()) == handed.rows_done > 0
+    assert sum(len(text) for text in handed.blocks()) == handed.rows_done > 0
     assert not handed.finished and "Python reader" in handed.stopped
-    fast, slow = both_paths(source, tmp_path, 2, None)
-    assert fast.read_bytes() == slow.read_bytes()
-    assert arrow_summary(fast, 3) is None  # quotes in the output: the Python summary reads it
-    assert python_summary(fast).rows == 400
+    fast, slow = both_paths(source, tmp_path, 2, None, top=3)
+    assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "slow.csv").read_bytes()
+    assert fast.summary == slow.summary == read_back_summary(tmp_path / "fast.csv", 3)
+    assert fast.summary.rows == 400
 
 
 def test_a_crash_in_the_fast_path_resumes_to_the_uninterrupted_output(
@@ -97,7 +105,7 @@ def test_a_crash_in_the_fast_path_resumes_to_the_uninterrupted_output(
     run(whole, scorer, Progress(every=60))
     blocks = offline.FastRun.blocks
 
-    def crashing(self: offline.FastRun) -> Iterator[tuple[int, bytes]]:
+    def crashing(self: offline.FastRun) -> Iterator[OutputText]:
         for i, block in enumerate(blocks(self)):
             if i == 3:
                 raise KeyboardInterrupt

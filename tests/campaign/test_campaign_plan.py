@@ -16,8 +16,7 @@ import pytest
 
 import campaign
 from churn.campaign.facts import arrow_facts, python_facts
-from churn.campaign.outcome import PLAN_COLUMNS
-from churn.campaign.rows import OUTPUT_COLUMNS
+from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
 from churn.campaign.run import state_path
 from tests.conftest import DATA_PATH, make_customer
 

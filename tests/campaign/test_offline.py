@@ -1,27 +1,26 @@
 """Offline CSV scoring gives, row for row, what ChurnService.score_rows gives for the same rows, and
-writes byte for byte what the chunked campaign path (rowio.output_row through csv.writer) writes."""
+writes byte for byte what the output format promises for them (tests/support/output_spec.py)."""
 
 from __future__ import annotations
 
 import csv
-import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from churn.campaign.offline import engine as offline
-from churn.campaign.offline import text as csvtext
-from churn.campaign.offline.engine import OUTPUT_COLUMNS, score_csv
-from churn.campaign.rows import neutralized, output_row, read_rows
+from churn.campaign.offline.engine import score_csv
+from churn.campaign.output import OUTPUT_COLUMNS
+from churn.campaign.rows import read_rows
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
 from tests.conftest import DATA_PATH
+from tests.support.output_spec import expected_csv, neutralized
 
 
 def telco_with_bad_rows(path: Path) -> None:
@@ -119,23 +118,9 @@ def test_formulas_are_neutralized_and_warnings_written(model: LoadedModel, tmp_p
     assert sum(bool(g["warnings"]) for g in got) >= 1
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet=st.sampled_from('=+-@\t\r"a é'), max_size=4), min_size=1, max_size=20))
-def test_neutralized_cells_are_rowios(cells: list[str]) -> None:
-    got = csvtext.neutralized(csvtext.pa.array(cells, csvtext.pa.string())).to_pylist()
-    assert got == [neutralized(c) for c in cells]
-    offset = csvtext.neutralized(csvtext.pa.array(["x", *cells], csvtext.pa.string()).slice(1)).to_pylist()
-    assert offset == got
-
-
 def chunked_bytes(source: Path, service: ChurnService, explain: int) -> bytes:
-    """What campaign.py's chunked path writes for a file: output_row through csv.writer."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(OUTPUT_COLUMNS)
-    for prediction in service.score_rows(list(read_rows(source)), explain=explain)["predictions"]:
-        writer.writerow(output_row(prediction))
-    return out.getvalue().encode()
+    """What the format promises for ChurnService.score_rows' answer on the file's rows (the chunked path's)."""
+    return expected_csv(service.score_rows(list(read_rows(source)), explain=explain)["predictions"])
 
 
 @pytest.mark.parametrize("explain", [0, 2, 19])
@@ -175,7 +160,7 @@ def test_a_block_that_is_not_utf8_is_left_to_the_python_reader(model: LoadedMode
     lines[250] = lines[250].replace(b"Male", b"M\xe4le", 1).replace(b"Female", b"Fem\xe4le", 1)
     source.write_bytes(b"".join(lines))
     run = offline.FastRun(source, ChurnService(model), 0, chunk_bytes=4096)
-    assert sum(rows for rows, _ in run.blocks()) == run.rows_done
+    assert sum(len(text) for text in run.blocks()) == run.rows_done
     assert not run.finished and "not UTF-8" in run.stopped and 200 < run.rows_done < 250
 
 
@@ -188,37 +173,8 @@ def test_a_ragged_row_is_left_to_the_python_reader(model: LoadedModel, tmp_path:
     lines[250] = lines[250].replace(b",", change, 1) if change == b",," else lines[250].replace(b",", b"", 1)
     source.write_bytes(b"".join(lines))
     run = offline.FastRun(source, ChurnService(model), 0, chunk_bytes=4096)
-    assert sum(rows for rows, _ in run.blocks()) == run.rows_done
+    assert sum(len(text) for text in run.blocks()) == run.rows_done
     assert not run.finished and "Expected 21 columns" in run.stopped and 200 < run.rows_done < 250
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(min_value=0.0, max_value=1.0) | st.floats(min_value=0.0, max_value=1e20), max_size=50))
-def test_float_text_is_repr(values: list[float]) -> None:
-    text = csvtext.float_text(np.array(values)).to_pylist()
-    assert text == [repr(v) for v in values]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.lists(
-        st.floats(min_value=0.0, max_value=100.0)
-        | st.sampled_from([0.00005, 12.34565, 99.99995, 100.0, 100.00004, 100.00005])
-        | st.floats(min_value=0.0, max_value=1e12),
-        min_size=1,
-    )
-)
-def test_fixed4_text_is_python_formatting(values: list[float]) -> None:
-    assert csvtext.fixed4_text(np.array(values)).to_pylist() == [f"{v:.4f}" for v in values]
-
-
-@given(st.lists(st.text(max_size=12), min_size=1, max_size=20))
-def test_quoting_is_csv_writers(values: list[str]) -> None:
-    quoted = csvtext.quoted(csvtext.pa.array(values)).to_pylist()
-    for value, got in zip(values, quoted, strict=True):
-        out = io.StringIO()
-        csv.writer(out, lineterminator="\n").writerow([value, "x"])
-        assert got + ",x\n" == out.getvalue()
 
 
 def test_normalized_headers_and_a_missing_column(model: LoadedModel, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from churn.campaign.outcome import cents_text
+from churn.campaign.arrowtext import cents_text
 from churn.campaign.plan import PlanError, PlanOptions, expected_values, figures, net_value_curve, ranking, select
 
 money = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False)

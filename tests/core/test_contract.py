@@ -5,7 +5,6 @@ the whole input domain (tests/support/strategies.py), not only the values traini
 from __future__ import annotations
 
 import csv
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from churn.campaign.offline.engine import OUTPUT_COLUMNS, score_csv
-from churn.campaign.rows import output_row
+from churn.campaign.offline.engine import score_csv
 from churn.config import Settings
 from churn.core import features, grammar
 from churn.core.contract import Contract, NumberField
@@ -32,6 +30,7 @@ from churn.server.app import create_app
 from tests.conftest import PROJECT
 from tests.server.test_fastpath import call
 from tests.support import strategies
+from tests.support.output_spec import expected_csv
 
 SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
 
@@ -162,15 +161,11 @@ def test_the_offline_engine_writes_the_per_row_verdict(
     with source.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f, lineterminator="\n").writerows([header, *rows])
     score_csv(source, target, service, explain=explain, chunk_bytes=2048)  # raises if the engine gave up
-    want = io.StringIO()
-    writer = csv.writer(want, lineterminator="\n")
-    writer.writerow(OUTPUT_COLUMNS)
     with source.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            prediction = reference(service, row, explain)
-            prediction.pop("reasons_down", None)
-            writer.writerow(output_row(prediction))
-    assert target.read_text(encoding="utf-8") == want.getvalue()
+        want = [reference(service, row, explain) for row in csv.DictReader(f)]
+    for prediction in want:
+        prediction.pop("reasons_down", None)
+    assert target.read_bytes() == expected_csv(want)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=SLOW)

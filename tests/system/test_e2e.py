@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ import requests
 
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
-from tests.conftest import MODEL_PATH, PROJECT, Server, free_port, make_customer, wait_until_ready
+from tests.conftest import BOOK_GUNICORN, MODEL_PATH, Server, make_customer
 
 pytestmark = pytest.mark.server
 
@@ -80,15 +78,11 @@ def test_a_bad_setting_stops_start_up_naming_the_variable() -> None:
 
 def test_the_books_own_command_serves_the_same_answers(model: LoadedModel) -> None:
     """`gunicorn --bind 0.0.0.0:9696 churn_serving:app`, as the book runs its service, on stock gunicorn."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "churn_serving:app"]
-    proc = subprocess.Popen(cmd, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Server(command=BOOK_GUNICORN).start()
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_ready(url + "/readyz", proc)
-        body = requests.post(url + "/predict", json=make_customer(), timeout=10).json()
+        body = requests.post(server.url + "/predict", json=make_customer(), timeout=10).json()
         assert body == ChurnService(model).predict_one(make_customer())
-        assert requests.get(url + "/ping", timeout=10).text == "PONG"
+        assert requests.get(server.url + "/ping", timeout=10).text == "PONG"
     finally:
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
+        server.stop()
+    assert server.proc is not None and server.proc.returncode == 0

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Server, free_port
+from tests.conftest import BOOK_GUNICORN, Server, free_port
 from tests.support.ops_support import CUSTOMER, Nginx, ProjectNginx
 from tests.support.servers import RedisServer, RQWorker
 
@@ -82,7 +82,8 @@ def request(
 
 
 class Stack:
-    """The server under test and the two nginx in front of it."""
+    """The shipped server, the two nginx in front of it, and the book's own gunicorn command beside it
+    (the same app, so the same refusals, whichever HTTP server runs it)."""
 
     def __init__(self, folder: Path):
         self.redis = RedisServer(folder).start()
@@ -90,19 +91,25 @@ class Stack:
         env = {"CHURN_API_KEYS": KEY, "REDIS_URL": self.redis.url, "CHURN_JOB_MAX_BATCH": "200000",
                "CHURN_JOBS_PER_CALLER": "1000", "CHURN_JOBS_MAX_ACTIVE": "1000"}  # fmt: skip
         self.server = Server(env=env, log_dir=folder).start()
+        self.gunicorn = Server(env=env, log_dir=folder, command=BOOK_GUNICORN).start()
         self.nginx = {
             "project nginx": ProjectNginx([self.server.port], folder / "project-nginx").start(),
             "platform-like nginx": Nginx(self.server.port, folder / "platform-nginx").start(),
         }
-        self.ports = {"server": self.server.port, **{name: n.port for name, n in self.nginx.items()}}
+        self.ports = {
+            "server": self.server.port,
+            "book gunicorn": self.gunicorn.port,
+            **{name: n.port for name, n in self.nginx.items()},
+        }
         self.ids = itertools.count()
-        self.log_offset = 0
+        self.log_offsets = {self.server.log: 0, self.gunicorn.log: 0}
         self.lines: dict[str, dict[str, Any]] = {}
 
     def stop(self) -> None:
         for nginx in self.nginx.values():
             nginx.stop()
         self.server.stop()
+        self.gunicorn.stop()
         self.worker.stop()
         self.redis.stop()
 
@@ -116,15 +123,16 @@ class Stack:
         if request_id is None:
             return None
         for _ in range(100):
-            with self.server.log.open("rb") as f:
-                f.seek(self.log_offset)
-                for line in f.read().decode().splitlines(keepends=True):
-                    if not line.endswith("\n"):
-                        break
-                    self.log_offset += len(line.encode())
-                    if '"churn.access"' in line:
-                        record = json.loads(line)
-                        self.lines[record["request_id"]] = record
+            for log, offset in self.log_offsets.items():
+                with log.open("rb") as f:
+                    f.seek(offset)
+                    for line in f.read().decode().splitlines(keepends=True):
+                        if not line.endswith("\n"):
+                            break
+                        self.log_offsets[log] += len(line.encode())
+                        if '"churn.access"' in line:
+                            record = json.loads(line)
+                            self.lines[record["request_id"]] = record
             if request_id in self.lines:
                 return self.lines.pop(request_id)
             time.sleep(0.02)
@@ -196,7 +204,11 @@ def served(answer: Answer) -> bool:
     return answer.status not in refused
 
 
-@pytest.mark.parametrize("front", ["server", "project nginx", "platform-like nginx"])
+FRONTS = ["server", "book gunicorn", "project nginx", "platform-like nginx"]
+SERVERS = ["server", "book gunicorn"]
+
+
+@pytest.mark.parametrize("front", FRONTS)
 def test_no_spelling_of_a_protected_route_is_served_without_a_key(stack: Stack, job_id: str, front: str) -> None:
     port = stack.ports[front]
     for method, path, body in protected(job_id):
@@ -210,7 +222,7 @@ def test_no_spelling_of_a_protected_route_is_served_without_a_key(stack: Stack, 
                 assert line["status"] == answer.status == 401
 
 
-@pytest.mark.parametrize("front", ["server", "project nginx", "platform-like nginx"])
+@pytest.mark.parametrize("front", FRONTS)
 def test_with_a_key_a_spelling_is_served_only_as_the_path_it_decodes_to(stack: Stack, job_id: str, front: str) -> None:
     port = stack.ports[front]
     for method, path, body in protected(job_id):
@@ -275,17 +287,20 @@ def test_a_chunked_body_through_nginx_arrives_whole(stack: Stack, front: str, ro
         assert json.loads(answer.body)["rows"] == body.count(b"\n") - 1  # every row, none dropped
 
 
+@pytest.mark.parametrize("front", SERVERS)
 @pytest.mark.parametrize(("route", "content_type"), ROUTES)
-def test_a_chunked_body_straight_to_the_service_is_refused(stack: Stack, route: str, content_type: str) -> None:
+def test_a_chunked_body_straight_to_the_service_is_refused(
+    stack: Stack, front: str, route: str, content_type: str
+) -> None:
     """The HTTP server cannot say whether a chunked body ended properly: refused, never half read."""
     request_id = stack.request_id()
-    answer = exchange(stack.ports["server"], chunked_request(route, content_type, body_for(route, 200_000), request_id))
+    answer = exchange(stack.ports[front], chunked_request(route, content_type, body_for(route, 200_000), request_id))
     assert answer.status == 411 and json.loads(answer.body)["error"]["code"] == "length_required"
     line = stack.logged(answer)
     assert line is not None and line["rows"] == 0
 
 
-@pytest.mark.parametrize("front", ["server", "project nginx", "platform-like nginx"])
+@pytest.mark.parametrize("front", FRONTS)
 @pytest.mark.parametrize(("route", "content_type"), ROUTES)
 def test_a_chunked_body_over_the_limit_is_refused_not_cut(
     stack: Stack, front: str, route: str, content_type: str
@@ -296,13 +311,16 @@ def test_a_chunked_body_over_the_limit_is_refused_not_cut(
     assert json.loads(answer.body)["error"]["code"] == "payload_too_large"
 
 
+@pytest.mark.parametrize("front", SERVERS)
 @pytest.mark.parametrize(("route", "content_type"), ROUTES)
-def test_a_body_shorter_than_its_content_length_is_refused(stack: Stack, route: str, content_type: str) -> None:
+def test_a_body_shorter_than_its_content_length_is_refused(
+    stack: Stack, front: str, route: str, content_type: str
+) -> None:
     body = body_for(route, 8000)
     request_id = stack.request_id()
     head = request("POST", route, key=True, request_id=request_id, **{"Content-Type": content_type})
     head = head.replace(b"Content-Length: 0", f"Content-Length: {2 * len(body)}".encode())
-    answer = exchange(stack.ports["server"], head + body, half_close=True)
+    answer = exchange(stack.ports[front], head + body, half_close=True)
     assert answer.status == 400 and json.loads(answer.body)["error"]["code"] == "incomplete_body"
     line = stack.logged(answer)
     assert line is not None and line["request_id"] == request_id and line["status"] == 400 and line["rows"] == 0
@@ -318,18 +336,21 @@ MALFORMED_CHUNKS = {
 }
 
 
+@pytest.mark.parametrize("front", SERVERS)
 @pytest.mark.parametrize("kind", MALFORMED_CHUNKS)
 @pytest.mark.parametrize(("route", "content_type"), ROUTES)
-def test_a_malformed_chunked_body_is_a_client_error(stack: Stack, kind: str, route: str, content_type: str) -> None:
+def test_a_malformed_chunked_body_is_a_client_error(
+    stack: Stack, front: str, kind: str, route: str, content_type: str
+) -> None:
     request_id = stack.request_id()
     head = request("POST", route, key=True, request_id=request_id, **{"Content-Type": content_type})
     head = head.replace(b"Content-Length: 0\r\n", b"Transfer-Encoding: chunked\r\n")
-    answer = exchange(stack.ports["server"], head + MALFORMED_CHUNKS[kind], half_close=True)
+    answer = exchange(stack.ports[front], head + MALFORMED_CHUNKS[kind], half_close=True)
     # a 4xx in the error shape, or (for framing the HTTP server itself rejects) a connection closed unanswered
     assert 400 <= answer.status < 500 or (answer.status, answer.closed) == (0, True), (kind, answer.status)
     if answer.status:
         assert "error" in json.loads(answer.body) or "x-request-id" not in answer.headers
-    log = stack.server.log.read_text()
+    log = stack.server.log.read_text() + stack.gunicorn.log.read_text()
     assert "Traceback" not in log and '"level":"ERROR"' not in log
 
 

@@ -20,9 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from churn.campaign.offline.text import OutputColumns, arrow_of, numpy_of
-from churn.campaign.rows import warnings_cell
-from churn.campaign.summary import Summary
+from churn.campaign.arrowtext import arrow_of, numpy_of
+from churn.campaign.output import OutputColumns, OutputText, from_predictions, warnings_cell
 from churn.core import features
 from churn.core.contract import MAX_ID_LENGTH, NumberField
 from churn.core.scoring import sigmoids
@@ -34,7 +33,7 @@ PLAIN_DECIMAL = r"^[0-9]{1,15}(\.[0-9]{1,15})?$"  # text Arrow's cast and Python
 MANY_VALUES = 64  # a number column with more distinct values in a block is converted by Arrow, not parse()
 MAX_SPELLINGS = 256  # valid spellings remembered per categorical field (there are a handful in practice)
 
-BlockResult = tuple[int, bytes, Summary] | str  # rows, output lines and counts; or why Python must read it
+BlockResult = OutputText | str  # the block's output rows; or why the Python reader must take it
 
 
 @dataclass(frozen=True)
@@ -91,14 +90,13 @@ class BlockScorer:
         except pa.ArrowInvalid as e:
             return f"a block Arrow does not read as csv.reader would ({e})"
         batches = table.combine_chunks().to_batches()
-        if not batches:
-            return 0, b"", Summary()
+        if not batches:  # no rows (blank lines only)
+            return from_predictions([]).text()
         # The whole block is valid UTF-8, so every cell is: view the bytes as strings, without a copy.
         batch = pa.RecordBatch.from_arrays([c.view(pa.string()) for c in batches[0].columns], names=self.columns)
-        summary = Summary()
-        return batch.num_rows, self.score(batch, summary), summary
+        return self.score(batch).text()
 
-    def score(self, batch: pa.RecordBatch, summary: Summary) -> bytes:
+    def score(self, batch: pa.RecordBatch) -> OutputColumns:
         n = batch.num_rows
         bad = np.zeros(n, dtype=bool)
         terms: dict[str, np.ndarray] = {}
@@ -112,14 +110,16 @@ class BlockScorer:
         categorical = [terms[f] for f in self.scorer.categorical]
         probabilities = sigmoids(self.scorer.logits_from_columns(categorical, terms))
         good = ~bad
-        churn = probabilities >= self.service.threshold
-        summary.rows += n
-        summary.scored += int(good.sum())
-        summary.rejected += int(bad.sum())
-        summary.churners += int((churn & good).sum())
-        reasons = self.reasons(terms, codes, good) if self.explain else None
-        columns = OutputColumns(ids, probabilities, churn, self.explainer.percentiles(probabilities))
-        return columns.csv(bad, reasons, self.errors(batch, np.flatnonzero(bad)), self.warnings(terms, good))
+        return OutputColumns(
+            customerids=ids,
+            probabilities=probabilities,
+            churn=probabilities >= self.service.threshold,
+            percentiles=self.explainer.percentiles(probabilities),
+            rejected=bad,
+            errors=self.errors(batch, np.flatnonzero(bad)),
+            warnings=self.warnings(terms, good),
+            reasons=self.reasons(terms, codes, good) if self.explain else None,
+        )
 
     def warnings(self, terms: dict[str, np.ndarray], good: np.ndarray) -> dict[int, str]:
         """The warnings cell of each scored row that has any, by row position."""
@@ -141,7 +141,7 @@ class BlockScorer:
             term, code, invalid = self.distinct(field, encoded.dictionary)
             at = numpy_of(encoded.indices)
         # codes serve only the reasons; most blocks have no invalid cell, which spares a gather
-        # take(), not term[at]: fancy indexing converts the int32 indices to intp first (3x slower here)
+        # take(), not term[at]: fancy indexing converts the int32 indices to intp first
         return term.take(at), code.take(at) if self.explain else code, invalid.take(at) if invalid.any() else None
 
     def lookup(self, field: str, values: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

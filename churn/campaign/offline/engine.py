@@ -6,9 +6,8 @@ a time on two threads (file reads, Arrow's reader and kernels and numpy release 
 processes were tried instead and were no faster here). The calling thread only finds the line ends
 between ranges and hands the results over in input order. Memory is bounded by a few blocks.
 
-The output bytes are those the chunked campaign path writes (churn.campaign.rows.output_row through
-csv.writer): the same float text (repr), true/false, percentile with 4 decimals, reasons joined
-with ";", "<code>: <message>" errors and csv.writer's quoting. tests/campaign/test_offline.py compares them.
+Each block's results go through the campaign's one writer (churn.campaign.output), as the chunked
+path's do; tests/campaign/test_offline.py checks that both paths give the same bytes.
 
 A block Arrow would not read exactly as csv.reader does (a quote character anywhere, a bare carriage
 return, a row with another number of cells than the header, bytes that are not UTF-8) stops the
@@ -25,12 +24,14 @@ from pathlib import Path
 
 from churn.campaign.offline.block import BlockResult, BlockScorer
 from churn.campaign.ordered import ordered_map
-from churn.campaign.rows import OUTPUT_COLUMNS
+from churn.campaign.output import HEADER, OutputText
 from churn.campaign.summary import Summary
 from churn.core.service import ChurnService
 
 CHUNK_BYTES = 4 << 20  # ~30,000 Telco rows per block: bounded memory, few Python calls per row
-WORKERS = 2  # blocks parsed and scored at once (the machines this runs on have 2 cores)
+# Blocks parsed and scored at once, one a core: Arrow and numpy release the GIL. Two was measured on two
+# cores (docs/performance.md); more threads were never measured, so a bigger machine still runs two.
+WORKERS = min(2, os.cpu_count() or 1)
 BOM = b"\xef\xbb\xbf"
 WINDOW = 1 << 16  # bytes read at a time while looking for the line end that closes a range
 
@@ -48,30 +49,31 @@ def score_csv(
     Raises ValueError where the fast path cannot read the file (campaign.py then uses the Python reader).
     """
     run = FastRun(Path(input_path), service, explain, chunk_bytes)
+    summary = Summary()
     with open(output_path, "wb") as out:
-        out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
-        for _, data in run.blocks():
-            out.write(data)
+        out.write(HEADER)
+        for text in run.blocks():
+            out.write(text.data)
+            text.count(summary)
     if not run.finished:
         raise ValueError(f"{input_path}: {run.stopped}")
-    return run.summary
+    return summary
 
 
 class FastRun:
-    """One pass of the fast path over a CSV file: yields (rows, output bytes) per block, in order."""
+    """One pass of the fast path over a CSV file: yields each block's output rows, in order."""
 
     def __init__(self, path: Path, service: ChurnService, explain: int, chunk_bytes: int | None = None):
         self.path = path
         self.service = service
         self.explain = explain
         self.chunk_bytes = chunk_bytes or CHUNK_BYTES
-        self.summary = Summary()
         self.rows_done = 0
         self.bytes_done = 0  # of the input, header included: the progress bar's share
         self.finished = False
         self.stopped = ""  # why the fast path stopped early
 
-    def blocks(self) -> Iterator[tuple[int, bytes]]:
+    def blocks(self) -> Iterator[OutputText]:
         with self.path.open("rb") as f:
             header = read_header(f)
             self.bytes_done = f.tell()
@@ -88,7 +90,7 @@ class FastRun:
             ranges = line_ranges(f.fileno(), f.tell(), os.fstat(f.fileno()).st_size, self.chunk_bytes)
             yield from self.in_order(scorer, ranges)
 
-    def in_order(self, scorer: BlockScorer, ranges: Iterator[tuple[int, int]]) -> Iterator[tuple[int, bytes]]:
+    def in_order(self, scorer: BlockScorer, ranges: Iterator[tuple[int, int]]) -> Iterator[OutputText]:
         def score(span: tuple[int, int]) -> tuple[int, BlockResult]:
             return span[1], score_range(scorer, self.path, *span)
 
@@ -96,12 +98,9 @@ class FastRun:
             if isinstance(result, str):
                 self.stopped = result
                 return
-            rows, data, summary = result
-            for key in ("rows", "scored", "rejected", "churners"):
-                setattr(self.summary, key, getattr(self.summary, key) + getattr(summary, key))
-            self.rows_done += rows
+            self.rows_done += len(result)
             self.bytes_done += size
-            yield rows, data
+            yield result
         self.finished = True
 
 

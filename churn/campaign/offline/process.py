@@ -1,8 +1,8 @@
 """What an offline campaign process sets up for itself before numpy and Arrow load.
 
 Each setting is the process's own business (campaign.py owns its process; a library importing churn
-is not touched) and each was found by profiling a 1,000,000-row `campaign.py --offline` run
-(bench/profile.md): together ~0.4 s of CPU that did no scoring.
+is not touched) and each was found by profiling a 1,000,000-row `campaign.py --offline` run: CPU
+that did no scoring, a visible share of a run that should take about a second (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 
 def prepare_offline_process() -> None:
-    # numpy's OpenBLAS starts a thread per core at import that spins for a while (~0.15 s of CPU per
-    # run under perf) although nothing here calls BLAS: the cores are the engine's. Only where nobody
-    # has chosen otherwise, and only before numpy is imported.
+    # numpy's OpenBLAS starts a thread per core at import that spins for a while although nothing
+    # here calls BLAS: the cores are the engine's. Only where nobody has chosen otherwise, and only
+    # before numpy is imported.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     keep_freed_memory()
     arrow_without_pandas()
@@ -30,9 +30,9 @@ def keep_freed_memory() -> bool:
 
     An offline run allocates the same large numpy and bytes buffers for every block of ~30,000 rows.
     By default glibc maps such a buffer afresh and unmaps it when freed, so each block pays its page
-    faults again: ~55,000 per million rows, a tenth of the run's CPU in the kernel (bench/notes.md).
-    With higher thresholds the buffers come from a heap kept between blocks (~15,000 faults); the
-    process still holds no more than its few blocks' worth. False where the C library is not glibc.
+    faults again, in the kernel. With higher thresholds the buffers come from a heap kept between
+    blocks (a fraction of the faults); the process still holds no more than its few blocks' worth.
+    False where the C library is not glibc.
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -50,10 +50,11 @@ def arrow_without_pandas() -> None:
     """Let pyarrow know, before its first conversion, that this process has no use for pandas.
 
     pyarrow imports pandas the first time it turns a Python value into an Arrow one, only to ask
-    whether the value is a pandas object: ~0.2 s of an offline run wherever pandas is installed (a
-    data scientist's environment; the service image has none). This process never hands pyarrow a
-    pandas object, so pyarrow's one look for pandas is made while pandas cannot be imported; pyarrow
-    remembers the answer for that question only, and a later `import pandas` works as usual.
+    whether the value is a pandas object: importing pandas is a large share of a million-row run
+    wherever pandas is installed (a data scientist's environment, the dev environment; the service
+    image has none). This process never hands pyarrow a pandas object, so pyarrow's one look for
+    pandas is made while pandas cannot be imported; pyarrow remembers the answer for that question
+    only, and a later `import pandas` works as usual.
     """
     if "pandas" in sys.modules:
         return  # already imported: nothing left to save
@@ -68,7 +69,8 @@ def arrow_without_pandas() -> None:
 
 
 class HidePandas:
-    """An import finder (sys.meta_path) that refuses pandas (importlib.abc's base class: ~14 ms to import)."""
+    """An import finder (sys.meta_path) that refuses pandas (a plain class: importing importlib.abc
+    for its base class would add to start-up)."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> None:
         if name.partition(".")[0] == "pandas":

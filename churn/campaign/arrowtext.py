@@ -1,112 +1,35 @@
-"""The campaign's output lines written by Arrow kernels: the bytes csv.writer and repr() would write.
+"""Arrow kernels that write a column's cells as Python would: the campaign writer's text.
 
-churn.campaign.offline.engine scores a block of ~30,000 rows column-wise; turning the results into text one row at a
-time in Python would cost more than the scoring. These helpers build each output column as an Arrow
-string array (repr floats, 4-decimal percentiles, csv.writer's quoting) and join them into lines,
-leaving to Python only the rare values where Arrow's text could differ (tests/campaign/test_offline.py
-compares them with Python's on generated values).
+A block of ~30,000 results turned into text one row at a time in Python would cost more than the
+scoring. These build each column as an Arrow string array (repr floats, 4-decimal percentiles,
+csv quoting, the formula guard) and leave to Python only the rare values where Arrow's text
+could differ (tests/campaign/test_output.py compares each with Python's own text on generated values).
 """
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-from dataclasses import dataclass
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from churn.campaign.rows import FORMULA_STARTS
-
-
-def csv_special_characters() -> str:
-    """The characters that make csv.writer (excel dialect, "\\n" line ends) quote a field, asked of it."""
-    out = ""
-    for c in ',"\n\r\t;':
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerow([f"a{c}b"])
-        if text.getvalue().startswith('"'):
-            out += c
-    return out
-
-
-QUOTED = csv_special_characters()
-NEEDS_QUOTES = "[" + "".join("\\n" if c == "\n" else "\\r" if c == "\r" else c for c in QUOTED) + "]"
-# A cell of a block the offline engine reads holds no delimiter, line end or quote (a block with a quote
-# or a bare carriage return is left to the Python reader), so its text never needs quoting when these
-# are all csv.writer quotes for.
-PLAIN_CELLS_NEED_NO_QUOTES = set(QUOTED) <= set(',"\n\r')
+# RFC 4180's minimal quoting: a cell holding one of these is written in quotes, its quotes doubled.
+# (Python's csv.writer before 3.13 leaves a bare carriage return unquoted, and no reader then reads
+# that cell back whole: the rule is stated here, not asked of csv.writer.)
+QUOTED = ',"\n\r'
+NEEDS_QUOTES = r'[,"\n\r]'
+QUOTED_BYTE = np.zeros(256, dtype=bool)
+QUOTED_BYTE[list(QUOTED.encode("ascii"))] = True
+# What a spreadsheet would run as a formula (OWASP's CSV injection rule): a cell starting with one of these.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST_BYTE = np.zeros(256, dtype=bool)
 FORMULA_FIRST_BYTE[list("".join(FORMULA_STARTS).encode("ascii"))] = True
 
 
-@dataclass
-class OutputColumns:
-    """A block's results, turned into the campaign's CSV lines without a Python loop over clean rows."""
-
-    ids: pa.Array  # the input's cells, which need no quoting (PLAIN_CELLS_NEED_NO_QUOTES)
-    probabilities: np.ndarray
-    churn: np.ndarray
-    percentiles: np.ndarray
-
-    def csv(self, bad: np.ndarray, reasons: pa.Array | None, errors: dict[int, str], warnings: dict[int, str]) -> bytes:
-        """The lines of rowio.OUTPUT_COLUMNS; errors and warnings hold the (few) rows that have one."""
-        n = len(self.probabilities)
-        ids = neutralized(self.ids)
-        fields: list[pa.Array | str] = [
-            ids if PLAIN_CELLS_NEED_NO_QUOTES else quoted(ids),
-            float_text(self.probabilities),
-            pc.if_else(arrow_of(self.churn), "true", "false"),
-            fixed4_text(self.percentiles),
-        ]
-        if bad.any():  # a rejected row shows its id and its error only
-            mask = arrow_of(bad)
-            fields[1:4] = [pc.if_else(mask, "", f) for f in fields[1:4]]
-            reasons = pc.if_else(mask, "", reasons) if reasons is not None else None
-        fields.append(quoted(reasons) if reasons is not None else "")
-        fields += [error_text(n, errors) if errors else "", "\n"]  # "\n": the warnings, inserted below
-        lines = pc.binary_join_element_wise(*merged(fields), ",")
-        return inserted(lines, {i: quote_one(cell).encode() for i, cell in warnings.items()})
-
-
-def error_text(n: int, errors: dict[int, str]) -> pa.Array:
-    text = [""] * n
-    for i, message in errors.items():
-        text[i] = quote_one(message)
-    return pa.array(text, pa.string())
-
-
-def merged(fields: list[pa.Array | str]) -> list[pa.Array | str]:
-    """Adjacent constant fields as one (joined with ","): fewer columns for Arrow to join."""
-    out: list[pa.Array | str] = []
-    for field in fields:
-        if isinstance(field, str) and out and isinstance(out[-1], str):
-            out[-1] = f"{out[-1]},{field}"
-        else:
-            out.append(field)
-    return out
-
-
-def inserted(lines: pa.Array, last_cells: dict[int, bytes]) -> bytes:
-    """The lines' bytes, with each of the (few) given last cells put in its line, before the line end."""
-    data = text_bytes(lines)
-    if not last_cells:
-        return data
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
-    view, parts, start = memoryview(data), list[bytes | memoryview](), 0
-    for i in sorted(last_cells):
-        cut = int(offsets[i + 1] - offsets[0]) - 1
-        parts += [view[start:cut], last_cells[i]]
-        start = cut
-    parts.append(view[start:])
-    return b"".join(parts)
-
-
 def neutralized(cells: pa.Array) -> pa.Array:
-    """rowio.neutralized of every cell: a ' before a cell that starts with one of rowio.FORMULA_STARTS.
+    """A ' before every cell that starts with one of FORMULA_STARTS: a spreadsheet shows it as text.
 
     Each cell's first byte is read from the array's buffers (every formula start is one ASCII byte).
     """
@@ -160,9 +83,10 @@ def float_text(values: np.ndarray) -> pa.Array:
     orjson writes a float64 array as JSON with the shortest text that reads back as the same double,
     as repr does; for non-integral values in [1e-4, 1e16) the two texts are identical (outside it repr
     switches to exponents, and integral values get ".0"), so those few go through repr itself. orjson
-    is ~5x faster than Arrow's own double-to-string cast here.
+    is faster than Arrow's own double-to-string cast (docs/performance.md).
     """
-    odd = (values < 1e-4) | (values >= 1e16) | (values == np.floor(values)) | ~np.isfinite(values)
+    with np.errstate(invalid="ignore"):  # NaN: Python writes it (odd)
+        odd = (values < 1e-4) | (values >= 1e16) | (values == np.floor(values)) | ~np.isfinite(values)
     text = strings_from_json_list(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY), len(values))
     return with_python_text(text, odd, [repr(v) for v in values[odd].tolist()])
 
@@ -193,10 +117,11 @@ def fixed4_parts() -> tuple[pa.Array, pa.Array]:
 def fixed4_text(values: np.ndarray) -> pa.Array:
     """f"{v:.4f}" of each float in [0, 100] (percentiles); other values, and values within a hair of a
     rounding tie, are left to Python."""
-    scaled = values * 10_000.0
-    units = np.rint(scaled)
-    near_tie = np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6
-    odd = near_tie | ~np.isfinite(values) | (values < 0) | (values > 100)
+    with np.errstate(all="ignore"):  # huge, infinite or NaN values: Python writes those (odd)
+        scaled = values * 10_000.0
+        units = np.rint(scaled)
+        near_tie = np.abs(np.abs(scaled - np.floor(scaled)) - 0.5) < 1e-6
+        odd = near_tie | ~np.isfinite(values) | np.signbit(values) | (values > 100)  # "-0.0000" too
     units[odd] = 0
     whole, fraction = np.divmod(units.astype(np.int32), 10_000)
     wholes, fractions = fixed4_parts()
@@ -212,8 +137,11 @@ def with_python_text(text: pa.Array, odd: np.ndarray, fixed: list[str]) -> pa.Ar
 
 
 def quoted(column: pa.Array) -> pa.Array:
-    """csv.writer's minimal quoting, applied to the values that need it."""
+    """quote_one of every value, applied to the values that need it (nulls are empty cells)."""
     column = pc.fill_null(column, "")
+    data = column.buffers()[2]
+    if data is None or not QUOTED_BYTE[np.frombuffer(data, dtype=np.uint8)].any():  # the usual case: one pass
+        return column
     needs = pc.match_substring_regex(column, NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return column
@@ -222,7 +150,45 @@ def quoted(column: pa.Array) -> pa.Array:
 
 
 def quote_one(text: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow([text])
-    value = out.getvalue()
-    return value if value != '""' else ""
+    """One cell's text, quoted as QUOTED says."""
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in QUOTED) else text
+
+
+def strings(texts: list[str]) -> pa.Array:
+    """A string array of Python strs (a lone surrogate, which UTF-8 cannot hold, raises UnicodeEncodeError)."""
+    return pa.array(texts, pa.string())
+
+
+def sparse_text(n: int, cells: dict[int, str]) -> pa.Array | str:
+    """A column of n cells, empty but for the (few) given ones, each quoted ("" if none)."""
+    if not cells:
+        return ""
+    at = sorted(cells)
+    encoded = [quote_one(cells[i]).encode() for i in at]
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[at] = [len(e) for e in encoded]
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+
+
+CENTS_FAST_LIMIT = 1e6  # below it, rint(value * 100) errs far less than the tie window: Arrow's text is Python's
+
+
+def cents_text(values: np.ndarray) -> pa.Array:
+    """f"{v:.2f}" of each value; values far from zero, not finite, or a hair from a rounding tie go
+    through Python itself."""
+    with np.errstate(invalid="ignore", over="ignore"):  # huge, infinite and NaN values are odd: Python writes them
+        scaled = np.abs(values) * 100.0
+        odd = ~(scaled < CENTS_FAST_LIMIT * 100) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    units = np.where(odd, 0, np.rint(np.where(odd, 0, scaled))).astype(np.int64)
+    whole, cents = np.divmod(units, 100)
+    text = pc.binary_join_element_wise(
+        pc.if_else(pa.array(np.signbit(values)), "-", ""),
+        pc.cast(pa.array(whole), pa.string()),
+        pc.utf8_lpad(pc.cast(pa.array(cents), pa.string()), 2, "0"),
+        "",
+    )
+    text = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, -2), pc.utf8_slice_codeunits(text, -2), ".")
+    if not odd.any():
+        return text
+    return pc.replace_with_mask(text, pa.array(odd), pa.array([f"{v:.2f}" for v in values[odd].tolist()], pa.string()))
