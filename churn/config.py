@@ -53,6 +53,11 @@ class Settings:
     job_heartbeat: int = 10
     # How far beyond the training range a number is still scored (flagged), in training spans (churn.core.contract).
     range_tolerance: float = RANGE_TOLERANCE
+    # CloudWatch Embedded Metric Format lines on stdout (churn/server/emf.py), written by the server
+    # process once an interval; the environment names the metrics' Environment dimension.
+    metrics_emf: bool = False
+    metrics_emf_interval: int = 60
+    metrics_environment: str = "local"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +118,24 @@ class Settings:
                 env, "CHURN_JOB_HEARTBEAT", int, cls.job_heartbeat, ok=lambda v: 1 <= v <= 300, want="seconds (1-300)"
             ),
             range_tolerance=read_range_tolerance(env),
+            metrics_emf=read(env, "CHURN_METRICS_EMF", str.lower, "0", ok=lambda v: v in SWITCH, want=SWITCH_WANT)
+            in SWITCH_ON,
+            metrics_emf_interval=read(
+                env,
+                "CHURN_METRICS_EMF_INTERVAL",
+                int,
+                cls.metrics_emf_interval,
+                ok=lambda v: 1 <= v <= 3600,
+                want="seconds (1-3600)",
+            ),
+            metrics_environment=read(
+                env,
+                "CHURN_METRICS_ENVIRONMENT",
+                str,
+                cls.metrics_environment,
+                ok=lambda v: len(v) <= MAX_DIMENSION_VALUE and v.isprintable(),
+                want=f"a name of at most {MAX_DIMENSION_VALUE} printable characters",
+            ),
         )
 
 
@@ -129,6 +152,10 @@ def read_range_tolerance(env: Mapping[str, str]) -> float:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH = (*SWITCH_ON, "0", "false", "no", "off")
+SWITCH_WANT = "1 or 0 (true/false, yes/no, on/off)"
+MAX_DIMENSION_VALUE = 1024  # CloudWatch's longest dimension value
 POSITIVE = "a positive integer"
 
 

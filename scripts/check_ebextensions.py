@@ -115,8 +115,9 @@ ALLOWED: dict[tuple[str, str], Rule] = {
     ("aws:elbv2:loadbalancer", "IdleTimeout"): int_range(1, 3600),
     ("aws:elbv2:loadbalancer", "AccessLogsS3Enabled"): BOOL,
 }
-# Only option_settings: anything else (commands, Resources...) would need more than this offline check.
-TOP_KEYS = {"option_settings"}
+# option_settings, and Resources (CloudFormation, which cfn-lint checks: tests/support/ebextensions_cfn.py
+# makes a template of them); anything else (commands, files...) would need more than this offline check.
+TOP_KEYS = {"option_settings", "Resources"}
 PROCESS = "aws:elasticbeanstalk:environment:process:default"
 APP_ENV = "aws:elasticbeanstalk:application:environment"
 NGINX_LISTEN_PORT = 80  # the platform's nginx, which the load balancer's default process targets

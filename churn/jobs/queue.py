@@ -255,3 +255,11 @@ class JobQueue:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
             self.resting_until = time.monotonic() + BREAKER_SECONDS
             raise QueueUnavailable(f"Redis is unavailable ({type(e).__name__})") from None
+
+
+def queued_jobs(connection: redis.Redis) -> int:
+    """Jobs waiting for a worker (the queue's length): one Redis call, made once an interval by the metrics."""
+    try:
+        return int(Queue(QUEUE_NAME, connection=connection).count)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+        raise QueueUnavailable(f"Redis is unavailable ({type(e).__name__})") from None

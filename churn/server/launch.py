@@ -12,7 +12,8 @@ settles that granian's command line does not:
   environ;
 - granian's own log lines are JSON lines on stdout, like the app's;
 - a worker ends with the server process: granian's workers would otherwise go on serving the port
-  alone, unsupervised, after the server process is killed (SIGKILL, OOM).
+  alone, unsupervised, after the server process is killed (SIGKILL, OOM);
+- with CHURN_METRICS_EMF=1 this process, one per instance, writes the CloudWatch metric lines.
 The book's command, `gunicorn --bind 0.0.0.0:9696 churn_serving:app`, serves the same app too.
 """
 
@@ -101,4 +102,10 @@ def main() -> None:
         workers_kill_timeout=settings.graceful_timeout,  # otherwise SIGTERM waits for any request forever
         log_dictconfig=log_config(),
     )
+    if settings.metrics_emf:  # this process, the workers' parent, writes the CloudWatch lines (churn/server/emf.py)
+        from churn.server.emf import Emitter  # noqa: PLC0415
+
+        emitter = Emitter.for_app(app, settings)
+        server.on_startup(lambda: emitter.start(settings.metrics_emf_interval))
+        server.on_shutdown(emitter.stop)  # after the workers stopped: the last interval's counts
     server.serve(target_loader=lambda _target: app)

@@ -104,6 +104,11 @@ class Metrics:
         registry.register(DerivedCollector(self))
         return generate_latest(registry)
 
+    def families(self) -> list[Metric]:
+        """The families render() writes out, as objects: what the CloudWatch lines are made of (churn/server/emf.py)."""
+        self.observer.publish()
+        return list(DerivedCollector(self).collect())
+
 
 class PredictionObserver:
     """The ChurnService observer: counters at once, the recent window published once a second."""

@@ -41,6 +41,13 @@ def test_values_are_read() -> None:
         ("CHURN_RANGE_TOLERANCE", "nan"),
         ("CHURN_RANGE_TOLERANCE", "inf"),
         ("CHURN_RANGE_TOLERANCE", "wide"),
+        ("CHURN_METRICS_EMF", "2"),
+        ("CHURN_METRICS_EMF", "enabled"),
+        ("CHURN_METRICS_EMF_INTERVAL", "0"),
+        ("CHURN_METRICS_EMF_INTERVAL", "1.5"),
+        ("CHURN_METRICS_EMF_INTERVAL", "3601"),
+        ("CHURN_METRICS_ENVIRONMENT", "x" * 1025),
+        ("CHURN_METRICS_ENVIRONMENT", "prod\nfake"),
     ],
 )
 def test_bad_values_name_their_variable(name: str, value: str) -> None:
@@ -68,3 +75,13 @@ def test_unusable_api_keys_refuse_to_start(value: str) -> None:
 
 def test_no_api_keys_means_open() -> None:
     assert Settings.from_env({}).api_keys == Settings.from_env({"CHURN_API_KEYS": ""}).api_keys == ()
+
+
+@pytest.mark.parametrize(("value", "on"), [("1", True), ("true", True), ("ON", True), ("0", False), ("no", False),
+                                           ("", False)])  # fmt: skip
+def test_the_emf_switch_is_off_unless_turned_on(value: str, on: bool) -> None:
+    assert Settings.from_env({"CHURN_METRICS_EMF": value}).metrics_emf is on
+    assert Settings.from_env({}).metrics_emf is False
+    emf = Settings.from_env({"CHURN_METRICS_EMF_INTERVAL": "10", "CHURN_METRICS_ENVIRONMENT": "churn-serving-env"})
+    assert (emf.metrics_emf_interval, emf.metrics_environment) == (10, "churn-serving-env")
+    assert (Settings().metrics_emf_interval, Settings().metrics_environment) == (60, "local")

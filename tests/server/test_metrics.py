@@ -1,7 +1,11 @@
-"""Metrics in one process: request counts, predictions, rejected rows, and drift against training."""
+"""Metrics in one process: requests, predictions, rejected rows, drift against training, and their EMF lines."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import math
 import os
 import subprocess
 import sys
@@ -12,13 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from churn.config import Settings
 from churn.core import features
 from churn.core.drift import Bins, Window, psi
 from churn.core.model import LoadedModel
-from churn.core.validation import CustomerValidator
-from churn.server.metrics import MIN_PSI_ROWS, Metrics, forget_dead_workers
-from tests.conftest import DATA_PATH, make_customer
+from churn.core.validation import CustomerValidator, InvalidCustomer
+from churn.server.emf import Emitter, deltas, queue_reader
+from churn.server.metrics import LATENCY_BUCKETS, MIN_PSI_ROWS, Metrics, forget_dead_workers
+from tests.conftest import DATA_PATH, free_port, make_customer
+from tests.support.emf_check import emf_problems
 
 
 def samples(text: str) -> dict[str, float]:
@@ -156,3 +165,124 @@ def test_a_dead_process_loses_its_live_gauges_and_keeps_its_counters(tmp_path: P
     assert len(gone) == 1 and next(iter(gone)).startswith("gauge_livesum_")
     assert f"gauge_livesum_{alive.pid}.db" in after
     assert sum(name.startswith("counter_") for name in after) == 2
+
+
+def emitter_of(metrics: Metrics, queue_length: Any = None) -> tuple[Emitter, io.StringIO]:
+    out = io.StringIO()
+    return Emitter(metrics, "test-env", queue_length, out), out
+
+
+def by_route(docs: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    return {(d["Route"], d["StatusClass"]): d["Requests"] for d in docs if "Requests" in d}
+
+
+def test_emf_lines_count_each_request_in_one_interval_only(client: Any) -> None:
+    emitter, out = emitter_of(client.application.extensions["churn.server.metrics"])
+    client.post("/predict", json=make_customer())
+    client.post("/predict", json=make_customer(contract="weekly"))
+    client.post("/v1/predict", json={"customers": [make_customer(), make_customer(gender=None), "x"]})
+    client.get("/nowhere")
+    first = emitter.emit()
+    assert by_route(first) == {("/predict", "2xx"): 1, ("/predict", "4xx"): 1, ("/v1/predict", "2xx"): 1,
+                               ("unmatched", "4xx"): 1}  # fmt: skip
+    assert {d["Code"]: d["RowsRejected"] for d in first if "Code" in d} == {
+        "unknown_category": 1, "missing_field": 1, "not_an_object": 1}  # fmt: skip
+    scoring = first[0]
+    assert (scoring["Predictions"], scoring["ModelVersion"]) == (
+        2,
+        client.application.extensions["churn"].model.version,
+    )
+    client.post("/predict", json=make_customer())
+    second = emitter.emit()
+    assert by_route(second) == {("/predict", "2xx"): 1}  # only what came after the first interval
+    assert second[0]["Predictions"] == 1 and not any("Code" in d for d in second)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == len(first) + len(second)
+    assert all(emf_problems(line) == [] for line in lines)
+    assert [json.loads(line) for line in lines] == first + second
+
+
+def refused(model: LoadedModel, rows: int) -> list[InvalidCustomer]:
+    """What validation makes of rows that are no customers."""
+    validator = CustomerValidator(model.contract())
+    out = []
+    for _ in range(rows):
+        with pytest.raises(InvalidCustomer) as refusal:
+            validator.validate("not a customer")
+        out.append(refusal.value)
+    return out
+
+
+def test_emf_drift_and_ratios_are_the_figures_of_metrics(
+    model: LoadedModel, training_rows: list[dict[str, Any]]
+) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    shifted = [{**row, "contract": "month-to-month"} for row in training_rows]
+    metrics.observer.observe(shifted, model.scorer.probabilities(shifted), ())
+    metrics.observer.observe([], np.array([]), refused(model, 20))
+    rendered = samples(metrics.render().decode())
+    docs = emitter_of(metrics)[0].emit()
+    psi = {d["Field"]: d["DriftPSI"] for d in docs if "DriftPSI" in d}
+    assert psi == {k[len('churn_drift_psi{field="') : -2]: v for k, v in rendered.items() if "drift_psi{" in k}
+    assert psi["contract"] > 0.25
+    scoring = docs[0]
+    assert scoring["DriftPSIMax"] == max(psi.values())
+    assert scoring["ChurnRate"] == rendered["churn_recent_churn_rate"]
+    assert scoring["RejectedRowRatio"] == pytest.approx(20 / (len(shifted) + 20))
+
+
+def test_emf_leaves_out_the_window_figures_of_a_handful_of_rows(model: LoadedModel) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    metrics.observer.observe([], np.array([]), refused(model, MIN_PSI_ROWS - 1))
+    docs = emitter_of(metrics)[0].emit()
+    assert "RejectedRowRatio" not in docs[0] and "DriftPSIMax" not in docs[0]
+    assert not any("DriftPSI" in d for d in docs)
+
+
+ANY_LATENCY = st.one_of(st.floats(0, 0.01), st.floats(0, 1), st.floats(0, 30), st.sampled_from(LATENCY_BUCKETS))
+# Mostly fast requests and a few slow ones: the tail a p99 must find, and a p90 or a mean would miss.
+FAST_WITH_A_TAIL = st.builds(
+    lambda fast, slow: fast + slow, st.lists(st.floats(0, 0.05), max_size=300), st.lists(ANY_LATENCY, max_size=6)
+)
+LATENCIES = st.one_of(st.lists(ANY_LATENCY, max_size=300), FAST_WITH_A_TAIL).filter(bool)
+
+
+@settings(max_examples=100, deadline=None)
+@given(LATENCIES)
+@example([0.001] * 99 + [5.0])
+def test_emf_p99_lies_in_the_bucket_of_the_true_p99(model: LoadedModel, seconds: list[float]) -> None:
+    metrics = Metrics(model, threshold=0.5)
+    for value in seconds:
+        metrics.record_request("/predict", "200", value)
+    (doc,) = [d for d in emitter_of(metrics)[0].emit() if "Requests" in d]
+    true_p99 = sorted(seconds)[math.ceil(0.99 * len(seconds)) - 1]
+    upper = next((b for b in LATENCY_BUCKETS if true_p99 <= b), math.inf)
+    lower = max((b for b in LATENCY_BUCKETS if b < true_p99), default=0.0)
+    if math.isinf(upper):  # past the last bound, the buckets only know that bound
+        assert doc["LatencyP99"] == LATENCY_BUCKETS[-1]
+    else:
+        assert lower <= doc["LatencyP99"] <= upper
+
+
+def test_a_counter_that_went_down_was_reset_and_counts_whole() -> None:
+    key = ("churn_predictions_total", (("decision", "churn"),))
+    assert deltas({key: 7.0}, {key: 5.0}) == {key: 2.0}
+    assert deltas({key: 3.0}, {key: 5.0}) == {key: 3.0}
+    assert deltas({key: 3.0}, {}) == {key: 3.0}
+
+
+def test_an_unreachable_redis_leaves_out_the_queue_length_only(model: LoadedModel) -> None:
+    settings_ = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", redis_timeout=0.5)
+    read = queue_reader(settings_)
+    assert read is not None and read() is None
+    docs = emitter_of(Metrics(model, threshold=0.5), read)[0].emit()
+    assert docs and not any("JobsQueued" in d for d in docs)
+    assert queue_reader(Settings()) is None  # no Redis configured: no queue to read
+
+
+def test_an_emf_failure_never_stops_the_server(model: LoadedModel, caplog: pytest.LogCaptureFixture) -> None:
+    emitter, out = emitter_of(Metrics(model, threshold=0.5))
+    out.close()
+    with caplog.at_level(logging.ERROR, "churn.emf"):
+        emitter.emit_safely()
+    assert "not written" in caplog.text
