@@ -16,7 +16,8 @@ import pytest
 
 import campaign
 from churn.campaign.facts import arrow_facts, python_facts
-from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
+from churn.campaign.outcome import plain, python_lines, read_scores, write_plan_columns
+from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS, plan_cells
 from churn.campaign.run import state_path
 from tests.conftest import DATA_PATH, make_customer
 
@@ -242,3 +243,32 @@ def test_arrow_and_read_rows_read_the_same_facts(tmp_path: Path) -> None:
     quoted = tmp_path / "quoted.csv"
     quoted.write_text(MESSY.replace("a,Month-to-month", '"a",Month-to-month'))
     assert arrow_facts(quoted) is None  # a quote: read_rows reads it
+
+
+def test_the_plan_columns_are_the_same_bytes_whichever_way_the_output_is_rewritten(tmp_path: Path) -> None:
+    """A plain output is rewritten by Arrow kernels, one with a quoted cell by csv.reader and csv.writer."""
+    source = head(300, tmp_path)
+    out = tmp_path / "out.csv"
+    assert score(source, out, "--explain", "2") == 0
+    scores = read_scores(out)
+    values = np.linspace(-50, 50, len(scores))
+    values[7] = np.nan  # as a rejected row
+    selected = values > 30
+    fast, slow = tmp_path / "fast.csv", tmp_path / "slow.csv"
+    fast.write_bytes(out.read_bytes())
+    write_plan_columns(fast, scores, values, selected)
+    header = ",".join((*OUTPUT_COLUMNS, *PLAN_COLUMNS))
+    python_lines(out, slow, header, plan_cells(values, selected))
+    assert fast.read_bytes() == slow.read_bytes()
+    rows = read(fast)
+    assert [r["contact"] for r in rows[6:9]] == ["false", "", "false"] and rows[-1]["contact"] == "true"
+    # Planned again (the plan columns replaced), and without a plan (removed), both ways alike.
+    again = read_scores(fast)
+    assert again.columns[-2:] == PLAN_COLUMNS
+    write_plan_columns(fast, again, None, selected)
+    assert fast.read_bytes() == out.read_bytes()
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text(out.read_text().replace("\n7590-VHVEG,", '\n"7590,VHVEG",', 1))
+    assert not plain(quoted)
+    write_plan_columns(quoted, read_scores(quoted), values, selected)
+    assert quoted.read_text().replace('"7590,VHVEG"', "7590-VHVEG") == slow.read_text()
