@@ -2,6 +2,10 @@
 
     python campaign.py score INPUT --url URL --output OUTPUT [options]
 
+With --contact-cost, --retention-rate and --horizon-months (and --budget N or --budget-amount AMOUNT),
+the finished output also says whom to contact (expected_value and contact columns, churn.campaign.plan);
+--report FILE.html draws a self-contained campaign report (churn.campaign.report). docs/campaign.md.
+
 Exit status: 0 every row scored; 1 finished, but some rows were rejected (see the error column);
 2 bad usage, unreadable input or a --resume that does not match; 3 the service stayed unavailable
 (partial output kept: re-run with --resume); 4 the service refused the requests (authentication,
