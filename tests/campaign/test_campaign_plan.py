@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -272,3 +273,13 @@ def test_the_plan_columns_are_the_same_bytes_whichever_way_the_output_is_rewritt
     assert not plain(quoted)
     write_plan_columns(quoted, read_scores(quoted), values, selected)
     assert quoted.read_text().replace('"7590,VHVEG"', "7590-VHVEG") == slow.read_text()
+
+
+def test_a_report_without_matplotlib_stops_before_scoring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    out = tmp_path / "out.csv"
+    assert score(head(5, tmp_path), out, "--report", str(tmp_path / "r.html")) == 2
+    assert "--report needs matplotlib" in capsys.readouterr().err and not out.exists()
