@@ -20,7 +20,7 @@ train:  ## install what training needs (pandas), then retrain churn-model.bin an
 bench:  ## side-by-side benchmark vs the book's service + offline (~8 min; quiet machine), writes docs/benchmarks.md; BENCH_ARGS=--container also builds and times the image
 	.venv/bin/python bench/run.py --json build/bench.json $(BENCH_ARGS)
 
-bench-report:  ## re-render docs/benchmarks.md from the last `make bench` (build/bench.json), e.g. after editing bench/notes.md
+bench-report:  ## re-render docs/benchmarks.md from the last `make bench` (build/bench.json), e.g. after editing bench/report.py
 	.venv/bin/python bench/run.py --render build/bench.json
 
 bench-smoke:  ## the benchmark once, very short (~40 s): proves it runs, prints the report

@@ -329,7 +329,7 @@ def container(run_it: bool) -> dict[str, Any] | None:
 
 
 def render_saved(path: Path) -> str:
-    """The report of a run saved with --json (after notes.md or profile.md changed)."""
+    """The report of a run saved with --json (after bench/report.py changed)."""
     from bench.report import render
 
     raw = json.loads(path.read_text())
