@@ -41,6 +41,7 @@ RUN groupadd --gid 10001 churn \
 COPY churn/ churn/
 # worker.py: the same image runs the RQ worker of the local stack (docker-compose.yml)
 COPY churn_serving.py worker.py churn-model.bin churn-model.json ./
+COPY churn-model.html ./
 # Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (and a read-only /app for uid 10001) would
 # otherwise make every process compile the project's modules again at start-up.
 RUN python -m compileall -q churn churn_serving.py worker.py

@@ -14,7 +14,7 @@ test:  ## set up everything and run lint, types and the whole test suite (what C
 lint:  ## ruff, mypy and the import contracts only (after `make test` has set up .venv)
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/lint-imports
 
-train:  ## install what training needs (pandas), then retrain churn-model.bin and churn-model.json from data/
+train:  ## install what training needs (pandas, matplotlib), then retrain churn-model.bin, .json and the card .html from data/
 	bash scripts/train.sh
 
 bench:  ## side-by-side benchmark vs the book's service + offline (~8 min; quiet machine), writes docs/benchmarks.md; BENCH_ARGS=--container also builds and times the image

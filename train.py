@@ -1,6 +1,9 @@
-"""Train the book's churn model and write churn-model.bin plus churn-model.json.
+"""Train the book's churn model; replace churn-model.bin, .json and .html only when the new model is not worse.
 
-Usage: python train.py [--data data/WA_Fn-UseC_-Telco-Customer-Churn.csv] [--output churn-model.bin]
+Usage: python train.py [--data NEW.csv] [--output churn-model.bin] [--force]
+
+Exit status: 0 the model was written (or was already the same), 1 the champion was kept (the challenger
+is worse beyond the tolerances; nothing written), 2 the data or the committed model cannot be used.
 """
 
 from __future__ import annotations
@@ -8,31 +11,89 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from churn.core.model import load_model
+from churn.core.retrain import KEPT, UNCHANGED, Outcome, retrain
 from churn.core.service import ChurnService
-from churn.core.training import REFERENCE_CUSTOMER, train
+from churn.core.training import REFERENCE_CUSTOMER
+from churn.core.training_data import ExportComparison
+from churn.errors import ModelLoadError, TrainingDataError
 
 HERE = Path(__file__).resolve().parent
+PSI_SHIFTED = 0.25  # the usual rule of thumb: above it a field's distribution has shifted
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=HERE / "data" / "WA_Fn-UseC_-Telco-Customer-Churn.csv")
     parser.add_argument("--output", type=Path, default=HERE / "churn-model.bin")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="write the new model even when it is worse or the export has new categories",
+    )
     args = parser.parse_args(argv)
-    if not args.data.is_file():
-        print(f"error: training data not found: {args.data}", file=sys.stderr)
+    try:
+        outcome = retrain(args.data, args.output, force=args.force)
+    except TrainingDataError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    meta = train(args.data, args.output)
-    m = meta["metrics"]
-    # The book's customer, scored as the service scores it (it is not in the published metadata).
-    book = ChurnService(load_model(args.output)).predict_one(REFERENCE_CUSTOMER)["churn_probability"]
+    except ModelLoadError as e:
+        print(f"error: the committed model cannot be compared with: {e} (--force replaces it)", file=sys.stderr)
+        return 2
+    for line in export_lines(outcome.export) + comparison_lines(outcome):
+        print(line)
+    m = outcome.metadata["metrics"]
     print(f"cross-validation AUC ({len(m['cv_auc_folds'])} folds): {m['cv_auc_mean']:.3f} +- {m['cv_auc_std']:.3f}")
     print(f"test AUC: {m['test_auc']:.3f}")
+    if outcome.decision == KEPT:
+        print(f"champion kept: the challenger is worse beyond the tolerances; {args.output} is unchanged")
+        return 1
+    # The book's customer, scored as the service scores it (it is not in the published metadata).
+    book = ChurnService(load_model(args.output)).predict_one(REFERENCE_CUSTOMER)["churn_probability"]
     print(f"the book's customer {REFERENCE_CUSTOMER['customerid']}: churn probability {book:.4f}")
-    print(f"wrote {args.output} ({meta['model_version']}) and {args.output.with_suffix('.json').name}")
+    version = outcome.metadata["model_version"]
+    if outcome.decision == UNCHANGED and not outcome.written:
+        print(f"{version}: the same model as {args.output}, byte for byte; nothing to write")
+    else:
+        names = ", ".join(p.name for p in outcome.written) or "nothing"
+        print(f"{outcome.decision}: {version}; wrote {names}")
     return 0
+
+
+def export_lines(export: ExportComparison | None) -> list[str]:
+    if export is None:
+        return []
+    lines = []
+    if export.trained_churn_rate is not None:
+        lines.append(
+            f"churn rate: {export.churn_rate:.1%} in the export, {export.trained_churn_rate:.1%} in the champion's data"
+        )
+    if export.unknown:
+        lines.append(f"categories the champion never saw (forced): {export.unknown_text()}")
+    shifted = [f"{f} {v:.3f}" for f, v in sorted(export.psi.items(), key=lambda kv: -kv[1]) if v > PSI_SHIFTED]
+    top = max(export.psi.items(), key=lambda kv: kv[1], default=("none", 0.0))
+    lines.append(f"drift (PSI against training): largest {top[0]} {top[1]:.3f}")
+    if shifted:
+        lines.append(f"  shifted (PSI > {PSI_SHIFTED}): {', '.join(shifted)}")
+    return lines
+
+
+def comparison_lines(outcome: Outcome) -> list[str]:
+    if outcome.comparison is None:
+        return []
+    lines = [f"champion vs challenger on {outcome.comparison.rows} held-out rows of the new data:"]
+    for c in outcome.comparison.checks:
+        verdict = "ok" if c["passed"] else "WORSE"
+        lines.append(f"  {c['name']}: {show(c['champion'])} -> {show(c['challenger'])} ({c['limit']}): {verdict}")
+    return lines
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,10 @@ class ModelLoadError(Exception):
     """The model cannot be served; the message says what to do about it."""
 
 
+class TrainingDataError(Exception):
+    """A training export cannot be trained on; the message says what is wrong and where."""
+
+
 class ApiError(Exception):
     """An error answered as {"error": {"code", "message", "details"}} with an HTTP status."""
 

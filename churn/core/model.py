@@ -59,6 +59,29 @@ def metadata_path(model_path: Path) -> Path:
     return model_path.with_suffix(".json")
 
 
+def card_path(model_path: Path) -> Path:
+    """Where the model card of a model file lives: beside it, with an .html suffix (churn.core.card)."""
+    return model_path.with_suffix(".html")
+
+
+# The card names the model it describes in <meta name="churn-model-sha256" content="...">, so the service
+# never serves the card of another model beside the one it loaded.
+CARD_MODEL_META = "churn-model-sha256"
+
+
+def load_card(model_path: Path, model_sha256: str) -> bytes:
+    """The model card beside a model file, or ModelLoadError when it is missing or describes another model."""
+    path = card_path(model_path)
+    try:
+        card = path.read_bytes()
+    except OSError as e:
+        raise ModelLoadError(f"cannot read the model card {path}: {e.strerror}. Run `python train.py`.") from e
+    marker = f'<meta name="{CARD_MODEL_META}" content="{model_sha256}">'.encode()
+    if marker not in card:
+        raise ModelLoadError(f"the model card {path} describes another model than {model_path}. Run `python train.py`.")
+    return card
+
+
 def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel:
     """Read, verify and compile a model; raise ModelLoadError saying what is wrong and what to do.
 

@@ -1,13 +1,15 @@
-"""Fit, evaluate and describe the book's churn model (chapter 5 of Machine Learning Bookcamp)."""
+"""Fit, evaluate and describe the book's churn model (chapter 5 of Machine Learning Bookcamp).
+
+build() trains a candidate on an export that churn.core.training_data has read and checked; whether it
+replaces the committed model is churn.core.retrain's decision.
+"""
 
 from __future__ import annotations
 
-import datetime
 import hashlib
-import json
-import os
 import pickle
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,15 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold, train_test_split
 
 from churn.core import features
-from churn.core.model import metadata_path
+from churn.core.evaluation import evaluate
 from churn.core.scoring import Scorer
+from churn.core.training_data import read_export
 
 C = 0.5
 SOLVER = "liblinear"
 CV_FOLDS = 5
+TEST_SIZE = 0.2
+SPLIT_SEED = 1
 SCORE_QUANTILES = 1001  # percentiles to a tenth of a point
 NUMERIC_BINS = 10  # deciles, for the drift (population stability) baseline
 
@@ -73,14 +78,8 @@ def golden_customer(vocab: dict[str, list[Any]], numeric_ranges: dict[str, dict[
 
 
 def load_frame(path: Path) -> pd.DataFrame:
-    """Read the Telco CSV and preprocess it exactly as the book does."""
-    df = pd.read_csv(path)
-    df.columns = [features.book_normalize(c) for c in df.columns]
-    for column in df.select_dtypes(exclude="number").columns:
-        df[column] = df[column].str.lower().str.replace(" ", "_")
-    df["totalcharges"] = pd.to_numeric(df["totalcharges"], errors="coerce").fillna(0)
-    df[features.TARGET] = (df[features.TARGET] == "yes").astype(int)
-    return df
+    """Read and check an export, preprocessed exactly as the book does (churn.core.training_data)."""
+    return read_export(path)
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -163,52 +162,88 @@ def training_distribution(df: pd.DataFrame, vocab: dict[str, list[Any]]) -> dict
     return {"categorical": categorical, "numerical": numerical}
 
 
-def train(data_path: Path, model_path: Path) -> dict[str, Any]:
-    """Train on data_path, write model_path (the book's pickle) and its metadata beside it."""
-    df = load_frame(data_path)
-    full_train, test = train_test_split(df, test_size=0.2, random_state=1)
+def weights(dv: DictVectorizer, model: LogisticRegression, full_train: pd.DataFrame) -> dict[str, Any]:
+    """Every weight of the model, largest effect first.
+
+    A category's effect is its weight (the log-odds it adds); a number's is its weight times its training
+    standard deviation (the log-odds one standard deviation adds), so that the two compare.
+    """
+    rows = []
+    for name, weight in zip(dv.feature_names_, model.coef_[0], strict=True):
+        numeric = dv.separator not in name and name not in features.FLAG_FIELDS
+        scale = float(full_train[name].std(ddof=0)) if numeric else 1.0
+        rows.append({"feature": name, "weight": float(weight), "scale": scale, "effect": float(weight) * scale})
+    rows.sort(key=lambda r: (-abs(r["effect"]), r["feature"]))
+    return {"intercept": float(model.intercept_[0]), "features": rows}
+
+
+def split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The book's split: the first part is trained on, the second held out for evaluation."""
+    full_train, test = train_test_split(df, test_size=TEST_SIZE, random_state=SPLIT_SEED)
+    return full_train, test
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A freshly trained model: its pickle, its metadata (without time or lineage) and its held-out rows."""
+
+    dv: DictVectorizer
+    model: LogisticRegression
+    blob: bytes
+    metadata: dict[str, Any]
+    test: pd.DataFrame
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        return predict(self.dv, self.model, df)
+
+
+def build(df: pd.DataFrame, data_path: Path) -> Candidate:
+    """Train on an export (read by churn.core.training_data) the book's way and describe the result."""
+    full_train, test = split(df)
     cv_scores = cross_validate(full_train)
     dv, model = fit(full_train)
-    test_auc = float(roc_auc_score(test[features.TARGET], predict(dv, model, test)))
+    held_out = evaluate(test[features.TARGET].to_numpy(), predict(dv, model, test))
     blob = pickle.dumps((dv, model))
     described = describe(dv, model, full_train)
     golden = golden_customer(described["vocabulary"], described["numeric_ranges"])
     reference = {k: v for k, v in golden.items() if k != features.ID_FIELD}
+    churners = int(df[features.TARGET].sum())
     metadata = {
         "model_version": "churn-lr-" + sha256_bytes(blob)[:12],
-        "model_file": model_path.name,
+        "model_file": None,  # set when written
         "model_sha256": sha256_bytes(blob),
         "sklearn_version": sklearn.__version__,
         "numpy_version": np.__version__,
         "python_version": platform.python_version(),
-        "trained_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "data": {"file": data_path.name, "sha256": sha256_file(data_path), "rows": len(df)},
-        "params": {"C": C, "solver": SOLVER, "split": {"test_size": 0.2, "random_state": 1}},
+        "trained_at": None,  # set when written (churn.core.retrain keeps it when nothing else changed)
+        "data": {
+            "file": data_path.name,
+            "sha256": sha256_file(data_path),
+            "rows": len(df),
+            "churners": churners,
+            "churn_rate": churners / len(df),
+        },
+        "params": {"C": C, "solver": SOLVER, "split": {"test_size": TEST_SIZE, "random_state": SPLIT_SEED}},
         "features": {"categorical": list(features.CATEGORICAL), "numerical": list(features.NUMERICAL)},
         "metrics": {
-            "test_auc": test_auc,
+            "test_auc": held_out["auc"],
             "cv_auc_mean": float(np.mean(cv_scores)),
             "cv_auc_std": float(np.std(cv_scores)),
             "cv_auc_folds": cv_scores,
+            "test_log_loss": held_out["log_loss"],
+            "test_brier": held_out["brier"],
+            "test_calibration_error": held_out["calibration_error"],
             "train_rows": len(full_train),
             "test_rows": len(test),
         },
+        "lineage": None,  # set by churn.core.retrain
         "reference_customer": {
             "customer": golden,
             "churn_probability": float(model.predict_proba(dv.transform([reference]))[0, 1]),
         },
         **described,
+        # The held-out rows' ROC curve and deciles (calibration, gains, lift), drawn by the model card.
+        "evaluation": {"roc": held_out["roc"], "deciles": held_out["deciles"]},
+        "weights": weights(dv, model, full_train),
     }
-    write_atomically(model_path, blob)
-    write_atomically(metadata_path(model_path), (json.dumps(metadata, indent=2) + "\n").encode())
-    return metadata
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a model behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    return Candidate(dv, model, blob, metadata, test)

@@ -14,7 +14,7 @@ from churn.core.model import LoadedModel, load_model
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code, ModelLoadError, error_body
 from churn.logs import configure_logging
-from churn.server import api, job_routes, openapi, ops
+from churn.server import api, job_routes, openapi, ops, pages
 from churn.server.fastpath import FastScoring
 from churn.server.metrics import Metrics
 from churn.server.middleware import RequestMiddleware
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     )
     ops.init_app(app, model, metrics, document)
     job_routes.init_app(app, settings)
+    pages.init_app(app, model, settings.model_path, bool(settings.api_keys))
     register_error_handlers(app)
     refuse_request_hooks(app)
     # Innermost wrapper: middleware wrapping app.wsgi_app after this line sees fast requests too.

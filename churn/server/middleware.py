@@ -33,10 +33,13 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 # The route templates a caller may reach without a key when keys are configured: health checks for
-# the load balancer, the model's metadata, and the docs (nothing secret; they say how to authenticate).
-# Everything else (scoring, jobs, metrics, any route added later, any path matching no route) needs one.
+# the load balancer, the model's metadata, the docs (nothing secret; they say how to authenticate), and
+# the pages for people: the landing page and the model card (aggregate figures and what /v1/model says,
+# no customer row; churn/server/pages.py). Everything else (scoring, jobs, metrics, any route added later,
+# any path matching no route) needs one.
 OPEN_ROUTES = frozenset(
     {"/ping", "/healthz", "/readyz", "/v1/model", "/openapi.json", "/docs", "/docs/init.js", "/docs/<asset>"}
+    | {"/", "/model"}
 )
 REQUEST_ID_HEADER = "X-Request-ID"
 CALLER_KEY = "churn.caller"  # WSGI environ key: which key authorized the request ("key-2"), never the key

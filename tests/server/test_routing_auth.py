@@ -57,6 +57,10 @@ def protected_rules(app: Any) -> list[tuple[str, str]]:
 
 def spellings(path: str) -> Iterator[str]:
     """Other spellings of a path, as PATH_INFO shows them once a server has percent-decoded the target."""
+    return (spelling for spelling in all_spellings(path) if spelling != path)  # "/".upper() is "/" itself
+
+
+def all_spellings(path: str) -> Iterator[str]:
     segments = path.strip("/").split("/")
     yield "/" + path  # a second leading slash (also what /%2fpredict decodes to)
     yield "//" + path

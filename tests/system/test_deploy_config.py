@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from churn.core.model import card_path, metadata_path
 from churn.errors import Code
-from tests.conftest import PROJECT
+from tests.conftest import MODEL_PATH, PROJECT
 
 sys.path.insert(0, str(PROJECT / "scripts"))
 import check_ebextensions
@@ -50,6 +51,16 @@ def test_dockerfile_runs_the_shipped_server_as_a_non_root_user() -> None:
     assert re.search(r'^ENTRYPOINT \["python", "churn_serving.py"\]$', DOCKERFILE, re.M)
     healthcheck = DOCKERFILE[DOCKERFILE.index("HEALTHCHECK") :]
     assert "/readyz" in healthcheck.split("\n\n")[0] and "curl" not in healthcheck
+
+
+def test_the_image_and_the_eb_bundle_carry_the_model_its_metadata_and_its_card() -> None:
+    # The service reads all three at start-up (GET /model serves the card): each is copied into /app and
+    # let through by both allow-lists, the build context's and the EB bundle's.
+    copied = {s for line in re.findall(r"^COPY (?!--from=)(.+) \./$", DOCKERFILE, re.M) for s in line.split()}
+    allowed = [(PROJECT / name).read_text().splitlines() for name in (".dockerignore", ".ebignore")]
+    for path in (MODEL_PATH, metadata_path(MODEL_PATH), card_path(MODEL_PATH)):
+        assert path.name in copied, path.name
+        assert all(f"!{path.name}" in lines for lines in allowed), path.name
 
 
 def test_no_committed_file_names_a_package_registry() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import PROJECT, Server, make_customer
+from tests.support.browser import chromium
 from tests.support.ops_support import CUSTOMER, post_json, wait_for_workers
 from tests.support.servers import RedisServer, RQWorker
 
@@ -122,15 +122,7 @@ def test_schemathesis_finds_no_fault_in_the_api(secured: Server) -> None:
 
 
 def test_docs_render_every_operation_in_headless_chromium(secured: Server, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (scripts/system-deps/60-chromium.sh)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path}", "--virtual-time-budget=20000", "--dump-dom"]  # fmt: skip
-    result = subprocess.run(
-        [chromium, *flags, secured.url + "/docs"], capture_output=True, text=True, timeout=120, check=False
-    )
+    result = chromium(secured.url + "/docs", tmp_path, "--virtual-time-budget=20000", "--dump-dom")
     paths = set(re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', result.stdout))
     documented = set(requests.get(secured.url + "/openapi.json", timeout=10).json()["paths"])
     assert paths == documented, result.stdout[-2000:] + result.stderr[-2000:]

@@ -1,0 +1,258 @@
+"""A safe retrain: a challenger trained on a new export replaces the champion only when it is not worse.
+
+retrain() reads and checks the export (churn.core.training_data), trains a challenger the book's way
+(churn.core.training), scores the export's held-out rows with both models and compares them:
+
+    AUC on the held-out rows     the challenger's at least the champion's - AUC_DROP
+    calibration error            the challenger's at most the champion's + CALIBRATION_RISE
+    the panel's scores           no panel customer's probability moves by more than PANEL_SHIFT
+    the vocabulary               the challenger accepts every category the champion accepts
+
+The panel is the champion's self-test customer and the fixed synthetic ones of churn.core.panel. When every
+check passes, the challenger's model, metadata and card replace the champion's; otherwise nothing is
+written, unless force says so (and the metadata says it was forced). Whatever is written records its
+lineage: the decision, the parent model, the data's sha256, the comparison and the drift.
+
+A retrain that changes nothing writes nothing: the same data gives the same model bytes, the metadata
+keeps its training time when nothing else in it changed, and the card is drawn from the metadata.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from churn.core import card, features
+from churn.core.evaluation import evaluate
+from churn.core.model import GOLDEN_TOLERANCE, LoadedModel, card_path, load_model, metadata_path
+from churn.core.panel import PANEL
+from churn.core.scoring import Scorer
+from churn.core.training import Candidate, build, predict
+from churn.core.training_data import ExportComparison, compare_export, read_export
+from churn.errors import ModelLoadError, TrainingDataError
+
+# The tolerances (docs/model.md says why these values): within them a challenger is "not worse".
+AUC_DROP = 0.01  # 1.5 cross-validation standard deviations: a resample of the same customers stays within it
+CALIBRATION_RISE = 0.02  # a decile of ~140 held-out rows knows its churn rate to a few points only
+PANEL_SHIFT = 0.15  # a resample moves a fixed customer's score by up to ~0.13; noisy labels move it further
+
+INITIAL, PROMOTED, FORCED, KEPT, UNCHANGED = "initial", "challenger promoted", "forced", "champion kept", "unchanged"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The champion and the challenger on the same held-out rows and the same panel."""
+
+    rows: int
+    checks: list[dict[str, Any]]
+    panel: list[dict[str, Any]]
+
+    @property
+    def passed(self) -> bool:
+        return all(c["passed"] for c in self.checks)
+
+    def record(self) -> dict[str, Any]:
+        return {"rows": self.rows, "checks": self.checks, "panel": self.panel}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a retrain decided, and the metadata it wrote (or, when it wrote nothing, would have)."""
+
+    decision: str
+    metadata: dict[str, Any]
+    export: ExportComparison | None = None
+    comparison: Comparison | None = None
+    written: list[Path] = field(default_factory=list)
+
+
+def retrain(data_path: Path, model_path: Path, *, force: bool = False) -> Outcome:
+    """Train on data_path and replace model_path (and its metadata and card) when the challenger is not worse.
+
+    Raises TrainingDataError for an export that cannot be trained on, and ModelLoadError for a champion
+    that cannot be loaded to compare with (unless force).
+    """
+    df = read_export(data_path)
+    champion, overridden = load_champion(model_path, force)
+    export = compare_export(df, champion.metadata) if champion else None
+    if export and export.unknown:
+        if not force:
+            raise TrainingDataError(
+                f"{data_path}: categories the model has never seen: {export.unknown_text()}. The champion cannot "
+                "score them; if they are real, retrain with --force (the new model, and so the API, accepts them)"
+            )
+        overridden.append("categories the champion never saw")
+    candidate = build(df, data_path)
+    if champion and champion.metadata["model_sha256"] == candidate.metadata["model_sha256"]:
+        # The same model, byte for byte: keep its lineage, so that nothing changes unless the code did.
+        lineage = champion.metadata.get("lineage") or initial_lineage(candidate)
+        metadata, written = write(model_path, candidate, lineage)
+        return Outcome(UNCHANGED, metadata, export, None, written)
+    comparison = compare(champion, candidate) if champion else None
+    if comparison and not comparison.passed:
+        if not force:
+            return Outcome(KEPT, {**candidate.metadata, "lineage": None}, export, comparison)
+        overridden.append("the comparison with the champion")
+    if champion is None and not overridden:
+        lineage = initial_lineage(candidate)
+    else:
+        lineage = promoted_lineage(
+            model_path, champion, candidate, export=export, comparison=comparison, overridden=overridden
+        )
+    metadata, written = write(model_path, candidate, lineage)
+    return Outcome(str(lineage["decision"]), metadata, export, comparison, written)
+
+
+def load_champion(model_path: Path, force: bool) -> tuple[LoadedModel | None, list[str]]:
+    """The committed model to compare with: None when there is none yet (or, forced, when it cannot load)."""
+    if not model_path.exists() and not metadata_path(model_path).exists():
+        return None, []
+    try:
+        return load_model(model_path), []
+    except ModelLoadError:
+        if not force:
+            raise
+        return None, ["a champion that cannot be loaded"]
+
+
+def compare(champion: LoadedModel, candidate: Candidate) -> Comparison:
+    """Both models on the export's held-out rows (those whose categories the champion knows) and on the panel."""
+    rows = candidate.test
+    for name in features.CATEGORICAL:
+        rows = rows[rows[name].isin(champion.vocabulary[name])]
+    labels = rows[features.TARGET].to_numpy()
+    old = evaluate(labels, predict(champion.dv, champion.estimator, rows))
+    new = evaluate(labels, candidate.predict(rows))
+    reference = champion.metadata["reference_customer"]["customer"]
+    panel = []
+    for customer in (reference, *PANEL):
+        record = [{f: customer[f] for f in features.FIELDS}]
+        before = float(champion.estimator.predict_proba(champion.dv.transform(record))[0, 1])
+        after = float(candidate.model.predict_proba(candidate.dv.transform(record))[0, 1])
+        panel.append({"customer": customer[features.ID_FIELD], "champion": before, "challenger": after})
+    shift = max(abs(p["challenger"] - p["champion"]) for p in panel)
+    lost = sorted(
+        f"{name}={value}"
+        for name in features.CATEGORICAL
+        for value in champion.vocabulary[name]
+        if value not in candidate.metadata["vocabulary"][name]
+    )
+    checks = [
+        check("AUC", old["auc"], new["auc"], f">= champion - {AUC_DROP}", new["auc"] >= old["auc"] - AUC_DROP),
+        check(
+            "calibration error",
+            old["calibration_error"],
+            new["calibration_error"],
+            f"<= champion + {CALIBRATION_RISE}",
+            new["calibration_error"] <= old["calibration_error"] + CALIBRATION_RISE,
+        ),
+        check(
+            f"largest score change over the panel ({len(panel)} customers)",
+            None,
+            shift,
+            f"<= {PANEL_SHIFT}",
+            shift <= PANEL_SHIFT,
+        ),
+        check(
+            "categories the champion accepts and the challenger would refuse",
+            None,
+            ", ".join(lost) or "none",
+            "none",
+            not lost,
+        ),
+        check("log loss (not gated)", old["log_loss"], new["log_loss"], "reported only", True),
+        check("Brier score (not gated)", old["brier"], new["brier"], "reported only", True),
+    ]
+    return Comparison(len(rows), checks, panel)
+
+
+def check(name: str, champion: float | None, challenger: float | str, limit: str, passed: bool) -> dict[str, Any]:
+    return {"name": name, "champion": champion, "challenger": challenger, "limit": limit, "passed": bool(passed)}
+
+
+def initial_lineage(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "decision": INITIAL,
+        "parent_model_version": None,
+        "parent_data_sha256": None,
+        "data_sha256": candidate.metadata["data"]["sha256"],
+        "overridden": [],
+        "comparison": None,
+        "drift_psi": None,
+    }
+
+
+def promoted_lineage(
+    model_path: Path,
+    champion: LoadedModel | None,
+    candidate: Candidate,
+    *,
+    export: ExportComparison | None,
+    comparison: Comparison | None,
+    overridden: list[str],
+) -> dict[str, Any]:
+    parent = champion.metadata if champion else readable_metadata(model_path)
+    return {
+        "decision": FORCED if overridden else PROMOTED,
+        "parent_model_version": parent.get("model_version"),
+        "parent_data_sha256": parent.get("data", {}).get("sha256"),
+        "data_sha256": candidate.metadata["data"]["sha256"],
+        "overridden": overridden,
+        "comparison": comparison.record() if comparison else None,
+        "drift_psi": export.psi if export else None,
+    }
+
+
+def readable_metadata(model_path: Path) -> dict[str, Any]:
+    """As much of an unloadable champion's metadata as can be read, for the lineage."""
+    try:
+        found = json.loads(metadata_path(model_path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def write(model_path: Path, candidate: Candidate, lineage: dict[str, Any]) -> tuple[dict[str, Any], list[Path]]:
+    """Write the model, its metadata and its card, each only when its bytes change; return what was written."""
+    metadata = {**candidate.metadata, "model_file": model_path.name, "lineage": lineage}
+    metadata["trained_at"] = kept_time(metadata_path(model_path), metadata)
+    metadata = json.loads(json.dumps(metadata))  # as it reads back: tuples as lists, keys as text
+    golden = metadata["reference_customer"]
+    got = Scorer.from_sklearn(candidate.dv, candidate.model).probability(golden["customer"])
+    self_test = {"expected": golden["churn_probability"], "got": got}
+    self_test["passed"] = abs(got - golden["churn_probability"]) <= GOLDEN_TOLERANCE
+    files = {
+        model_path: candidate.blob,
+        metadata_path(model_path): (json.dumps(metadata, indent=2) + "\n").encode(),
+        card_path(model_path): card.render(metadata, self_test).encode(),
+    }
+    written = [path for path, data in files.items() if write_if_changed(path, data)]
+    return metadata, written
+
+
+def kept_time(path: Path, metadata: dict[str, Any]) -> str:
+    """The previous training time when the metadata is otherwise identical, else now."""
+    previous = readable_metadata(path)
+    if previous and {**previous, "trained_at": None} == json.loads(json.dumps({**metadata, "trained_at": None})):
+        return str(previous["trained_at"])
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write via a temporary file and rename (a crash never leaves half a file), unless the bytes are there."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return True
