@@ -45,6 +45,10 @@ from churn.errors import ModelLoadError
 
 MAX_EXPLAIN = len(FIELDS)
 OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, JOB_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+REPORT_NEEDS_MATPLOTLIB = (
+    "--report needs matplotlib, which is not installed: it is in the Pipfile's [train] category "
+    '(pipenv install --categories "packages train", as scripts/train.sh does)'
+)
 KEY_ON_COMMAND_LINE = (
     "warning: --api-key shows the key to every user of this machine (ps, /proc); "
     "set CHURN_API_KEY or use --api-key-file FILE instead"
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.report.resolve() in (args.output.resolve(), args.input.resolve()):
             parser().error("--report needs a file of its own, not the input or the output")
         if importlib.util.find_spec("matplotlib") is None:  # before scoring, not after
-            return fail(USAGE, "--report needs matplotlib, which is not installed (pipenv install --dev)")
+            return fail(USAGE, REPORT_NEEDS_MATPLOTLIB)
     try:
         args.key = api_key(args)
     except (OSError, UnicodeDecodeError, ValueError) as e:
