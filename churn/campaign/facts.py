@@ -3,8 +3,9 @@ its segment (contract x internet service), read from the input file itself.
 
 Row i of these facts is the input row that output row i answers (read_rows' rows: blank lines are not
 rows, an unreadable JSON line is one). Keys and values are read as the service's validator reads
-them (features.normalize, contract.read_number); a value it would refuse becomes NaN or "", which
-only a rejected row can have, and a rejected row is never contacted. Reading the input again, rather
+them (features.normalize, contract.read_number). A value it would refuse is read as far as it goes
+(NaN for what is not a number): only a rejected row can hold one, and a rejected row is neither
+contacted nor counted in a segment. Reading the input again, rather
 than carrying the facts through each scoring path, gives every path (online, --async, --offline,
 resumed) the same facts by construction.
 

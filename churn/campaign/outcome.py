@@ -3,14 +3,9 @@
 Selection within a budget needs every score first, so the plan is applied once the output holds every
 row, whichever path wrote it (online, --async, --offline) and however many runs it took (--resume):
 the scores are read back from the output, the facts (monthly charges, segment) from the input
-(churn.campaign.facts), and the output is replaced, atomically, by the same rows with two more
-columns:
-
-    expected_value  the expected value of contacting the customer, f"{value:.2f}" (churn.campaign.plan)
-    contact         true for the customers the plan contacts, else false
-
-A rejected row shows neither (only its id and its error, as in every output). Without a plan the file
-is left as it is, byte for byte (an output planned before loses its plan columns). The same output,
+(churn.campaign.facts), and the output is replaced, atomically, by the same rows with the plan's
+columns at the end of each (PLAN_COLUMNS and their text: churn.campaign.output). Without a plan the
+file is left as it is, byte for byte (an output planned before loses its plan columns). The same output,
 input and plan options always give the same bytes, and a resumed run that finds the plan applied
 already applies it again from the same scores: the same bytes again.
 """
