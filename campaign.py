@@ -216,7 +216,7 @@ def score(args: argparse.Namespace) -> int:
 
 def conclude(args: argparse.Namespace) -> Outcome:
     """The plan applied to the finished output, and the report written from it."""
-    outcome = apply_plan(args.input, args.output, args.plan, need_facts=args.report is not None)
+    outcome = apply_plan(args.input, args.output, args.plan, for_report=args.report is not None)
     if args.report:
         from churn.campaign.report import write_report  # noqa: PLC0415 - matplotlib only where a report is drawn
 

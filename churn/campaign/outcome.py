@@ -32,6 +32,9 @@ from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figur
 BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
 
 
+NO_CHURN, NO_REASONS = np.zeros(0, dtype=bool), pa.array([], pa.string())  # Scores without details
+
+
 class OutputMismatch(Exception):
     """The output does not answer the input row for row (it was not written from this input)."""
 
@@ -41,8 +44,8 @@ class Scores:
     """The output's scored rows, read back: NaN probability for a rejected row."""
 
     probabilities: np.ndarray
-    churn: np.ndarray  # bool
-    reasons: pa.Array  # the reasons cells (strings)
+    churn: np.ndarray  # bool (empty: not read)
+    reasons: pa.Array  # the reasons cells, strings (empty: not read)
     columns: tuple[str, ...]  # the file's header
 
     def __len__(self) -> int:
@@ -59,11 +62,11 @@ class Outcome:
     figures: PlanFigures | None
 
 
-def conclude(input_path: Path, output: Path, plan: PlanOptions | None, *, need_facts: bool = True) -> Outcome:
-    """Apply the plan (if any) to a finished output; what the summary and the report show."""
-    scores = read_scores(output)
-    facts = read_facts(input_path) if plan is not None or need_facts else Facts(*(np.empty(0),) * 3)
-    if (plan is not None or need_facts) and len(facts) != len(scores):
+def conclude(input_path: Path, output: Path, plan: PlanOptions | None, *, for_report: bool = True) -> Outcome:
+    """Apply the plan (if any) to a finished output; what the summary and (for_report) the report show."""
+    scores = read_scores(output, details=for_report)
+    facts = read_facts(input_path, segments=for_report) if plan is not None or for_report else Facts.none()
+    if (plan is not None or for_report) and len(facts) != len(scores):
         facts = python_facts(input_path)  # Arrow's reading and read_rows' disagreed: read_rows decides
         if len(facts) != len(scores):
             raise OutputMismatch(f"{output} has {len(scores)} rows but {input_path} has {len(facts)}")
@@ -89,12 +92,13 @@ def plain(path: Path) -> bool:
         return not any(b'"' in block for block in iter(lambda: f.read(1 << 22), b""))
 
 
-def read_scores(path: Path) -> Scores:
+def read_scores(path: Path, details: bool = True) -> Scores:
+    """The output's probabilities; with details, its churn and reasons cells too (else none of them)."""
     with path.open(newline="", encoding="utf-8") as f:
         columns = tuple(next(csv.reader(f), []))
     if plain(path):
         read = pacsv.ReadOptions(block_size=8 << 20)
-        wanted = ["churn_probability", "churn", "reasons", "error"]
+        wanted = ["churn_probability", "error", *(["churn", "reasons"] if details else [])]
         convert = pacsv.ConvertOptions(
             column_types=dict.fromkeys(columns, pa.string()), include_columns=wanted, strings_can_be_null=False
         )
@@ -102,6 +106,8 @@ def read_scores(path: Path) -> Scores:
         scored = pc.equal(table["error"], "")
         text = pc.if_else(scored, table["churn_probability"], "nan")
         probabilities = pc.cast(text, pa.float64()).to_numpy()
+        if not details:
+            return Scores(np.asarray(probabilities, dtype=np.float64), NO_CHURN, NO_REASONS, columns)
         churn = pc.equal(table["churn"], "true").to_numpy()
         reasons = table["reasons"].combine_chunks()
         return Scores(np.asarray(probabilities, dtype=np.float64), np.asarray(churn, dtype=bool), reasons, columns)
