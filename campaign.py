@@ -257,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             parser().error(f"--report writes an HTML file (FILE.html), not {args.report}")
         if args.report.resolve() in (args.output.resolve(), args.input.resolve()):
             parser().error("--report needs a file of its own, not the input or the output")
+        if not args.report.resolve().parent.is_dir():
+            parser().error(f"--report {args.report}: no such directory {args.report.parent}")
         if importlib.util.find_spec("matplotlib") is None:  # before scoring, not after
             return fail(USAGE, REPORT_NEEDS_MATPLOTLIB)
     try:

@@ -61,6 +61,7 @@ BAD_OPTIONS = [
     (("--budget", "100"), "--contact-cost"),  # a budget without the economics
     (("--contact-cost", "5", "--retention-rate", "0.3"), "--horizon-months"),
     (("--report", "report.pdf"), "--report"),
+    (("--report", "missing/report.html"), "--report"),
 ]
 
 
