@@ -8,6 +8,7 @@ whole output either way.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
@@ -26,20 +27,21 @@ class Summary:
     churners: int = 0
     top: list[Row] = field(default_factory=list)  # the highest-risk scored rows, highest first
     keep: int = field(default=0, compare=False)  # how many of them (--top)
-    ranked: list[tuple[float, int]] = field(default_factory=list, compare=False, repr=False)  # top's keys
+    ranked: list[tuple[bool, float, int]] = field(default_factory=list, compare=False, repr=False)  # top's keys
 
     def add(
         self, rejected: np.ndarray, churn: np.ndarray, probabilities: np.ndarray, row: Callable[[int], Row]
     ) -> None:
         """Count the next len(rejected) output rows; row(i) gives the i-th of them, for the few kept as the top.
 
-        The top keeps the earlier row among equal probabilities, as heapq.nlargest over the file would.
+        The top keeps the earlier row among equal probabilities, as heapq.nlargest over the file would;
+        a NaN probability (no service answers one) ranks below every number, as np.argsort puts it.
         """
         scored = ~rejected
         if self.keep > 0:
             at = np.flatnonzero(scored)
             best = at[np.argsort(-probabilities[at], kind="stable")[: self.keep]].tolist()
-            found = [((-float(probabilities[i]), self.rows + i), row(i)) for i in best]
+            found = [(rank_key(float(probabilities[i]), self.rows + i), row(i)) for i in best]
             merged = sorted([*zip(self.ranked, self.top, strict=True), *found], key=lambda r: r[0])[: self.keep]
             self.ranked, self.top = [k for k, _ in merged], [r for _, r in merged]
         self.rows += len(rejected)
@@ -56,6 +58,12 @@ class Summary:
                 for r in self.top
             ]
         return out
+
+
+def rank_key(probability: float, row: int) -> tuple[bool, float, int]:
+    """Where a scored row ranks for the top: higher probability first, NaN last, then file order."""
+    nan = math.isnan(probability)
+    return nan, 0.0 if nan else -probability, row
 
 
 def read_back(path: Path, summary: Summary, rows: int | None = None, chunk: int = 10_000) -> None:
