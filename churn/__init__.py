@@ -10,3 +10,19 @@ The packages are the architecture, each importing only from those below it:
 config (settings from the environment), errors (the error vocabulary) and logs (JSON lines) are
 shared by all of them. The rule is checked in CI (import-linter contracts in pyproject.toml).
 """
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from churn.campaign.frame import ChurnClient
+
+__all__ = ["ChurnClient"]
+
+
+def __getattr__(name: str) -> Any:
+    """`from churn import ChurnClient`, imported on first use: the service never loads the client."""
+    if name == "ChurnClient":
+        from churn.campaign.frame import ChurnClient  # noqa: PLC0415
+
+        return ChurnClient
+    raise AttributeError(f"module 'churn' has no attribute {name!r}")

@@ -91,19 +91,23 @@ class Server:
         cwd: Path = PROJECT,
         log_dir: Path | None = None,
         command: list[str] | None = None,
+        args: tuple[str, ...] = (),
     ):
-        """`command` replaces the shipped server's; "{port}" in it is the free port."""
+        """`command` replaces the shipped server's; "{port}" in it is the free port. `args` follow it:
+        ("serve",) is SageMaker's contract, on the port SAGEMAKER_BIND_TO_PORT names here."""
         self.port = free_port()
         self.command = command or [sys.executable, "churn_serving.py"]
+        self.args = args
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "PORT": str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
+        port = "SAGEMAKER_BIND_TO_PORT" if "serve" in args else "PORT"
+        self.env = {**os.environ, port: str(self.port), "WEB_CONCURRENCY": "2", **(env or {})}
         self.cwd = cwd
         self.log = Path(tempfile.mkdtemp(prefix="churn-server-") if log_dir is None else log_dir)
         self.log = self.log / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Server:
-        cmd = [word.replace("{port}", str(self.port)) for word in self.command]
+        cmd = [word.replace("{port}", str(self.port)) for word in [*self.command, *self.args]]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         if wait:

@@ -75,8 +75,8 @@ class BatchScorer:
         table = transpose(rows, self.order)
         ids = [r.get(features.ID_FIELD) for r in rows]
         ok = np.ones(n, dtype=bool)
-        if not self.contract.customerid.all_accepted(ids):
-            ok = np.fromiter(map(self.contract.customerid.accepts, ids), dtype=bool, count=n)
+        if not self.contract.customerid.all_as_given(ids):  # 12.0 or NaN: the validator gives the id
+            ok = np.fromiter(map(self.contract.customerid.as_given, ids), dtype=bool, count=n)
         terms = np.empty((len(self.scorer.categorical), n))
         for i, field in enumerate(self.scorer.categorical):
             terms[i] = category_weights(table[field], self.weights[field])

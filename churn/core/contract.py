@@ -12,6 +12,10 @@ Plausibility: a number outside the training range but within RANGE_TOLERANCE tra
 scored and flagged (outside_training_range); one farther out is refused (out_of_range), since the
 model's answer there is an extrapolation with a probability of ~0 or 1. The accepted range is rounded
 outwards to whole numbers and never goes below 0.
+
+Missing values: a null (None) and a float NaN (pandas' missing value, which pandas users send) mean
+the same, a value that is not there. A missing totalcharges is 0, as a blank is in training (a new
+customer); any other missing field is refused (missing_field); a missing customerid is no id.
 """
 
 from __future__ import annotations
@@ -31,6 +35,22 @@ if TYPE_CHECKING:
 MAX_ID_LENGTH = 200
 MAX_ECHO = 60  # characters of a rejected value quoted back in its error message
 _JSON_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array", dict: "object"}
+# A customerid given as a number is an integer of at most 64 bits (what JSON parsers read exactly; orjson
+# reads a longer one as a float, which has lost digits): a longer id is sent as a string.
+ID_INTEGER_RANGE = (-(2**63), 2**64 - 1)
+# orjson reads an integer below -2**63 as a float, which rounds to -2**63 itself for the first ones:
+# a float id of exactly -2**63 is refused, as the integer it likely was. A longer one above rounds to
+# 2**64 or more, out of range already.
+
+
+class Absent:
+    """The value of a field a record does not have (None is a null the caller sent)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = Absent()
 
 
 @dataclass(frozen=True)
@@ -81,8 +101,8 @@ class CategoryField:
             if canonical is not None:
                 return canonical, None
             return None, unknown_category(self.name, value, self.values)
-        if value is None:
-            return None, missing(self.name)
+        if value is ABSENT or is_missing(value):
+            return None, missing(self.name, value)
         return None, FieldError(
             self.name, FieldCode.WRONG_TYPE, f"{self.name} must be a string, got {json_type(value)}"
         )
@@ -181,8 +201,9 @@ class NumberField:
         ]
         blank = ""
         if self.blank is not None:
+            branches[0]["nullable"] = True
             branches.append({"type": "string", "pattern": grammar.BLANK_PATTERN})
-            blank = "; a blank string means 0 (a new customer), as in training"
+            blank = "; a blank string, null or NaN means 0 (a new customer), as in training"
         return {
             "description": f"{self.name}: a number from {shown(low)} to {shown(high)} (training saw "
             f"{shown(self.training[0])} to {shown(self.training[1])}), or a numeric string{blank}",
@@ -191,38 +212,58 @@ class NumberField:
 
 
 class IdField:
-    """customerid: optional, a string of at most MAX_ID_LENGTH characters or an integer, passed through."""
+    """customerid: optional, a string of at most MAX_ID_LENGTH characters or a 64-bit integer, passed through.
+
+    An integer may be written as a JSON number with a zero fraction ("12.0" is the number 12, as JSON
+    Schema says): it is passed through as the integer.
+    """
 
     name = features.ID_FIELD
     max_length = MAX_ID_LENGTH
 
     def check(self, value: Any) -> Checked:
-        if value is None or type(value) is int:
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_ID_LENGTH:
+                return None, FieldError(
+                    self.name, FieldCode.TOO_LONG, f"customerid is longer than {MAX_ID_LENGTH} characters"
+                )
             return value, None
-        if type(value) is not str:
+        if value is ABSENT or is_missing(value):
+            return None, None
+        if kind is int or (kind is float and value.is_integer()):
+            low, high = ID_INTEGER_RANGE
+            if low <= value <= high and (kind is int or value != low):
+                return int(value), None
             return None, FieldError(
-                self.name, FieldCode.WRONG_TYPE, f"customerid must be a string, got {json_type(value)}"
+                self.name,
+                FieldCode.OUT_OF_RANGE,
+                "customerid as a number must be an integer of at most 64 bits: send a longer id as a string",
             )
-        if len(value) > MAX_ID_LENGTH:
-            return None, FieldError(
-                self.name, FieldCode.TOO_LONG, f"customerid is longer than {MAX_ID_LENGTH} characters"
-            )
-        return value, None
+        return None, FieldError(
+            self.name, FieldCode.WRONG_TYPE, f"customerid must be a string or an integer, got {json_type(value)}"
+        )
 
-    def all_accepted(self, column: Sequence[Any]) -> bool:
-        """check() passes every id of the column (decided for the common column of short strings at once)."""
+    def all_as_given(self, column: Sequence[Any]) -> bool:
+        """check() passes every id of the column unchanged (decided for the common column of short strings at once)."""
         if set(map(type, column)) <= {str, type(None)}:
             return max((len(v) for v in column if v is not None), default=0) <= MAX_ID_LENGTH
-        return all(self.accepts(v) for v in column)
+        return all(self.as_given(v) for v in column)
 
-    def accepts(self, value: Any) -> bool:
-        return self.check(value)[1] is None
+    def as_given(self, value: Any) -> bool:
+        """check() passes the value as it is, in the same type (12, not 12.0; None, not NaN)."""
+        checked, error = self.check(value)
+        return error is None and type(checked) is type(value) and (checked is None or checked == value)
 
     def schema(self) -> dict[str, Any]:
+        low, high = ID_INTEGER_RANGE
         return {
-            "description": "Passed through to batch results; never used for scoring",
-            "anyOf": [{"type": "string", "maxLength": MAX_ID_LENGTH}, {"type": "integer"}],
-            "nullable": True,
+            "description": "Passed through to batch results; never used for scoring. A number is an integer "
+            "of at most 64 bits (send a longer id as a string)",
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_ID_LENGTH, "nullable": True},
+                {"type": "integer", "minimum": low, "maximum": high},
+            ],
         }
 
 
@@ -283,7 +324,7 @@ class Contract:
 def read_number(name: str, value: Any, blank: float | None) -> float | FieldError:
     """A JSON number or a numeric string (churn.core.grammar) as a float, possibly not finite; else the error."""
     kind = type(value)
-    if kind is float:
+    if kind is float and not math.isnan(value):
         return float(value)
     if kind is int:
         try:
@@ -298,8 +339,10 @@ def read_number(name: str, value: Any, blank: float | None) -> float | FieldErro
                 return blank
             return FieldError(name, FieldCode.MISSING_FIELD, f"{name} is required, got a blank string")
         return FieldError(name, FieldCode.INVALID_NUMBER, f"{name} must be a plain decimal number, got {quote(value)}")
-    if value is None:
+    if value is ABSENT:
         return missing(name)
+    if is_missing(value):
+        return blank if blank is not None else missing(name, value)
     return FieldError(name, FieldCode.WRONG_TYPE, f"{name} must be a number, got {json_type(value)}")
 
 
@@ -309,8 +352,14 @@ def not_a_domain_number(name: str, number: float) -> FieldError:
     return FieldError(name, FieldCode.NEGATIVE_VALUE, f"{name} must not be negative")
 
 
-def missing(name: str) -> FieldError:
-    return FieldError(name, FieldCode.MISSING_FIELD, f"{name} is required")
+def is_missing(value: Any) -> bool:
+    """None, or a float NaN: pandas' missing value, which its users send for a blank or absent cell."""
+    return value is None or (type(value) is float and math.isnan(value))
+
+
+def missing(name: str, value: Any = None) -> FieldError:
+    got = ", got NaN (a missing value)" if type(value) is float else ""
+    return FieldError(name, FieldCode.MISSING_FIELD, f"{name} is required{got}")
 
 
 def unknown_category(name: str, value: Any, allowed: tuple[Any, ...]) -> FieldError:

@@ -25,6 +25,31 @@ FIELDS: tuple[str, ...] = CATEGORICAL + NUMERICAL
 ID_FIELD = "customerid"
 TARGET = "churn"
 
+# The columns of the CRM export the model was trained on (data/WA_Fn-UseC_-Telco-Customer-Churn.csv), in
+# its order and with the model's names, Churn left out: the order of a CSV row that has no header.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    ID_FIELD,
+    "gender",
+    "seniorcitizen",
+    "partner",
+    "dependents",
+    "tenure",
+    "phoneservice",
+    "multiplelines",
+    "internetservice",
+    "onlinesecurity",
+    "onlinebackup",
+    "deviceprotection",
+    "techsupport",
+    "streamingtv",
+    "streamingmovies",
+    "contract",
+    "paperlessbilling",
+    "paymentmethod",
+    "monthlycharges",
+    "totalcharges",
+)
+
 # seniorcitizen is listed as categorical by the book but holds 0/1 integers, so DictVectorizer
 # treats it as one numeric column; serving accepts exactly the values seen in training.
 FLAG_FIELDS: tuple[str, ...] = ("seniorcitizen",)

@@ -9,6 +9,11 @@ plain dict, so it survives being sent on as JSON (the campaign client) or pickle
 
 The fast path stays fast: orjson parses, and a count proves in most documents that no key repeats;
 only the others are parsed again, exactly, by the standard library.
+
+NaN, Infinity and -Infinity are read as the floats they name, as Python's json and pandas write them
+(`json.dumps` of a record with a missing value, MLflow's own client): strictly they are not JSON, and
+orjson refuses them, so a document holding one is read by the standard library. The values are then
+judged like any other (a NaN is a missing value: churn.core.contract).
 """
 
 from __future__ import annotations
@@ -38,14 +43,32 @@ class RepeatedKey(str):
 
 def loads(body: bytes) -> Any:
     """orjson's reading of body, each repeated key kept as a RepeatedKey. Raises ValueError."""
-    value = orjson.loads(body)
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        if b"NaN" not in body and b"Infinity" not in body:
+            raise
+        return exact(body, checked=True)
     colons = count_byte(body, b":")
     if (type(value) is dict and colons == len(value)) or colons == counted_keys(value):
         return value
+    return exact(body)
+
+
+def exact(body: bytes, checked: bool = False) -> Any:
+    """The standard library's reading, repeated keys kept and integers as orjson reads them. With checked,
+    the document orjson did not read is also held to what orjson would take but for NaN and Infinity
+    (no lone surrogate in a string, no deeper nesting than orjson writes back)."""
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=object_from_pairs, parse_int=int_as_orjson_reads)
+        value = json.loads(body.decode("utf-8"), object_pairs_hook=object_from_pairs, parse_int=int_as_orjson_reads)
     except RecursionError:
         raise ValueError("the document nests too deeply to be checked for repeated keys") from None
+    if checked:
+        try:
+            orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)  # a RepeatedKey is a str subclass
+        except orjson.JSONEncodeError as e:
+            raise ValueError(f"the document cannot be read back: {e}") from None
+    return value
 
 
 def counted_keys(value: Any) -> int:

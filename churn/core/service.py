@@ -96,14 +96,18 @@ class ChurnService:
         if unknown:
             raise ApiError(422, Code.INVALID_REQUEST, f"unknown request options: {', '.join(unknown)}")
         rows: list[Any] = payload["customers"]
-        if len(rows) > self.max_batch:
+        self.check_batch_size(len(rows))
+        return rows
+
+    def check_batch_size(self, rows: int) -> None:
+        """Refuse a batch of more rows than one request may score (every protocol's batches are held to it)."""
+        if rows > self.max_batch:
             raise ApiError(
                 413,
                 Code.BATCH_TOO_LARGE,
-                f"a batch holds at most {self.max_batch} customers, got {len(rows)}: split it into smaller requests",
-                {"max_batch": self.max_batch, "rows": len(rows)},
+                f"a batch holds at most {self.max_batch} customers, got {rows}: split it into smaller requests",
+                {"max_batch": self.max_batch, "rows": rows},
             )
-        return rows
 
     def score_rows(self, rows: Sequence[Any], explain: int = 0, explain_down: int = 0) -> dict[str, Any]:
         """Score every valid row at once; give each invalid row its own error object."""

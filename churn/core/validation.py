@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from churn.core import features
-from churn.core.contract import Contract, FieldError, json_type
+from churn.core.contract import ABSENT, Contract, FieldError, json_type
 from churn.errors import FieldCode
 
 _KNOWN_KEYS = frozenset((*features.FIELDS, features.ID_FIELD))
@@ -60,7 +60,7 @@ class CustomerValidator:
         customer: dict[str, Any] = {}
         get = record.get
         for name, known, check in self._checks:
-            value = get(name)
+            value = get(name, ABSENT)
             if type(value) is str and value in known:
                 customer[name] = known[value]
                 continue

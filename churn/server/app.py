@@ -18,6 +18,7 @@ from churn.server import api, job_routes, openapi, ops, pages
 from churn.server.fastpath import FastScoring
 from churn.server.metrics import Metrics
 from churn.server.middleware import RequestMiddleware
+from churn.server.protocols import mlflow, oip, sagemaker
 
 log = logging.getLogger("churn")
 
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     service = ChurnService(model, settings.threshold, settings.max_batch, metrics.observer, settings.range_tolerance)
     app.extensions["churn"] = service
     app.register_blueprint(api.bp)
+    app.register_blueprint(mlflow.bp)
+    oip.init_app(app)
+    sagemaker.init_app(app, settings)
     document = openapi.build(
         model, settings.max_batch, bool(settings.api_keys), settings.job_max_batch, service.contract
     )
@@ -73,6 +77,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         url_map=app.url_map,
         api_keys=settings.api_keys,
         metrics=metrics,
+        error_shapes={"/invocations": mlflow.error_body, "/v2": oip.error_body},
         max_body_bytes=settings.max_body_bytes,
     )
     return app

@@ -14,11 +14,15 @@ settles that granian's command line does not:
 - a worker ends with the server process: granian's workers would otherwise go on serving the port
   alone, unsupervised, after the server process is killed (SIGKILL, OOM);
 - with CHURN_METRICS_EMF=1 this process, one per instance, writes the CloudWatch metric lines.
+`python churn_serving.py serve` is SageMaker's way to start the image (`docker run IMAGE serve`): the
+same app on port 8080, or SAGEMAKER_BIND_TO_PORT (churn.server.protocols.sagemaker), whatever PORT says.
 The book's command, `gunicorn --bind 0.0.0.0:9696 churn_serving:app`, serves the same app too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import multiprocessing
 import os
 import shutil
@@ -34,6 +38,7 @@ HEADER_BUFFER_BYTES = 16 * 1024  # a request line and headers past this get gran
 # included: a proxy in front must close its idle upstream connections sooner (nginx/churn.conf.template).
 HEADER_READ_TIMEOUT_MS = 30_000
 SECRETS = ("CHURN_API_KEYS", "REDIS_URL")  # read into the app's Settings; never in a request's environ
+USAGE = "usage: python churn_serving.py [serve]   (serve: SageMaker's contract, port 8080)"
 
 
 def fresh_metrics_dir() -> None:
@@ -67,16 +72,27 @@ def die_with(parent: int) -> None:
         os._exit(1)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args not in ([], ["serve"]):  # SageMaker's training ("train") is not this image's job
+        print(USAGE, file=sys.stderr)  # noqa: T201 - a command-line error, before logging exists
+        sys.exit(2)
     fresh_metrics_dir()  # before anything imports prometheus-client
     from churn.config import ConfigError, Settings  # noqa: PLC0415
     from churn.server.app import build_app  # noqa: PLC0415 - see above
+    from churn.server.protocols import sagemaker  # noqa: PLC0415
 
     try:
         settings = Settings.from_env()
+        if args == [sagemaker.SERVE]:
+            settings = dataclasses.replace(settings, port=sagemaker.serve_port(os.environ))
     except ConfigError as e:
         sys.exit(f"churn-serving cannot start: {e}")
     app = build_app(settings)  # exits with its message on a bad model
+    if args == [sagemaker.SERVE] and settings.api_keys:
+        logging.getLogger("churn").warning(
+            "serve: CHURN_API_KEYS is set, but SageMaker sends no key: its /invocations calls will get 401"
+        )
     for name in SECRETS:
         os.environ.pop(name, None)
 

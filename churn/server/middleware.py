@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -37,10 +37,15 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 # the pages for people: the landing page and the model card (aggregate figures and what /v1/model says,
 # no customer row; churn/server/pages.py). Everything else (scoring, jobs, metrics, any route added later,
 # any path matching no route) needs one.
+# The protocols' health checks are open for the same reason as /healthz, since their callers send no key:
+# /ping is also SageMaker's health check, and the /v2 health and model-ready routes are what KServe's and
+# Kubernetes' probes call. Each answers only whether the process is up or the model passes its self-test.
 OPEN_ROUTES = frozenset(
     {"/ping", "/healthz", "/readyz", "/v1/model", "/openapi.json", "/docs", "/docs/init.js", "/docs/<asset>"}
     | {"/", "/model"}
-)
+    | {"/v2/health/live", "/v2/health/ready", "/v2/models/<model_name>/ready",
+       "/v2/models/<model_name>/versions/<model_version>/ready"}
+)  # fmt: skip
 REQUEST_ID_HEADER = "X-Request-ID"
 CALLER_KEY = "churn.caller"  # WSGI environ key: which key authorized the request ("key-2"), never the key
 ANONYMOUS = "anonymous"
@@ -109,8 +114,20 @@ CONVERTER = re.compile(r"<(?:[a-z_]+(?:\([^)]*\))?:)?([a-z_]+)>")
 class RequestMiddleware:
     """Wrap a WSGI app with the route, auth, the body, the request log line and the request metrics."""
 
-    def __init__(self, app: WSGIApp, *, url_map: Map, api_keys: tuple[str, ...], metrics: Metrics, max_body_bytes: int):
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        url_map: Map,
+        api_keys: tuple[str, ...],
+        metrics: Metrics,
+        max_body_bytes: int,
+        error_shapes: Mapping[str, Callable[[ApiError], Any]] | None = None,
+    ):
         self.app = app
+        # A protocol's routes (by route prefix) answer this layer's refusals in the protocol's own error
+        # shape, so that its clients can read them; every other route in the service's.
+        self.error_shapes = dict(error_shapes or {})
         self.routes = RouteLabels(url_map)
         self.keys = tuple(key.encode() for key in api_keys)
         self.metrics = metrics
@@ -178,7 +195,7 @@ class RequestMiddleware:
         self, environ: dict[str, Any], start: StartResponse, error: ApiError, extra: Sequence[tuple[str, str]] = ()
     ) -> list[bytes]:
         """Answer an error before the app runs; a body left unread (or half read) closes the connection."""
-        data = UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
+        data = self.error_data(environ.get(ROUTE_KEY, UNMATCHED), error)
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
         if BODY_KEY not in environ and framing_has_body(environ):
             # The rest of the body would have to be read (or drained) to reuse the connection: close it.
@@ -186,6 +203,12 @@ class RequestMiddleware:
             headers.append(("Connection", "close"))
         start(status_line(error.status), headers)
         return [data]
+
+    def error_data(self, route: str, error: ApiError) -> bytes:
+        for prefix, shape in self.error_shapes.items():
+            if route == prefix or route.startswith(prefix + "/"):
+                return orjson.dumps(shape(error))
+        return UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
 
     def finish(self, environ: dict[str, Any], route: str, status: str, started: float, request_id: str) -> None:
         seconds = time.perf_counter() - started

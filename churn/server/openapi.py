@@ -14,6 +14,7 @@ from typing import Any
 from churn.core.contract import Contract
 from churn.core.model import LoadedModel
 from churn.errors import Code, FieldCode, WarningCode
+from churn.server.api import API_VERSION
 from churn.server.job_routes import JobId
 
 JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
@@ -80,7 +81,13 @@ def error_schemas() -> dict[str, Any]:
         "properties": {
             "code": {"type": "string", "description": "Stable machine-readable code: " + ", ".join(public_codes(Code))},
             "message": {"type": "string"},
-            "details": {"nullable": True, "description": "A list of FieldError for validation_failed"},
+            "details": {
+                "anyOf": [
+                    {"type": "array", "items": {"$ref": REF + "FieldError"}, "nullable": True},
+                    {"type": "object", "additionalProperties": True},
+                ],
+                "description": "null, the list of FieldError of validation_failed, or an object (a job's reason)",
+            },
         },
     }
     envelope = {"type": "object", "required": ["error"], "properties": {"error": {"$ref": REF + "ErrorBody"}}}
@@ -106,7 +113,7 @@ def response_schemas(model: LoadedModel, contract: Contract, max_batch: int, job
             "contribution": {"type": "number"},
         },
     }
-    customerid = {"anyOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}
+    customerid = {"anyOf": [{"type": "string", "nullable": True}, {"type": "integer", "format": "int64"}]}
     scored = {
         "type": "object",
         "required": ["index", "customerid", "churn_probability", "churn", "percentile"],
@@ -177,7 +184,8 @@ def response_schemas(model: LoadedModel, contract: Contract, max_batch: int, job
 
 
 def batch_request(explain_limit: int, *, max_items: int, min_items: int) -> dict[str, Any]:
-    option = {"type": "integer", "minimum": 0, "maximum": explain_limit, "default": 0}
+    # No `default` keyword: generators (openapi-typescript) would make the field required; 0 is said instead.
+    option = {"type": "integer", "minimum": 0, "maximum": explain_limit}
     return {
         "type": "object",
         "required": ["customers"],
@@ -187,11 +195,18 @@ def batch_request(explain_limit: int, *, max_items: int, min_items: int) -> dict
                 "type": "array",
                 "minItems": min_items,
                 "maxItems": max_items,
-                # Rows are checked one by one: a bad row gets its own error in a 200 answer.
-                "items": {"description": "A Customer; any other value is answered with a per-row error"},
+                # Rows are checked one by one: a bad row gets its own error in a 200 answer, so any
+                # value is a valid item; the Customer branch gives generators and "Try it out" its shape.
+                "items": {"anyOf": [{"$ref": REF + "Customer"}, {"description": "Any other value: a per-row error"}]},
             },
-            "explain": {**option, "description": "How many fields raising the risk most to list per row"},
-            "explain_down": {**option, "description": "How many fields lowering the risk most to list per row"},
+            "explain": {
+                **option,
+                "description": "How many fields raising the risk most to list per row (0 if left out)",
+            },
+            "explain_down": {
+                **option,
+                "description": "How many fields lowering the risk most to list per row (0 if left out)",
+            },
         },
     }
 
@@ -204,18 +219,22 @@ def errors(*statuses: int) -> dict[str, Any]:
     return {str(s): {"description": ERROR_STATUSES[s], "content": json_content("Error")} for s in statuses}
 
 
-def scoring_operation(summary: str, request: str, response: str, secured: bool) -> dict[str, Any]:
-    operation: dict[str, Any] = {
+def security(secured: bool) -> list[dict[str, list[str]]]:
+    """An operation's security: the bearer key when keys are set, else none, said explicitly."""
+    return [{"bearerAuth": []}] if secured else []
+
+
+def scoring_operation(operation_id: str, summary: str, request: str, response: str, secured: bool) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
         "summary": summary,
         "requestBody": {"required": True, "content": json_content(request)},
         "responses": {
             "200": {"description": "Scored", "content": json_content(response)},
             **errors(400, *((401,) if secured else ()), 413, 415, 422, 500),
         },
+        "security": security(secured),
     }
-    if secured:
-        operation["security"] = [{"bearerAuth": []}]
-    return operation
 
 
 def job_errors(*statuses: int) -> dict[str, Any]:
@@ -225,10 +244,11 @@ def job_errors(*statuses: int) -> dict[str, Any]:
 def job_operations(secured: bool) -> dict[str, Any]:
     """The asynchronous job routes (churn/server/job_routes.py)."""
     job_id = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": JOB_ID}}]
-    auth: dict[str, Any] = {"security": [{"bearerAuth": []}]} if secured else {}
+    auth: dict[str, Any] = {"security": security(secured)}
     unauthorized: dict[str, Any] = errors(401) if secured else {}
     status: dict[str, Any] = {"description": "Queued or running", "content": json_content("JobStatus")}
     submit: dict[str, Any] = {
+        "operationId": "submitJob",
         "summary": "Queue a batch for an RQ worker",
         # The CSV upload is described here rather than as a second media type: a schema cannot say
         # "a header of distinct column names", so a fuzzer would take any string for a valid CSV.
@@ -246,6 +266,7 @@ def job_operations(secured: bool) -> dict[str, Any]:
         **auth,
     }
     poll: dict[str, Any] = {
+        "operationId": "getJob",
         "summary": "The job's state: 202 while queued or running, 200 once finished",
         "parameters": job_id,
         "responses": {"200": {"description": "Finished", "content": json_content("JobStatus")}, "202": status,
@@ -253,6 +274,7 @@ def job_operations(secured: bool) -> dict[str, Any]:
         **auth,
     }  # fmt: skip
     result: dict[str, Any] = {
+        "operationId": "getJobResult",
         "summary": "The job's predictions, shaped as /v1/predict's response",
         "parameters": job_id,
         "responses": {"200": {"description": "The predictions", "content": json_content("BatchResponse")},
@@ -266,32 +288,39 @@ def job_operations(secured: bool) -> dict[str, Any]:
     }
 
 
-def get_operation(summary: str, content: dict[str, Any], *extra: int) -> dict[str, Any]:
+def get_operation(operation_id: str, summary: str, content: dict[str, Any], *extra: int) -> dict[str, Any]:
+    """An open GET route (the middleware's OPEN_ROUTES): no key, whatever the settings."""
     responses = {"200": {"description": "OK", "content": content}}
     responses.update({str(s): {"description": "Not ready", "content": content} for s in extra})
-    return {"get": {"summary": summary, "responses": responses}}
+    return {"get": {"operationId": operation_id, "summary": summary, "responses": responses, "security": []}}
 
 
 def paths(secured: bool) -> dict[str, Any]:
     text = {"text/plain": {"schema": {"type": "string"}}}
     anything = {"application/json": {"schema": {"type": "object"}}}
-    metrics = get_operation("Prometheus metrics of every worker", text)
+    metrics = get_operation("getMetrics", "Prometheus metrics of every worker", text)
+    metrics["get"]["security"] = security(secured)
     if secured:
-        metrics["get"]["security"] = [{"bearerAuth": []}]
         metrics["get"]["responses"].update(errors(401))
     return {
         "/predict": {
-            "post": scoring_operation("Score one customer (the book's route)", "Customer", "Prediction", secured)
+            "post": scoring_operation(
+                "predict", "Score one customer (the book's route)", "Customer", "Prediction", secured
+            )
         },
         "/v1/predict": {
             "post": scoring_operation(
-                "Score a batch, one result or error per row, in order", "BatchRequest", "BatchResponse", secured
+                "predictBatch",
+                "Score a batch, one result or error per row, in order",
+                "BatchRequest",
+                "BatchResponse",
+                secured,
             )
         },
-        "/v1/model": get_operation("The model's metadata", anything),
-        "/ping": get_operation("Liveness, as in the book: PONG", text),
-        "/healthz": get_operation("The process is alive", anything),
-        "/readyz": get_operation("The model is loaded and its golden self-test passes", anything, 503),
+        "/v1/model": get_operation("getModel", "The model's metadata", anything),
+        "/ping": get_operation("ping", "Liveness, as in the book: PONG", text),
+        "/healthz": get_operation("healthz", "The process is alive", anything),
+        "/readyz": get_operation("readyz", "The model is loaded and its golden self-test passes", anything, 503),
         "/metrics": metrics,
         **job_operations(secured),
     }
@@ -306,9 +335,12 @@ def build(
         "openapi": "3.0.3",
         "info": {
             "title": "churn-serving",
-            "version": model.version,
-            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`.",
+            "version": API_VERSION,  # the API's; the model's is its own field
+            "x-model-version": model.version,
+            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`. "
+            "The model served is `x-model-version` (also in /v1/model and every answer).",
         },
+        "servers": [{"url": "/", "description": "The server that serves this document"}],
         "paths": paths(secured),
         "components": {"schemas": {**error_schemas(), **response_schemas(model, contract, max_batch, job_max_batch)}},
     }

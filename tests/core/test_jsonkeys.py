@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from typing import Any
 
@@ -145,3 +146,20 @@ def test_a_repeated_request_option_is_an_invalid_request(both: tuple[Any, Any], 
         status, _, answer, _ = call(wsgi, body, "/v1/predict")
         error = orjson.loads(answer)["error"]
         assert (status[:3], error["code"]) == ("422", "invalid_request") and option in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [(b'{"totalcharges": NaN}', {"totalcharges": math.nan}), (b"[Infinity, -Infinity]", [math.inf, -math.inf])],
+)
+def test_nan_and_infinity_are_read_as_python_and_pandas_write_them(body: bytes, read: Any) -> None:
+    assert orjson.dumps(jsonkeys.loads(body)) == orjson.dumps(read)  # orjson writes NaN and inf as null
+    assert str(jsonkeys.loads(body)) == str(read)
+
+
+def test_a_document_with_nan_keeps_its_repeated_keys_and_refuses_what_orjson_refuses() -> None:
+    value = jsonkeys.loads(b'{"contract": "one_year", "tenure": NaN, "contract": "two_year"}')
+    assert jsonkeys.repeated(value, "contract")
+    for body in (b'{"gender": "\\ud800", "tenure": NaN}', b"[NaN,]", b'{"a": nan}', b"\xff NaN"):
+        with pytest.raises(ValueError):
+            jsonkeys.loads(body)

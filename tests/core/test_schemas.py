@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import orjson
 import pytest
 
 from churn.core.model import LoadedModel
@@ -46,7 +48,15 @@ BAD_RECORDS = [
     ("charges far above training", make_customer(monthlycharges=1e6), [("monthlycharges", "out_of_range")]),
     ("total charges far above training", make_customer(totalcharges="1000000000"), [("totalcharges", "out_of_range")]),
     ("senior citizen 1e0", make_customer(seniorcitizen="1e0"), [("seniorcitizen", "invalid_number")]),
-    ("tenure NaN", make_customer(tenure=float("nan")), [("tenure", "not_finite")]),
+    ("tenure NaN (missing)", make_customer(tenure=float("nan")), [("tenure", "missing_field")]),
+    ("tenure null", make_customer() | {"tenure": None}, [("tenure", "missing_field")]),
+    ("totalcharges left out", {k: v for k, v in make_customer().items() if k != "totalcharges"},
+     [("totalcharges", "missing_field")]),
+    ("contract NaN (missing)", make_customer(contract=float("nan")), [("contract", "missing_field")]),
+    ("seniorcitizen NaN (missing)", make_customer(seniorcitizen=float("nan")), [("seniorcitizen", "missing_field")]),
+    ("tenure infinite", make_customer(tenure=float("inf")), [("tenure", "not_finite")]),
+    ("customerid 1.5", make_customer(customerid=1.5), [("customerid", "wrong_type")]),
+    ("customerid beyond 64 bits", make_customer(customerid=2**64), [("customerid", "out_of_range")]),
     ("tenure infinite", make_customer(tenure=float("inf")), [("tenure", "not_finite")]),
     ("tenure huge integer", make_customer(tenure=10**400), [("tenure", "not_finite")]),
     ("tenure blank", make_customer(tenure=" "), [("tenure", "missing_field")]),
@@ -155,6 +165,38 @@ def test_crm_spellings_are_normalized_as_training_did(
     customer, _ = validator.validate(make_customer(**raw))
     assert {k: customer[k] for k in canonical} == canonical
     assert type(customer["seniorcitizen"]) is int
+
+
+@pytest.mark.parametrize("missing", [None, math.nan], ids=["null", "NaN"])
+def test_a_null_or_nan_totalcharges_means_what_a_blank_means_in_training(
+    validator: CustomerValidator, missing: Any
+) -> None:
+    """pandas reads a blank TotalCharges as NaN (the book's to_numeric(errors="coerce")), sent as null or NaN."""
+    customer, _ = validator.validate(make_customer() | {"totalcharges": missing})
+    assert customer == validator.validate(make_customer(totalcharges=" "))[0]
+    assert customer["totalcharges"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("given", "passed_through"),
+    [(12, 12), (12.0, 12), (-0.0, 0), (2**64 - 1, 2**64 - 1), (-(2**63), -(2**63)), (1e19, 10**19),
+     (None, None), (math.nan, None), ("8879-zkjof", "8879-zkjof")],
+)  # fmt: skip
+def test_a_customerid_is_passed_through_as_the_integer_or_string_it_is(
+    validator: CustomerValidator, given: Any, passed_through: Any
+) -> None:
+    _, customerid = validator.validate(make_customer() | {"customerid": given})
+    assert customerid == passed_through and type(customerid) is type(passed_through)
+
+
+def test_an_integer_id_below_64_bits_is_refused_though_orjson_reads_it_as_a_float_in_range(
+    validator: CustomerValidator,
+) -> None:
+    for text in (b"-9223372036854775809", b"-9223372036854776000"):
+        given = orjson.loads(text)
+        assert given == -(2**63)  # a float: the digits sent are gone
+        with pytest.raises(InvalidCustomer):
+            validator.validate(make_customer() | {"customerid": given})
 
 
 def test_crm_field_names_and_extra_fields(validator: CustomerValidator) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jsonschema_rs
 import pytest
 
 from churn.core import features
@@ -14,12 +13,12 @@ from churn.core.validation import CustomerValidator, InvalidCustomer
 from churn.errors import FieldCode
 from churn.server import openapi
 from tests.conftest import make_customer
-from tests.core.test_contract import json_schema
+from tests.core.test_contract import schema_validator
 
 
 def customer_validator(model: LoadedModel) -> Any:
     schema = openapi.build(model, 100, secured=False)["components"]["schemas"]["Customer"]
-    return jsonschema_rs.Draft4Validator(json_schema(schema))
+    return schema_validator(schema)
 
 
 def service_accepts(model: LoadedModel, record: Any) -> bool:
@@ -34,7 +33,22 @@ def test_the_document_is_served_and_lists_every_route(client: Any) -> None:
     doc = client.get("/openapi.json").json
     assert doc["openapi"].startswith("3.0")
     assert set(doc["paths"]) >= {"/predict", "/v1/predict", "/v1/model", "/ping", "/healthz", "/readyz", "/metrics"}
-    assert doc["info"]["version"] == client.application.extensions["churn"].model.version
+    assert doc["info"]["x-model-version"] == client.application.extensions["churn"].model.version
+
+
+def test_the_document_passes_openapi_spec_validator_and_names_every_operation(model: LoadedModel) -> None:
+    from openapi_spec_validator import validate  # noqa: PLC0415
+
+    from churn.server.api import API_VERSION  # noqa: PLC0415
+
+    for secured in (False, True):
+        doc = openapi.build(model, 100, secured=secured)
+        validate(doc)
+        assert doc["info"]["version"] == API_VERSION and API_VERSION.count(".") == 2  # semantic: pip installs it
+        operations = [op for item in doc["paths"].values() for op in item.values()]
+        ids = [op["operationId"] for op in operations]
+        assert len(set(ids)) == len(ids) == len(operations)
+        assert all("security" in op for op in operations)  # said, for every operation, even when open
 
 
 def test_categories_come_from_the_models_vocabulary(model: LoadedModel) -> None:
@@ -56,7 +70,7 @@ def test_auth_is_documented_only_when_keys_are_set(model: LoadedModel) -> None:
     assert "401" not in open_doc["paths"]["/predict"]["post"]["responses"]
     assert secured_doc["paths"]["/predict"]["post"]["security"] == [{"bearerAuth": []}]
     assert "401" in secured_doc["paths"]["/v1/predict"]["post"]["responses"]
-    assert "security" not in secured_doc["paths"]["/healthz"]["get"]
+    assert secured_doc["paths"]["/healthz"]["get"]["security"] == []
 
 
 @pytest.mark.parametrize(
@@ -98,6 +112,20 @@ def test_what_the_service_refuses_the_schema_refuses(model: LoadedModel, overrid
     record = make_customer(**overrides)
     assert not service_accepts(model, record)
     assert not customer_validator(model).is_valid(record)
+
+
+@pytest.mark.parametrize(
+    ("changes", "accepted"),
+    [({"totalcharges": None}, True), ({"tenure": None}, False), ({"customerid": None}, True),
+     ({"customerid": 12.0}, True), ({"customerid": 2**64 - 1}, True), ({"customerid": -(2**63)}, True),
+     ({"customerid": 2**64}, False), ({"customerid": -(2**63) - 1}, False), ({"customerid": 1.5}, False)],
+)  # fmt: skip
+def test_schema_and_service_agree_on_nulls_and_integer_ids(
+    model: LoadedModel, changes: dict[str, Any], accepted: bool
+) -> None:
+    record = make_customer() | changes
+    assert service_accepts(model, record) is accepted
+    assert customer_validator(model).is_valid(record) is accepted
 
 
 def test_docs_page_and_its_assets_are_served_locally(client: Any) -> None:

@@ -41,8 +41,11 @@ def call(app: Any, method: str, path: str, body: bytes = b"", key: str | None = 
     return int(statuses[0][:3]), environ
 
 
-def concrete(rule: str) -> str:
-    return rule.replace("<job_id>", "abc-123").replace("<asset>", "swagger-ui.css")
+def concrete(rule: str, model_version: str = "v1") -> str:
+    return (
+        rule.replace("<job_id>", "abc-123").replace("<asset>", "swagger-ui.css")
+        .replace("<model_name>", "churn").replace("<model_version>", model_version)
+    )  # fmt: skip
 
 
 def protected_rules(app: Any) -> list[tuple[str, str]]:
@@ -86,7 +89,9 @@ def all_spellings(path: str) -> Iterator[str]:
 
 def test_without_a_key_every_spelling_of_every_protected_route_is_refused(secured: Any) -> None:
     rules = protected_rules(secured)
-    assert {rule for rule, _ in rules} >= {"/predict", "/v1/predict", "/metrics", "/v1/jobs", "/v1/jobs/<job_id>"}
+    assert {rule for rule, _ in rules} >= {"/predict", "/v1/predict", "/metrics", "/v1/jobs", "/v1/jobs/<job_id>",
+                                           "/invocations", "/execution-parameters", "/v2", "/v2/models/<model_name>",
+                                           "/v2/models/<model_name>/infer"}  # fmt: skip
     for rule, method in rules:
         path = concrete(rule)
         for spelling in itertools.chain([path], spellings(path)):
@@ -107,7 +112,7 @@ def test_with_a_key_only_the_canonical_spelling_is_served(secured: Any) -> None:
 
 def test_open_routes_are_open_only_under_their_own_spelling(secured: Any) -> None:
     for rule in OPEN_ROUTES:
-        path = concrete(rule)
+        path = concrete(rule, secured.extensions["churn"].model.version)
         assert call(secured, "GET", path)[0] == 200, path
         for spelling in spellings(path):
             assert call(secured, "GET", spelling)[0] == 401, spelling

@@ -68,8 +68,12 @@ def image_size_mb(tag: str) -> float:
 class Container:
     """One container of `image`, its port published on 127.0.0.1 only."""
 
-    def __init__(self, image: str, env: dict[str, str] | None = None):
+    def __init__(
+        self, image: str, env: dict[str, str] | None = None, args: tuple[str, ...] = (), port: int = CONTAINER_PORT
+    ):
         self.image = image
+        self.args = args  # after the image: ("serve",) is how SageMaker runs it, on port 8080
+        self.container_port = port
         self.name = f"churn-test-{uuid.uuid4().hex[:10]}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -79,7 +83,8 @@ class Container:
     def start(self) -> Container:
         env_args = [a for k, v in self.env.items() for a in ("-e", f"{k}={v}")]
         self.started = time.monotonic()
-        podman("run", "-d", "--name", self.name, "-p", f"127.0.0.1:{self.port}:{CONTAINER_PORT}", *env_args, self.image)
+        published = f"127.0.0.1:{self.port}:{self.container_port}"
+        podman("run", "-d", "--name", self.name, "-p", published, *env_args, self.image, *self.args)
         return self
 
     def wait_ready(self, timeout: float = 60) -> float:

@@ -167,7 +167,8 @@ def customerids(text_only: bool = False) -> st.SearchStrategy[Any]:
     texts = st.one_of(st.text(max_size=8), st.just("x" * 200), st.just("é" * 201), st.just("=HYPERLINK(x)"))
     if text_only:
         return texts
-    return st.one_of(st.none(), texts, st.integers(), ANYTHING)
+    integral = st.integers(-(2**64), 2**65) | st.integers(-(2**63), 2**64 - 1).map(float)
+    return st.one_of(st.none(), texts, st.integers(), integral, st.floats(), ANYTHING)
 
 
 @functools.cache

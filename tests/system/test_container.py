@@ -10,6 +10,7 @@ import pytest
 import requests
 import yaml
 
+from churn.core.features import EXPORT_COLUMNS
 from churn.core.training import REFERENCE_CUSTOMER
 from tests.conftest import PROJECT
 from tests.support.container_check import in_process_probability
@@ -51,6 +52,21 @@ def test_bad_input_gets_the_json_error_through_the_container(container: Containe
     assert answer.json()["error"]["code"] == "invalid_json"
 
 
+def test_serve_is_sagemakers_contract_on_port_8080() -> None:
+    """`docker run IMAGE serve`: /ping and /invocations on 8080; a headerless CSV line of the CRM export
+    (Batch Transform's) gets the in-process probability."""
+    running = Container(built_image(), args=("serve",), port=8080).start()
+    try:
+        running.wait_ready()
+        assert requests.get(running.url + "/ping", timeout=5).text.strip() == "PONG"
+        line = ",".join(str(REFERENCE_CUSTOMER.get(column, "")) for column in EXPORT_COLUMNS)
+        headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+        answer = requests.post(running.url + "/invocations", data=line, headers=headers, timeout=10)
+        assert answer.status_code == 200 and float(answer.text.split(",")[0]) == in_process_probability()
+    finally:
+        running.remove()
+
+
 def test_every_process_runs_as_the_unprivileged_user(container: Container) -> None:
     assert container.exec("id", "-u").stdout.strip() == "10001"
     users = podman("top", container.name, "user").stdout.split()[1:]
@@ -66,6 +82,7 @@ def test_the_image_holds_the_service_and_only_runtime_packages(container: Contai
     assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "worker.py"} | {
         "churn-model.bin",
         "churn-model.json",
+        "churn-model.html",  # the model card, served at GET /model
         "__pycache__",  # compiled at build time: no process compiles the project's modules again
     }
     assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/core/__pycache__").stdout.split()

@@ -1,0 +1,126 @@
+"""Tensors of the Open Inference Protocol: an input's values read from JSON or binary data, outputs written back.
+
+An input holds one value per customer: its shape is [n] or [n, 1]. Its data is a JSON array (flat, or
+nested as the shape), or, with Triton's binary tensor data extension (`parameters.binary_data_size`,
+which tritonclient uses by default), bytes after the JSON header: little-endian numbers, and for BYTES
+each element as a 4-byte little-endian length and its UTF-8 text. A value must be of its declared
+datatype (a string in a BYTES tensor, an integer in an INT64 one); whether it is a valid value of its
+field is the customer contract's to judge, row by row.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+
+from churn.core.contract import json_type
+from churn.errors import ApiError, Code
+
+NUMPY_TYPES = {
+    "BOOL": "<u1", "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
+    "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
+}  # fmt: skip
+DATATYPES = frozenset({*NUMPY_TYPES, "BYTES"})
+LENGTH = struct.Struct("<I")
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(400, Code.INVALID_REQUEST, message)
+
+
+def rows_of(name: str, shape: Any) -> int:
+    """The number of values of a one-value-per-customer shape: [n] or [n, 1]."""
+    if (
+        type(shape) is not list
+        or not 1 <= len(shape) <= 2
+        or not all(type(d) is int and d >= 0 for d in shape)
+        or (len(shape) == 2 and shape[1] != 1)
+    ):
+        raise invalid(f"input {name}: the shape must be [n] or [n, 1] (one value per customer), got {shape!r}")
+    n: int = shape[0]
+    return n
+
+
+def flat(data: Any) -> list[Any]:
+    """A JSON tensor's values in row-major order (the protocol allows flat or nested arrays)."""
+    if type(data) is not list:
+        return [data]
+    if not any(type(v) is list for v in data):
+        return data
+    return [value for item in data for value in flat(item)]
+
+
+def check_json_values(name: str, datatype: str, values: list[Any], count: int) -> list[Any]:
+    """The `count` values of a JSON tensor, each of the JSON type its datatype names."""
+    if len(values) != count:
+        raise invalid(f"input {name}: its data holds {len(values)} values, its shape {count}")
+    for position, value in enumerate(values):
+        if not holds(datatype, value):
+            raise invalid(
+                f"input {name}: a {datatype} tensor holds {wanted(datatype)}, got {json_type(value)} at {position}"
+            )
+    return values
+
+
+def holds(datatype: str, value: Any) -> bool:
+    """Whether a JSON value is of the kind a tensor of this datatype holds."""
+    kind = type(value)
+    if datatype == "BYTES":
+        return kind is str
+    if datatype == "BOOL":
+        return kind is bool
+    if datatype.startswith("INT"):
+        return kind is int
+    if datatype.startswith("UINT"):
+        return kind is int and value >= 0
+    return kind is float or kind is int
+
+
+def wanted(datatype: str) -> str:
+    if datatype in ("BYTES", "BOOL"):
+        return "strings" if datatype == "BYTES" else "booleans"
+    return "numbers" if datatype.startswith("FP") else "non-negative integers" if datatype[0] == "U" else "integers"
+
+
+def binary_values(name: str, datatype: str, data: bytes, count: int) -> list[Any]:
+    """The values of a binary tensor of `count` elements."""
+    if datatype == "BYTES":
+        return byte_strings(name, data, count)
+    dtype = np.dtype(NUMPY_TYPES[datatype])
+    if len(data) != count * dtype.itemsize:
+        raise invalid(f"input {name}: {len(data)} bytes do not hold {count} {datatype} values")
+    array = np.frombuffer(data, dtype=dtype)
+    if datatype == "BOOL":
+        if (array > 1).any():
+            raise invalid(f"input {name}: a BOOL tensor holds bytes 0 and 1 only")
+        flags: list[Any] = array.astype(bool).tolist()
+        return flags
+    values: list[Any] = array.tolist()
+    return values
+
+
+def byte_strings(name: str, data: bytes, count: int) -> list[str]:
+    out: list[str] = []
+    offset = 0
+    while offset < len(data) and len(out) < count:
+        if offset + LENGTH.size > len(data):
+            break
+        (size,) = LENGTH.unpack_from(data, offset)
+        offset += LENGTH.size
+        if offset + size > len(data):
+            break
+        try:
+            out.append(data[offset : offset + size].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise invalid(f"input {name}: element {len(out)} is not UTF-8 text") from None
+        offset += size
+    if len(out) != count or offset != len(data):
+        raise invalid(f"input {name}: the binary data does not hold {count} length-prefixed BYTES elements")
+    return out
+
+
+def output_bytes(datatype: str, values: list[Any]) -> bytes:
+    """An output's binary data (FP64 or BOOL here)."""
+    return np.asarray(values, dtype=NUMPY_TYPES[datatype]).tobytes()

@@ -1,0 +1,407 @@
+"""The protocols (/invocations, /v2) answer what the one scoring path answers: the same probability to the bit,
+the same verdict on every row, and bad input of every class a 4xx in the protocol's own shape, never a 5xx."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from churn.config import Settings
+from churn.core import features
+from churn.core.contract import CategoryField, FlagField
+from churn.core.model import LoadedModel
+from churn.core.service import ChurnService
+from churn.server.app import create_app
+from churn.server.protocols import formats
+from tests.conftest import DATA_PATH, make_customer
+from tests.support import strategies
+
+SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+MAX_BATCH = 50
+CUSTOMER = make_customer()
+V2 = "/v2/models/churn/infer"
+
+
+@pytest.fixture(scope="module")
+def app(model: LoadedModel) -> Any:
+    return create_app(Settings(max_batch=MAX_BATCH, max_body_bytes=1 << 20), model)
+
+
+@pytest.fixture(scope="module")
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def service(app: Any) -> ChurnService:
+    svc: ChurnService = app.extensions["churn"]
+    return svc
+
+
+def expected(service: ChurnService, rows: list[Any]) -> list[dict[str, Any]]:
+    """What /v1/predict's scoring path says of each row, as a protocol prediction."""
+    return [formats.prediction(p) for p in service.score_rows(rows)["predictions"]]
+
+
+def csv_line(record: dict[str, Any], columns: tuple[str, ...] = features.EXPORT_COLUMNS) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(["" if record.get(c) is None else str(record[c]) for c in columns])
+    return out.getvalue()
+
+
+def tensors(rows: list[dict[str, Any]], service: ChurnService) -> list[dict[str, Any]]:
+    """One OIP input per field, in JSON, from records holding every field."""
+    kinds = {CategoryField: "BYTES", FlagField: "INT64"}
+    return [
+        {"name": name, "datatype": kinds.get(type(service.contract.fields[name]), "FP64"), "shape": [len(rows)],
+         "data": [r[name] for r in rows]}
+        for name in features.FIELDS
+    ]  # fmt: skip
+
+
+def binary_request(rows: list[dict[str, Any]], service: ChurnService) -> tuple[bytes, int]:
+    """The same inputs in Triton's binary tensor data, as tritonclient sends them by default."""
+    inputs, blobs = [], []
+    for tensor in tensors(rows, service):
+        if tensor["datatype"] == "BYTES":
+            blob = b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in tensor["data"])
+        else:
+            blob = np.asarray(tensor["data"], dtype="<i8" if tensor["datatype"] == "INT64" else "<f8").tobytes()
+        inputs.append(
+            {**{k: v for k, v in tensor.items() if k != "data"}, "parameters": {"binary_data_size": len(blob)}}
+        )
+        blobs.append(blob)
+    head = orjson.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}})
+    return head + b"".join(blobs), len(head)
+
+
+def test_the_reference_customer_scores_the_same_to_the_bit_through_every_protocol(
+    client: Any, service: ChurnService
+) -> None:
+    p = client.post("/predict", json=CUSTOMER).json["churn_probability"]
+    assert client.post("/v1/predict", json={"customers": [CUSTOMER]}).json["predictions"][0]["churn_probability"] == p
+    columns = list(CUSTOMER)
+    forms = [
+        {"dataframe_split": {"columns": columns, "data": [[CUSTOMER[c] for c in columns]], "index": [0]}},
+        {"dataframe_records": [CUSTOMER]},
+        {"instances": [CUSTOMER]},
+        {"inputs": {c: [CUSTOMER[c]] for c in columns}},
+        {"inputs": [CUSTOMER]},
+        CUSTOMER,
+        [CUSTOMER],
+    ]
+    for form in forms:
+        assert client.post("/invocations", json=form).json["predictions"] == [{"churn_probability": p, "churn": False}]
+    line = csv_line(CUSTOMER)
+    header = ",".join(columns) + "\n" + csv_line(CUSTOMER, tuple(columns))
+    for body in (line, header):
+        answer = client.post("/invocations", data=body, content_type="text/csv", headers={"Accept": "text/csv"})
+        assert float(answer.get_data(as_text=True).splitlines()[-1].split(",")[0]) == p
+    lines = client.post("/invocations", data=orjson.dumps(CUSTOMER), content_type="application/jsonlines")
+    assert lines.json["predictions"][0]["churn_probability"] == p
+    assert client.post(V2, json={"inputs": tensors([CUSTOMER], service)}).json["outputs"][0]["data"] == [p]
+    body, length = binary_request([CUSTOMER], service)
+    answer = client.post(V2, data=body, headers={"Inference-Header-Content-Length": str(length)})
+    head = int(answer.headers["Inference-Header-Content-Length"])
+    assert np.frombuffer(answer.data[head : head + 8], dtype="<f8").tolist() == [p]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_invocations_give_each_row_the_verdict_of_the_scoring_path(
+    client: Any, service: ChurnService, data: Any
+) -> None:
+    rows = data.draw(st.lists(strategies.records(service.contract), max_size=6))
+    try:
+        body = orjson.dumps({"dataframe_records": rows})
+    except TypeError:  # integers beyond 64 bits, which orjson cannot write
+        return
+    want = expected(service, orjson.loads(body)["dataframe_records"])
+    assert client.post("/invocations", data=body, content_type="application/json").json["predictions"] == want
+    lines = b"\n".join(orjson.dumps(r) for r in orjson.loads(body)["dataframe_records"])
+    got = client.post("/invocations", data=lines, content_type="application/jsonlines").json["predictions"]
+    assert got == want
+
+
+def text_rows(service: ChurnService) -> st.SearchStrategy[list[dict[str, str]]]:
+    """CRM export rows of text over the whole domain (every field's spellings, blanks, junk), ids included."""
+    specs = service.contract.fields
+    cell = {name: strategies.values(specs[name], text_only=True) for name in features.FIELDS}
+    cell[features.ID_FIELD] = strategies.customerids(text_only=True)
+    clean = {k: v.map(lambda t: t.replace("\x00", "").replace("\r", "")) for k, v in cell.items()}
+    return st.lists(st.fixed_dictionaries({c: clean[c] for c in features.EXPORT_COLUMNS}), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_csv_rows_without_a_header_get_the_verdict_of_the_same_records(
+    client: Any, service: ChurnService, data: Any
+) -> None:
+    rows = data.draw(text_rows(service))
+    body = "".join(csv_line(r) for r in rows).encode()
+    answer = client.post("/invocations", data=body, content_type="text/csv", headers={"Accept": "text/csv"})
+    want = expected(service, [{c: r[c] for c in features.EXPORT_COLUMNS} for r in rows])
+    lines = list(csv.reader(io.StringIO(answer.get_data(as_text=True))))
+    assert answer.status_code == 200 and len(lines) == len(rows)
+    for got, p in zip(lines, want, strict=True):
+        if p["churn_probability"] is None:
+            assert got[:3] == ["", "", p["error"]["code"]] and got[3] == p["error"]["message"]
+        else:
+            assert (float(got[0]), got[1]) == (p["churn_probability"], "true" if p["churn"] else "false")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_v2_infer_scores_like_the_scoring_path_and_refuses_what_it_refuses(
+    client: Any, service: ChurnService, data: Any
+) -> None:
+    specs = service.contract.fields
+    kinds = {CategoryField: st.text(max_size=12), FlagField: st.integers(-3, 3)}
+    number = st.floats() | st.integers(-(2**63), 2**63 - 1)  # numbers in range or not, NaN and infinities too
+    one = st.fixed_dictionaries({name: kinds.get(type(specs[name]), number) for name in features.FIELDS})
+    valid = st.fixed_dictionaries({name: strategies.plain_values(specs[name]) for name in features.FIELDS})
+    rows = data.draw(st.lists(valid | one, min_size=1, max_size=6))
+    answer = client.post(V2, data=json.dumps({"id": "r-1", "inputs": tensors(rows, service)}))  # NaN as NaN
+    want = expected(service, rows)
+    refused = [i for i, p in enumerate(want) if p["churn_probability"] is None]
+    if refused:
+        assert answer.status_code == 422 and answer.json["code"] == "validation_failed"
+        assert [d["index"] for d in answer.json["details"]] == refused
+        assert isinstance(answer.json["error"], str)
+        return
+    body = answer.json
+    assert body["id"] == "r-1" and [o["name"] for o in body["outputs"]] == ["churn_probability", "churn"]
+    assert body["outputs"][0]["data"] == [p["churn_probability"] for p in want]
+    assert body["outputs"][1]["data"] == [p["churn"] for p in want]
+
+
+def test_a_csv_header_in_any_spelling_gives_a_header_in_the_answer(client: Any) -> None:
+    header, *rows = DATA_PATH.read_text(encoding="utf-8").splitlines(keepends=True)[:4]
+    rows = [row.rstrip("\n") for row in rows]
+    body = header + "\n".join(rows)  # the export itself, Churn column and all
+    answer = client.post("/invocations", data=body, content_type="text/csv", headers={"Accept": "text/csv"})
+    lines = answer.get_data(as_text=True).split("\n")
+    assert lines[0] == ",".join(formats.CSV_COLUMNS) and len(lines) == 4
+    headerless = "\n".join(line.rsplit(",", 1)[0] for line in rows)  # Churn left out: the export's order
+    again = client.post("/invocations", data=headerless, content_type="text/csv", headers={"Accept": "text/csv"})
+    assert again.get_data(as_text=True).split("\n") == lines[1:]
+
+
+def test_the_export_columns_are_the_data_sets_without_churn() -> None:
+    header = DATA_PATH.read_text(encoding="utf-8").split("\n", 1)[0].strip().split(",")
+    assert tuple(features.normalize(h) for h in header) == (*features.EXPORT_COLUMNS, features.TARGET)
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [(None, "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
+     ("application/jsonlines", "application/jsonlines"), ("application/x-jsonlines", "application/jsonlines"),
+     ("text/*;q=0.9, application/json;q=0.5", "text/csv")],
+)  # fmt: skip
+def test_invocations_answer_in_the_accepted_type(client: Any, accept: str | None, media: str) -> None:
+    headers = {"Accept": accept} if accept else {}
+    answer = client.post("/invocations", json=[CUSTOMER, CUSTOMER], headers=headers)
+    assert answer.status_code == 200 and answer.mimetype == media
+    if media == "application/jsonlines":
+        assert [orjson.loads(line)["churn"] for line in answer.data.split(b"\n")] == [False, False]
+
+
+MLFLOW_BAD = [
+    ("not JSON", b"{", "application/json", 400, "invalid_json"),
+    ("a number", b"7", "application/json", 422, "invalid_request"),
+    ("two forms", orjson.dumps({"instances": [], "inputs": []}), "application/json", 422, "invalid_request"),
+    ("a form twice", b'{"instances": [], "instances": []}', "application/json", 422, "invalid_request"),
+    ("an unknown field", orjson.dumps({"instances": [], "note": 1}), "application/json", 422, "invalid_request"),
+    ("params", orjson.dumps({"instances": [], "params": {"k": 1}}), "application/json", 422, "invalid_request"),
+    ("instances not an array", orjson.dumps({"instances": {}}), "application/json", 422, "invalid_request"),
+    ("split without data", orjson.dumps({"dataframe_split": {"columns": []}}), "application/json", 422,
+     "invalid_request"),
+    ("split row too short", orjson.dumps({"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}}),
+     "application/json", 422, "invalid_request"),
+    ("split columns repeat", orjson.dumps({"dataframe_split": {"columns": ["a", "a"], "data": []}}),
+     "application/json", 422, "invalid_request"),
+    ("split unknown field", orjson.dumps({"dataframe_split": {"columns": [], "data": [], "x": 1}}),
+     "application/json", 422, "invalid_request"),
+    ("columns of two lengths", orjson.dumps({"inputs": {"a": [1], "b": [1, 2]}}), "application/json", 422,
+     "invalid_request"),
+    ("a column not an array", orjson.dumps({"inputs": {"a": 1}}), "application/json", 422, "invalid_request"),
+    ("too many rows", orjson.dumps([CUSTOMER] * (MAX_BATCH + 1)), "application/json", 413, "batch_too_large"),
+    ("CSV short line", csv_line(CUSTOMER) + "a,b\n", "text/csv", 400, "invalid_csv"),
+    ("CSV long line", csv_line(CUSTOMER).strip() + ",No\n", "text/csv", 400, "invalid_csv"),
+    ("CSV header repeats", "gender,gender,tenure\n", "text/csv", 400, "invalid_csv"),
+    ("CSV header row short", "gender,tenure\nfemale\n", "text/csv", 400, "invalid_csv"),
+    ("CSV not UTF-8", b"\xff\xfe,", "text/csv", 400, "invalid_csv"),
+    ("CSV too many rows", csv_line(CUSTOMER) * (MAX_BATCH + 1), "text/csv", 413, "batch_too_large"),
+    ("JSON Lines bad line", b'{"a": 1}\n{', "application/jsonlines", 400, "invalid_json"),
+    ("latin-1", b"{}", "application/json; charset=latin-1", 415, "unsupported_media_type"),
+    ("form post", b"a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"), [c[1:] for c in MLFLOW_BAD], ids=[c[0] for c in MLFLOW_BAD]
+)
+def test_bad_invocations_answer_in_mlflows_shape_with_the_services_code(
+    client: Any, body: Any, content_type: str, status: int, code: str
+) -> None:
+    answer = client.post("/invocations", data=body, content_type=content_type)
+    assert answer.status_code == status, answer.data
+    assert answer.json["error_code"] == "BAD_REQUEST" and answer.json["error"]["code"] == code
+    assert answer.json["message"] == answer.json["error"]["message"]
+
+
+def test_an_answer_type_nobody_offers_is_a_406_before_any_scoring(client: Any) -> None:
+    answer = client.post("/invocations", json=[CUSTOMER], headers={"Accept": "image/png"})
+    assert answer.status_code == 406 and answer.json["error"]["code"] == "not_acceptable"
+
+
+def test_csv_line_numbers_are_named_in_the_error(client: Any) -> None:
+    body = csv_line(CUSTOMER) * 2 + "\n" + "x,y\n"
+    message = client.post("/invocations", data=body, content_type="text/csv").json["message"]
+    assert message.startswith("line 4 of the CSV has 2 cells")
+
+
+OIP_BAD = [
+    ("not an object", b"[]", {}, 400, "invalid_request"),
+    ("unknown field", orjson.dumps({"inputs": [], "x": 1}), {}, 400, "invalid_request"),
+    ("no inputs", orjson.dumps({"inputs": []}), {}, 400, "invalid_request"),
+    ("id not a string", orjson.dumps({"id": 1, "inputs": []}), {}, 400, "invalid_request"),
+    ("content type np", orjson.dumps({"inputs": [], "parameters": {"content_type": "np"}}), {}, 400,
+     "invalid_request"),
+    ("shape of a matrix", orjson.dumps({"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [1, 2],
+     "data": [1, 2]}]}), {}, 400, "invalid_request"),
+    ("shape and data disagree", orjson.dumps({"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [2],
+     "data": [1]}]}), {}, 400, "invalid_request"),
+    ("a string in FP64", orjson.dumps({"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [1],
+     "data": ["1"]}]}), {}, 400, "invalid_request"),
+    ("a number in BYTES", orjson.dumps({"inputs": [{"name": "gender", "datatype": "BYTES", "shape": [1],
+     "data": [1]}]}), {}, 400, "invalid_request"),
+    ("unknown datatype", orjson.dumps({"inputs": [{"name": "gender", "datatype": "STRING", "shape": [1],
+     "data": ["f"]}]}), {}, 400, "invalid_request"),
+    ("no data", orjson.dumps({"inputs": [{"name": "gender", "datatype": "BYTES", "shape": [1]}]}), {}, 400,
+     "invalid_request"),
+    ("an input twice", orjson.dumps({"inputs": [{"name": "a", "datatype": "FP64", "shape": [1], "data": [1]}] * 2}),
+     {}, 400, "invalid_request"),
+    ("inputs of two lengths", orjson.dumps({"inputs": [{"name": "a", "datatype": "FP64", "shape": [1], "data": [1]},
+     {"name": "b", "datatype": "FP64", "shape": [2], "data": [1, 2]}]}), {}, 400, "invalid_request"),
+    ("shared memory", orjson.dumps({"inputs": [{"name": "a", "datatype": "FP64", "shape": [1],
+     "parameters": {"shared_memory_region": "r"}}]}), {}, 400, "invalid_request"),
+    ("binary too short", orjson.dumps({"inputs": [{"name": "a", "datatype": "FP64", "shape": [2],
+     "parameters": {"binary_data_size": 8}}]}) + b"\0" * 8, "header", 400, "invalid_request"),
+    ("binary left over", orjson.dumps({"inputs": [{"name": "a", "datatype": "FP64", "shape": [1],
+     "parameters": {"binary_data_size": 8}}]}) + b"\0" * 9, "header", 400, "invalid_request"),
+    ("bytes cut short", orjson.dumps({"inputs": [{"name": "a", "datatype": "BYTES", "shape": [1],
+     "parameters": {"binary_data_size": 6}}]}) + struct.pack("<I", 9) + b"ab", "header", 400, "invalid_request"),
+    ("bytes not UTF-8", orjson.dumps({"inputs": [{"name": "a", "datatype": "BYTES", "shape": [1],
+     "parameters": {"binary_data_size": 5}}]}) + struct.pack("<I", 1) + b"\xff", "header", 400, "invalid_request"),
+    ("header length past the body", b"{}", {"Inference-Header-Content-Length": "99"}, 400, "invalid_request"),
+    ("unknown output", orjson.dumps({"inputs": [{"name": "a", "datatype": "FP64", "shape": [1], "data": [1]}],
+     "outputs": [{"name": "score"}]}), {}, 400, "invalid_request"),
+    ("a refused customer", orjson.dumps({"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [1],
+     "data": [1]}]}), {}, 422, "validation_failed"),
+    ("too many rows", orjson.dumps({"inputs": [{"name": "tenure", "datatype": "FP64", "shape": [MAX_BATCH + 1],
+     "data": [1] * (MAX_BATCH + 1)}]}), {}, 413, "batch_too_large"),
+    ("not JSON", b"{", {}, 400, "invalid_json"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "code"), [c[1:] for c in OIP_BAD], ids=[c[0] for c in OIP_BAD])
+def test_bad_inference_requests_answer_in_the_protocols_shape_with_the_services_code(
+    client: Any, body: bytes, headers: Any, status: int, code: str
+) -> None:
+    if headers == "header":  # the JSON header is the body up to its last "}"
+        headers = {"Inference-Header-Content-Length": str(body.rindex(b"}") + 1)}
+    answer = client.post(V2, data=body, headers=headers)
+    assert answer.status_code == status, answer.data
+    assert answer.json["code"] == code and isinstance(answer.json["error"], str)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/v2/models/other", 404), ("/v2/models/other/infer", 404), ("/v2/models/churn/versions/0/ready", 404),
+     ("/v2/models/churn/ready", 200), ("/v2/health/ready", 200), ("/v2/health/live", 200), ("/v2", 200)],
+)  # fmt: skip
+def test_v2_metadata_and_health(client: Any, path: str, status: int) -> None:
+    answer = client.post(path, json={}) if path.endswith("/infer") else client.get(path)
+    assert answer.status_code == status
+    if status == 404:
+        assert answer.json["code"] == "not_found" and isinstance(answer.json["error"], str)
+
+
+def test_v2_model_metadata_names_every_field_with_its_datatype(client: Any, service: ChurnService) -> None:
+    for path in ("/v2/models/churn", f"/v2/models/churn/versions/{service.model.version}"):
+        body = client.get(path).json
+        assert [i["name"] for i in body["inputs"]] == list(features.FIELDS)
+        kinds = {i["name"]: i["datatype"] for i in body["inputs"]}
+        assert (kinds["contract"], kinds["seniorcitizen"], kinds["tenure"]) == ("BYTES", "INT64", "FP64")
+        assert body["outputs"] == [{"name": "churn_probability", "datatype": "FP64", "shape": [-1]},
+                                   {"name": "churn", "datatype": "BOOL", "shape": [-1]}]  # fmt: skip
+
+
+def test_mlservers_pandas_codec_request_is_read(client: Any, service: ChurnService) -> None:
+    """The payload MLServer's PandasCodec.encode_request makes of a DataFrame: request content_type "pd",
+    one input per column of shape [n, 1], strings as BYTES with content_type "str" (MLServer itself does not
+    install lightly: grpc, OpenTelemetry, Kafka)."""
+    rows = [CUSTOMER, make_customer(contract="two_year")]
+    inputs = [{**t, "shape": [2, 1], "data": [[v] for v in t["data"]]} for t in tensors(rows, service)]
+    for t in inputs:
+        if t["datatype"] == "BYTES":
+            t["parameters"] = {"content_type": "str"}
+    body = client.post(V2, json={"parameters": {"content_type": "pd"}, "inputs": inputs}).json
+    assert body["outputs"][0]["data"] == [p["churn_probability"] for p in expected(service, rows)]
+
+
+def test_outputs_are_answered_as_asked(client: Any, service: ChurnService) -> None:
+    request = {
+        "inputs": tensors([CUSTOMER] * 3, service),
+        "outputs": [{"name": "churn", "parameters": {"binary_data": True}}],
+    }
+    answer = client.post(V2, json=request)
+    head = int(answer.headers["Inference-Header-Content-Length"])
+    (output,) = orjson.loads(answer.data[:head])["outputs"]
+    assert output == {"name": "churn", "datatype": "BOOL", "shape": [3], "parameters": {"binary_data_size": 3}}
+    assert answer.data[head:] == b"\x00\x00\x00"
+
+
+BODIES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["inputs", "outputs", "parameters", "name", "shape", "datatype", "data", "id",
+                         "binary_data_size", "content_type", "dataframe_split", "columns", "instances", "tenure"]),
+        inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
+@given(body=BODIES, path=st.sampled_from([V2, "/invocations"]), kind=st.sampled_from(["application/json", "text/csv"]))
+def test_no_body_is_a_server_error(client: Any, body: Any, path: str, kind: str) -> None:
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()  # big integers and NaN too
+    answer = client.post(path, data=data, content_type=kind, headers={"Inference-Header-Content-Length": "2"})
+    assert answer.status_code < 500, answer.data
+    plain = client.post(path, data=data, content_type=kind)
+    assert plain.status_code < 500, plain.data
+
+
+def test_refusals_before_the_app_come_in_the_protocols_shape_too(model: LoadedModel) -> None:
+    """The middleware's own answers (no key, a body past the limit): tritonclient reads "error" as text."""
+    secured = create_app(Settings(api_keys=("k" * 24,), max_body_bytes=1024), model).test_client()
+    big = b"[" + b"0," * 600 + b"0]"
+    for path, body in ((V2, b"{}"), (V2, big), ("/v2/models/churn", b"")):
+        answer = secured.post(path, data=body) if body else secured.get(path)
+        assert answer.status_code in (401, 413) and isinstance(answer.json["error"], str), answer.json
+    for body in (b"[]", big):
+        answer = secured.post("/invocations", data=body, content_type="application/json")
+        assert answer.status_code in (401, 413) and answer.json["error_code"] == "BAD_REQUEST"
+        assert answer.json["error"]["code"] in ("unauthorized", "payload_too_large")
+    assert secured.post("/predict", json={}).json["error"]["code"] == "unauthorized"  # the service's shape
+    assert secured.get("/v2/health/ready").status_code == 200  # open, like /healthz
