@@ -8,8 +8,10 @@ this test instead of leaving a stale doc.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +90,40 @@ def test_the_worked_customer_is_the_outputs_first_row(tmp_path: Path) -> None:
     )
     assert first["contact"] == "false" and "`contact` is `false`" in sentence
     assert "500 customers are worth more" in sentence
+
+
+COSTS = PROJECT / "docs" / "campaign-costs.jsonl"
+FLAGS = {
+    "": "(none: the plain offline run)",
+    "plan": "`--plan`",
+    "report": "`--report`",
+    "plan report": "`--plan --report`",
+}
+
+
+def flags_of(options: str) -> str:
+    """The bench/offline.py flags that gave a round's campaign.py options."""
+    return " ".join(name for name, option in (("plan", "--budget"), ("report", "--report")) if option in options)
+
+
+def test_the_cost_table_is_the_medians_of_the_recorded_rounds() -> None:
+    rounds = [json.loads(line) for line in COSTS.read_text().splitlines()]
+    by_flags: dict[str, list[dict[str, float]]] = {}
+    for r in rounds:
+        assert r["rows"] == 1_000_000
+        by_flags.setdefault(flags_of(r["options"]), []).append(r)
+    costs = DOC[DOC.index("### What a plan and a report cost") : DOC.index("## Timeouts")]
+    table = {
+        cells[0]: cells[1:] for cells in re.findall(r"^\| (.+?) \| ([\d.]+) \| ([\d.]+) \| (\d+) \|$", costs, re.M)
+    }
+    assert set(table) == set(FLAGS.values())
+    cpu = {}
+    for flags, runs in by_flags.items():
+        assert len(runs) == 3
+        seconds, cpu[flags], rss = (statistics.median(r[k] for r in runs) for k in ("seconds", "cpu_s", "peak_rss_mib"))
+        assert table[FLAGS[flags]] == (f"{seconds:.2f}", f"{cpu[flags]:.2f}", f"{rss:.0f}")
+    plan, report, both = (cpu[f] - cpu[""] for f in ("plan", "report", "plan report"))
+    added = (
+        f"about {plan:.1f} CPU seconds per million rows here, `--report` about {report:.1f} ({both:.1f} with a plan)"
+    )
+    assert added in " ".join(costs.split())
