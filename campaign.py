@@ -26,13 +26,11 @@ import sys
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.campaign.offline.process import prepare_offline_process
-from churn.campaign.outcome import Outcome, OutputMismatch
-from churn.campaign.outcome import conclude as apply_plan
 from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
-from churn.campaign.plan import PlanError, PlanOptions
 from churn.campaign.progress import Progress
 from churn.campaign.rows import BackgroundDigest
 from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
@@ -42,6 +40,10 @@ from churn.config import DEFAULT_MODEL_PATH, ConfigError
 from churn.core.features import FIELDS
 from churn.core.records import InputError
 from churn.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from churn.campaign.outcome import Outcome
+    from churn.campaign.plan import PlanOptions
 
 MAX_EXPLAIN = len(FIELDS)
 OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, JOB_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
@@ -135,14 +137,19 @@ def whole(text: str) -> int:
 
 
 def plan_options(args: argparse.Namespace) -> PlanOptions | None:
-    """The plan the options ask for (None: none); raises PlanError for values no plan can use."""
+    """The plan the options ask for (None: none); a usage error for values no plan can use."""
     given = [name for name in PLAN_OPTIONS if getattr(args, name) is not None]
     if not given:
         return None
+    from churn.campaign.plan import PlanError, PlanOptions  # noqa: PLC0415 - numpy only when a plan is asked for
+
     missing = [f"--{name.replace('_', '-')}" for name in PLAN_NEEDS if getattr(args, name) is None]
-    if missing:
-        raise PlanError(f"a plan needs {', '.join(missing)} as well")
-    return PlanOptions(args.contact_cost, args.retention_rate, args.horizon_months, args.budget, args.budget_amount)
+    try:
+        if missing:
+            raise PlanError(f"a plan needs {', '.join(missing)} as well")
+        return PlanOptions(args.contact_cost, args.retention_rate, args.horizon_months, args.budget, args.budget_amount)
+    except PlanError as e:
+        parser().error(str(e))
 
 
 def positive_seconds(text: str) -> float:
@@ -197,10 +204,14 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
-    try:
-        outcome = conclude(args) if args.plan or args.report or has_plan_columns(args.output) else None
-    except (OutputMismatch, OSError, UnicodeDecodeError) as e:
-        return fail(USAGE, str(e))
+    outcome = None
+    if args.plan or args.report or has_plan_columns(args.output):
+        from churn.campaign.outcome import OutputMismatch  # noqa: PLC0415 - the plan's code only where it is used
+
+        try:
+            outcome = conclude(args)
+        except (OutputMismatch, OSError, UnicodeDecodeError) as e:
+            return fail(USAGE, str(e))
     summary = state.summary  # of every row in the output, this run's and those of the runs it resumed
     lines = summary.lines()
     if outcome is not None and outcome.plan is not None and outcome.figures is not None:
@@ -216,6 +227,8 @@ def score(args: argparse.Namespace) -> int:
 
 def conclude(args: argparse.Namespace) -> Outcome:
     """The plan applied to the finished output, and the report written from it."""
+    from churn.campaign.outcome import conclude as apply_plan  # noqa: PLC0415
+
     outcome = apply_plan(args.input, args.output, args.plan, for_report=args.report is not None)
     if args.report:
         from churn.campaign.report import write_report  # noqa: PLC0415 - matplotlib only where a report is drawn
@@ -248,10 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"--explain takes 0 to {MAX_EXPLAIN}")
     if args.api_key is not None and args.api_key_file is not None:
         parser().error("give at most one of --api-key and --api-key-file")
-    try:
-        args.plan = plan_options(args)
-    except PlanError as e:
-        parser().error(str(e))
+    args.plan = plan_options(args)
     if args.report is not None:
         if args.report.suffix.lower() not in (".html", ".htm"):
             parser().error(f"--report writes an HTML file (FILE.html), not {args.report}")

@@ -32,9 +32,6 @@ from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figur
 BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
 
 
-NO_CHURN, NO_REASONS = np.zeros(0, dtype=bool), pa.array([], pa.string())  # Scores without details
-
-
 class OutputMismatch(Exception):
     """The output does not answer the input row for row (it was not written from this input)."""
 
@@ -107,7 +104,10 @@ def read_scores(path: Path, details: bool = True) -> Scores:
         text = pc.if_else(scored, table["churn_probability"], "nan")
         probabilities = pc.cast(text, pa.float64()).to_numpy()
         if not details:
-            return Scores(np.asarray(probabilities, dtype=np.float64), NO_CHURN, NO_REASONS, columns)
+            # (built here, not at import: an Arrow conversion at import would come before the offline
+            # process's own set-up, churn.campaign.offline.process)
+            none = pa.array([], pa.string())
+            return Scores(np.asarray(probabilities, dtype=np.float64), np.zeros(0, dtype=bool), none, columns)
         churn = pc.equal(table["churn"], "true").to_numpy()
         reasons = table["reasons"].combine_chunks()
         return Scores(np.asarray(probabilities, dtype=np.float64), np.asarray(churn, dtype=bool), reasons, columns)
