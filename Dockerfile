@@ -18,8 +18,9 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 
 # Dependencies first, so that a code change reuses this layer. pipenv runs from a throw-away
-# virtualenv and is removed in the same layer: only the lock's [packages] stay in the image (every
-# one a wheel: nothing is compiled). --deploy stops the build when Pipfile.lock is out of date with
+# virtualenv and is removed in the same layer: only the lock's [packages] stay in the image, what the
+# service and the worker import (no scikit-learn, SciPy or Arrow: the service reads the model's fitted
+# attributes without scikit-learn); every one a wheel: nothing is compiled. --deploy stops the build when Pipfile.lock is out of date with
 # the Pipfile. The local stand-in base image (Debian's python3) carries a PEP 668 marker; the official
 # one does not.
 COPY Pipfile Pipfile.lock ./
@@ -39,19 +40,23 @@ RUN groupadd --gid 10001 churn \
        --shell /usr/sbin/nologin churn
 
 COPY churn/ churn/
-# worker.py: the same image runs the RQ worker of the local stack (docker-compose.yml)
-COPY churn_serving.py worker.py churn-model.bin churn-model.json ./
+# worker.py: the same image runs the RQ worker, as its own container (docker-compose.yml) or beside the
+# API in this one (supervise.py, CHURN_EMBEDDED_WORKERS: how Elastic Beanstalk runs it)
+COPY churn_serving.py worker.py supervise.py churn-model.bin churn-model.json ./
 COPY churn-model.html ./
 # Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (and a read-only /app for uid 10001) would
 # otherwise make every process compile the project's modules again at start-up.
-RUN python -m compileall -q churn churn_serving.py worker.py
+RUN python -m compileall -q churn churn_serving.py worker.py supervise.py
 
 USER 10001:10001
 EXPOSE 9696
 
-# Ready means the model loaded and its golden self-test passed; python's urllib needs no extra package.
+# Healthy means /readyz answers (the model loaded and its golden self-test passed) and every embedded
+# worker is running; python's urllib needs no extra package.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('PORT', '9696'), timeout=2)"]
+    CMD ["python", "supervise.py", "--check"]
 
-# The server is PID 1: SIGTERM makes it finish in-flight requests (CHURN_GRACEFUL_TIMEOUT) and exit 0.
-ENTRYPOINT ["python", "churn_serving.py"]
+# supervise.py execs `python churn_serving.py`, so the server is PID 1 (SIGTERM: it finishes requests in
+# flight within CHURN_GRACEFUL_TIMEOUT and exits 0), unless CHURN_EMBEDDED_WORKERS asks for RQ workers
+# beside it: then supervise.py stays PID 1, restarts a worker that exits and passes SIGTERM on.
+ENTRYPOINT ["python", "supervise.py"]

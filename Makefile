@@ -1,6 +1,6 @@
 # Each target is one or two commands; `make` alone lists them.
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint train bench bench-smoke container-test eb-check eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test bench-report
+.PHONY: help serve test lint train bench bench-smoke container-test eb-check cfn-check aws-prereqs image-report eb-init eb-local deploy terminate eb-rehearsal audit loadtest soak stack stack-stop stack-status worker campaign compose-up compose-down compose-test bench-report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -31,6 +31,15 @@ container-test:  ## install podman, build the image, run it and check it; report
 
 eb-check:  ## offline check of .ebextensions and platform nginx against the documented options
 	.venv/bin/python scripts/check_ebextensions.py
+
+cfn-check:  ## cfn-lint and checkov over infra/*.yaml and the Resources of .ebextensions (offline)
+	bash scripts/check-templates.sh
+
+aws-prereqs:  ## deploy infra/prereqs.yaml: roles, security groups, Redis, secrets, alarm topic (Redis billed hourly)
+	bash scripts/aws-prereqs.sh
+
+image-report:  ## cold podman build and image size -> build/image-report.json (minutes)
+	bash scripts/image-report.sh
 
 eb-init:  ## register the app with Elastic Beanstalk (AWS_REGION, default eu-west-1; free)
 	bash scripts/eb-init.sh

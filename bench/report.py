@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+# The cold build and image size, written by scripts/image-report.sh (`make image-report`), not by a bench run.
+IMAGE_REPORT = Path(__file__).resolve().parent / "image-report.md"
 # The redesign issue's targets for the shipped server, and the earlier ones it keeps.
 TARGETS = {
     "vs_default_64": 10.0,
@@ -32,6 +35,7 @@ def render(results: dict[str, Any]) -> str:
         *ready_section(results),
         *offline_section(results),
         *container_section(results),
+        IMAGE_REPORT.read_text(),
         *commands_section(results),
     ]
     return "\n".join(lines) + "\n"

@@ -1,13 +1,18 @@
 """Offline check of the Elastic Beanstalk configuration: .ebextensions, platform nginx, Dockerfile.
 
-Usage: python scripts/check_ebextensions.py [PROJECT_DIR]   (exit 1 and one line per problem)
+Usage: python scripts/check_ebextensions.py [PROJECT_DIR [SAVED_CONFIG]]   (exit 1 and one line per problem)
 
 What it checks: YAML syntax and shape, every namespace/option against an allow-list copied from
 AWS's "General options for all environments" and "Platform specific options" (Docker) pages,
 each value against the range those pages give, and how the pieces fit together: the port the
 service binds equals the Dockerfile's EXPOSE, timeouts grow from the server to nginx to the load
-balancer, nginx admits the largest body the service accepts. It is a snapshot of the docs, not
-AWS: only a real `eb create` proves AWS accepts the configuration.
+balancer, nginx admits the largest body the service accepts. With SAVED_CONFIG (the saved
+configuration `make deploy` gives `eb create`, scripts/eb_deploy_config.py), its options too, over
+those of .ebextensions as Elastic Beanstalk applies them, and the access rules: an internet-facing
+load balancer only with HTTPS, the redirect to HTTPS only where there is an HTTPS listener, a modern
+TLS policy, secrets given as ARNs. `Resources` are CloudFormation, checked by cfn-lint and checkov
+(scripts/check-templates.sh); here only that each custom option they read is set somewhere. It is a
+snapshot of the docs, not AWS: only a real `eb create` proves AWS accepts the configuration.
 """
 
 from __future__ import annotations
@@ -42,6 +47,19 @@ RETENTION = one_of(
 )
 ISO_DURATION = matches(r"PT(\d+H)?(\d+M)?(\d+S)?")
 ANY_OPTION = "*"
+SECURITY_GROUPS = matches(r"sg-[0-9a-f]+(,sg-[0-9a-f]+)*")
+SUBNETS = matches(r"subnet-[0-9a-f]+(,subnet-[0-9a-f]+)*")
+TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:\S+"
+CERTIFICATE_ARN = r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]+"
+SECRET_ARN = matches(
+    r"arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+|ssm:[a-z0-9-]+:\d{12}:parameter/\S+)"
+)
+# TLS 1.2 and 1.3 only, forward secrecy only (ELB "Security policies for your Application Load Balancer").
+TLS_POLICIES = ("ELBSecurityPolicy-TLS13-1-2-2021-06", "ELBSecurityPolicy-TLS13-1-2-Res-2021-06")
+# The redirect rule's hosts (.ebextensions/07-https.config): all of them, or the .invalid name of "off".
+HTTPS_REDIRECT_ON, HTTPS_REDIRECT_OFF = "*", "https-is-off.invalid"
+# supervise.py's MAX_WORKERS (tests/system/test_deploy_config.py checks the two agree)
+MAX_EMBEDDED_WORKERS = 8
 
 # (namespace, option) -> rule. Only the options this project may use; add more from the docs.
 ALLOWED: dict[tuple[str, str], Rule] = {
@@ -114,10 +132,31 @@ ALLOWED: dict[tuple[str, str], Rule] = {
     ("aws:elasticbeanstalk:cloudwatch:logs:health", "RetentionInDays"): RETENTION,
     ("aws:elbv2:loadbalancer", "IdleTimeout"): int_range(1, 3600),
     ("aws:elbv2:loadbalancer", "AccessLogsS3Enabled"): BOOL,
+    ("aws:elbv2:loadbalancer", "SecurityGroups"): SECURITY_GROUPS,
+    ("aws:elbv2:loadbalancer", "ManagedSecurityGroup"): SECURITY_GROUPS,
+    ("aws:elbv2:listener:443", "ListenerEnabled"): BOOL,
+    ("aws:elbv2:listener:443", "Protocol"): one_of("HTTPS"),
+    ("aws:elbv2:listener:443", "SSLCertificateArns"): matches(CERTIFICATE_ARN),
+    ("aws:elbv2:listener:443", "SSLPolicy"): one_of(*TLS_POLICIES),
+    ("aws:elbv2:listener:443", "DefaultProcess"): one_of("default"),
+    ("aws:ec2:vpc", "VPCId"): matches(r"vpc-[0-9a-f]+"),
+    ("aws:ec2:vpc", "Subnets"): SUBNETS,
+    ("aws:ec2:vpc", "ELBSubnets"): SUBNETS,
+    ("aws:ec2:vpc", "ELBScheme"): one_of("public", "internal"),
+    ("aws:ec2:vpc", "AssociatePublicIpAddress"): BOOL,
+    ("aws:autoscaling:launchconfiguration", "SecurityGroups"): SECURITY_GROUPS,
+    ("aws:elasticbeanstalk:application:environmentsecrets", ANY_OPTION): SECRET_ARN,
+    ("aws:elasticbeanstalk:sns:topics", "Notification Topic ARN"): matches(TOPIC_ARN),
+    ("aws:elasticbeanstalk:customoption", "HttpsRedirectHosts"): one_of(HTTPS_REDIRECT_ON, HTTPS_REDIRECT_OFF),
 }
-# option_settings, and Resources (CloudFormation, which cfn-lint checks: tests/support/ebextensions_cfn.py
-# makes a template of them); anything else (commands, files...) would need more than this offline check.
+# Options `make deploy` sets (scripts/eb_deploy_config.py), which `Resources` may read unset here: the
+# alarms' topic, the prerequisites stack's AlarmTopicArn output, as an environment property.
+ALARM_TOPIC = ("aws:elasticbeanstalk:application:environment", "ALARM_TOPIC_ARN")
+SET_BY_DEPLOY = {ALARM_TOPIC}
+# option_settings, and Resources (CloudFormation, which cfn-lint and checkov check: scripts/check-templates.sh);
+# anything else (commands, files...) would need more than this offline check.
 TOP_KEYS = {"option_settings", "Resources"}
+SAVED_CONFIG_KEYS = {"EnvironmentConfigurationMetadata", "AWSConfigurationTemplateVersion", "OptionSettings"}
 PROCESS = "aws:elasticbeanstalk:environment:process:default"
 APP_ENV = "aws:elasticbeanstalk:application:environment"
 NGINX_LISTEN_PORT = 80  # the platform's nginx, which the load balancer's default process targets
@@ -140,22 +179,93 @@ def load_options(root: Path, errors: list[str]) -> dict[tuple[str, str], str]:
     files = sorted((root / ".ebextensions").glob("*.config"))
     if not files:
         errors.append(".ebextensions/*.config: none found")
+    reads: dict[tuple[str, str], str] = {}  # (namespace, option) -> the file whose Resources read it
     for path in files:
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            errors.append(f"{path.name}: not YAML: {e}")
-            continue
+        doc = read_yaml(path, errors)
         errors.extend(f"{path.name}: unsupported top-level key {k!r}" for k in sorted(set(doc) - TOP_KEYS))
-        for namespace, name, value in options(doc):
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            rule = ALLOWED.get((namespace, name)) or ALLOWED.get((namespace, ANY_OPTION))
-            if rule is None:
-                errors.append(f"{path.name}: {namespace} / {name} is not a documented option (misspelt?)")
-            elif not rule(text):
-                errors.append(f"{path.name}: {namespace} / {name} = {text!r} is outside the documented values")
-            found[(namespace, name)] = text
+        found.update(checked(path.name, options(doc), errors))
+        reads.update(dict.fromkeys(option_reads(doc.get("Resources")), path.name))
+    for (namespace, option), name in sorted(reads.items()):
+        if (namespace, option) not in found and (namespace, option) not in SET_BY_DEPLOY:
+            errors.append(f"{name}: Resources read the option {namespace} / {option}, which nothing sets")
     return found
+
+
+CUSTOM = "aws:elasticbeanstalk:customoption"
+
+
+def read_yaml(path: Path, errors: list[str]) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        errors.append(f"{path.name}: not readable YAML: {e}")
+        return {}
+    if not isinstance(doc, dict):
+        errors.append(f"{path.name}: not a mapping at the top level")
+        return {}
+    return doc
+
+
+def checked(source: str, settings: Iterator[tuple[str, str, Any]], errors: list[str]) -> dict[tuple[str, str], str]:
+    """Each option against the allow-list and its documented values; returns them as text."""
+    found: dict[tuple[str, str], str] = {}
+    for namespace, name, value in settings:
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        rule = ALLOWED.get((namespace, name)) or ALLOWED.get((namespace, ANY_OPTION))
+        if rule is None:
+            errors.append(f"{source}: {namespace} / {name} is not a documented option (misspelt?)")
+        elif not rule(text):
+            errors.append(f"{source}: {namespace} / {name} = {text!r} is outside the documented values")
+        found[(namespace, name)] = text
+    return found
+
+
+def option_reads(node: Any) -> Iterator[tuple[str, str]]:
+    """The (namespace, option) pairs a Resources tree reads with Fn::GetOptionSetting."""
+    if isinstance(node, dict):
+        read = node.get("Fn::GetOptionSetting")
+        if isinstance(read, dict):
+            yield str(read.get("Namespace", CUSTOM)), str(read.get("OptionName"))
+        for value in node.values():
+            yield from option_reads(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from option_reads(value)
+
+
+def load_saved_config(path: Path, errors: list[str]) -> dict[tuple[str, str], str]:
+    """A saved configuration (`eb create --cfg`): OptionSettings as namespace -> option -> value."""
+    doc = read_yaml(path, errors)
+    errors.extend(f"{path.name}: unsupported top-level key {k!r}" for k in sorted(set(doc) - SAVED_CONFIG_KEYS))
+    return checked(path.name, options({"option_settings": doc.get("OptionSettings") or {}}), errors)
+
+
+def check_access(found: dict[tuple[str, str], str], errors: list[str]) -> None:
+    """Who may reach the environment, and over what: the rules of docs/deploy.md "Access"."""
+    https = found.get(("aws:elbv2:listener:443", "ListenerEnabled")) == "true"
+    if found.get(("aws:ec2:vpc", "ELBScheme"), "public") == "public" and not https:
+        errors.append("an internet-facing load balancer (ELBScheme public, the default) needs the HTTPS listener")
+    listener = "aws:elbv2:listener:443"
+    if https and not all((listener, o) in found for o in ("Protocol", "SSLCertificateArns", "SSLPolicy")):
+        errors.append(f"{listener}: the HTTPS listener needs its Protocol, SSLCertificateArns and SSLPolicy")
+    redirect = found.get((CUSTOM, "HttpsRedirectHosts"), HTTPS_REDIRECT_OFF)
+    if https != (redirect == HTTPS_REDIRECT_ON):
+        errors.append(
+            f"HttpsRedirectHosts={redirect!r} with the HTTPS listener {'on' if https else 'off'}: HTTP must be "
+            "redirected exactly when there is HTTPS to redirect to"
+        )
+    managed = found.get(("aws:elbv2:loadbalancer", "ManagedSecurityGroup"))
+    if managed and managed not in found.get(("aws:elbv2:loadbalancer", "SecurityGroups"), "").split(","):
+        errors.append("aws:elbv2:loadbalancer: ManagedSecurityGroup must be one of its SecurityGroups")
+    workers = found.get((APP_ENV, "CHURN_EMBEDDED_WORKERS"), "0")
+    if not int_range(0, MAX_EMBEDDED_WORKERS)(workers):
+        errors.append(f"CHURN_EMBEDDED_WORKERS={workers!r}: supervise.py runs 0 to {MAX_EMBEDDED_WORKERS} workers")
+    topic = found.get(ALARM_TOPIC)
+    if topic is not None and not matches(TOPIC_ARN)(topic):
+        errors.append(f"ALARM_TOPIC_ARN={topic!r} is not an SNS topic ARN")
+    for name in ("REDIS_URL", "CHURN_API_KEYS"):
+        if (APP_ENV, name) in found:
+            errors.append(f"{name} is a secret: give it as aws:elasticbeanstalk:application:environmentsecrets")
 
 
 def nginx_directives(root: Path) -> dict[str, str]:
@@ -221,20 +331,26 @@ def check_fit(root: Path, found: dict[tuple[str, str], str], errors: list[str]) 
         errors.append(f"nginx client_max_body_size must equal CHURN_MAX_BODY_BYTES ({body})")
 
 
-def check(root: Path) -> list[str]:
+def check(root: Path, saved_config: Path | None = None) -> list[str]:
+    """The problems of .ebextensions (and of the saved configuration over them, when given)."""
     errors: list[str] = []
     found = load_options(root, errors)
     check_ports(root, found, errors)
     check_fit(root, found, errors)
-    return errors
+    if saved_config is not None:
+        found.update(load_saved_config(saved_config, errors))  # API-level options win (AWS's "Precedence")
+        check_fit(root, found, errors)
+        check_access(found, errors)
+    return sorted(set(errors), key=errors.index)
 
 
 def main(argv: list[str]) -> int:
     root = Path(argv[1] if len(argv) > 1 else ".")
-    errors = check(root)
+    saved = Path(argv[2]) if len(argv) > 2 else None
+    errors = check(root, saved)
     for e in errors:
         print("ERROR", e)
-    print(f"{root / '.ebextensions'}: {len(errors)} problem(s)")
+    print(f"{root / '.ebextensions'}{' + ' + str(saved) if saved else ''}: {len(errors)} problem(s)")
     return 1 if errors else 0
 
 

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 ensure_pipenv
 say "installing the locked dependencies into .venv/ (campaign.py and pytest)"
-pipenv install --deploy --dev
+pipenv install --deploy --categories "$EVERY_CATEGORY"
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 for dep in 00-apt-update 30-podman 31-podman-dns; do
   $SUDO bash "scripts/system-deps/$dep.sh"

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 ensure_pipenv
 say "installing the locked runtime dependencies into .venv/ (the check loads the model in-process)"
-pipenv install --deploy
+pipenv install --deploy --categories "$EVERY_CATEGORY"
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO bash scripts/system-deps/00-apt-update.sh
 $SUDO bash scripts/system-deps/30-podman.sh

@@ -6,7 +6,7 @@
 # The image is built first, outside the namespace, so that its layers are in podman's cache.
 # Usage: scripts/eb-local-rehearsal.sh [WORKDIR]
 if [ -z "${CHURN_IN_NETNS:-}" ]; then   # tools and image first, while the network is there
-  bash "$(dirname "$0")/eb-tools.sh"
+  bash "$(dirname "$0")/eb-tools.sh" eb moto
   IMAGE=${IMAGE:-localhost/churn-serving:latest} bash "$(dirname "$0")/container-build.sh"
   CHURN_IN_NETNS=1 exec unshare -n bash "$0" "$@"
 fi

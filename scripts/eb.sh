@@ -5,8 +5,7 @@ APP=churn-serving
 ENV_NAME=${EB_ENV:-churn-serving-env}
 PLATFORM="Docker running on 64bit Amazon Linux 2023"
 REGION=${AWS_REGION:-${AWS_DEFAULT_REGION:-eu-west-1}}
-# Options the EB CLI sets itself at creation, whatever .ebextensions says, so they go as flags:
+# Options the EB CLI sets itself at creation, whatever .ebextensions says, so they go as flags
+# (with the roles of the prerequisites stack: scripts/eb-deploy.sh):
 INSTANCE_TYPE=${EB_INSTANCE_TYPE:-t3.small}
-SERVICE_ROLE=${EB_SERVICE_ROLE:-aws-elasticbeanstalk-service-role}
-INSTANCE_PROFILE=${EB_INSTANCE_PROFILE:-aws-elasticbeanstalk-ec2-role}
 eb() { "$EB" "$@"; }

@@ -19,24 +19,6 @@ start_fake_aws() {
   HOME=$(mktemp -d); export HOME
 }
 
-# The fake account holds what a real one needs before `make deploy` (docs/deploy.md): the default Elastic
-# Beanstalk service role and instance profile, named as in scripts/eb.sh.
-seed_fake_account() {
-  "$EB_TOOLS/moto/bin/python" - "$SERVICE_ROLE" "$INSTANCE_PROFILE" <<'PY'
-import json, sys
-import boto3
-iam = boto3.client("iam")
-def trust(service):
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": service}}]})
-iam.create_role(RoleName=sys.argv[1], AssumeRolePolicyDocument=trust("elasticbeanstalk.amazonaws.com"))
-iam.create_role(RoleName=sys.argv[2], AssumeRolePolicyDocument=trust("ec2.amazonaws.com"))
-iam.create_instance_profile(InstanceProfileName=sys.argv[2])
-iam.add_role_to_instance_profile(InstanceProfileName=sys.argv[2], RoleName=sys.argv[2])
-PY
-}
-
-
 # The project as git sees it (committed and new files, not ignored ones), copied to DEST, because the EB CLI
 # rewrites .elasticbeanstalk/config.yml and `eb local run` appends to .dockerignore.
 copy_project() {

@@ -5,8 +5,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PIPENV_VERSION=2026.10.3   # keep equal to ARG PIPENV_VERSION in the Dockerfile (a test checks)
 export PIPENV_VENV_IN_PROJECT=1 PIPENV_VERBOSITY=-1 PIPENV_NOSPIN=1 PIPENV_YES=1
-# The Pipfile's categories that the test set-up installs and the audit checks: all of them.
-EVERY_CATEGORY="packages dev-packages train"
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -28,3 +26,9 @@ ensure_pipenv() {
 }
 
 pipenv() { .tools/bin/pipenv "$@"; }
+
+# The Pipfile's categories: [packages] is the service and the worker (all the image installs);
+# [campaign] is campaign.py's client and offline engine; [train] is train.py's (scikit-learn, pandas);
+# [dev-packages] the tests'. `make serve` installs the runtime ones; the test set-up and the audit all.
+RUNTIME_CATEGORIES="packages campaign"
+EVERY_CATEGORY="packages campaign dev-packages train"

@@ -17,6 +17,8 @@ say "mypy"
 .venv/bin/mypy
 say "import contracts (the dependency rule between churn's packages)"
 .venv/bin/lint-imports
+say "CloudFormation: cfn-lint and checkov over infra/ and .ebextensions Resources (scripts/check-templates.sh)"
+bash scripts/check-templates.sh
 say "pip-audit over the locked dependencies (scripts/audit.sh)"
 bash scripts/audit.sh
 say "pytest"

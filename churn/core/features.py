@@ -2,26 +2,6 @@
 
 from __future__ import annotations
 
-CATEGORICAL: tuple[str, ...] = (
-    "gender",
-    "seniorcitizen",
-    "partner",
-    "dependents",
-    "phoneservice",
-    "multiplelines",
-    "internetservice",
-    "onlinesecurity",
-    "onlinebackup",
-    "deviceprotection",
-    "techsupport",
-    "streamingtv",
-    "streamingmovies",
-    "contract",
-    "paperlessbilling",
-    "paymentmethod",
-)
-NUMERICAL: tuple[str, ...] = ("tenure", "monthlycharges", "totalcharges")
-FIELDS: tuple[str, ...] = CATEGORICAL + NUMERICAL
 ID_FIELD = "customerid"
 TARGET = "churn"
 
@@ -49,6 +29,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "monthlycharges",
     "totalcharges",
 )
+NUMERICAL: tuple[str, ...] = ("tenure", "monthlycharges", "totalcharges")
+# The book's list of categorical fields is the export's other columns, in the export's order.
+CATEGORICAL: tuple[str, ...] = tuple(c for c in EXPORT_COLUMNS if c not in (ID_FIELD, *NUMERICAL))
+FIELDS: tuple[str, ...] = CATEGORICAL + NUMERICAL
 
 # seniorcitizen is listed as categorical by the book but holds 0/1 integers, so DictVectorizer
 # treats it as one numeric column; serving accepts exactly the values seen in training.

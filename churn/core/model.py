@@ -86,8 +86,9 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
     """Read, verify and compile a model; raise ModelLoadError saying what is wrong and what to do.
 
     sklearn_objects=False gives dv and estimator as plain records of their fitted attributes, read
-    without importing scikit-learn (most of a command's start-up): enough for the compiled scorer,
-    which is all offline scoring uses. The same checks apply (sha256, version, golden self-test).
+    without scikit-learn (which need not even be installed, as in the image): enough for the compiled
+    scorer, which is all the service, the worker and offline scoring use. The sha256 and the golden
+    self-test apply either way; the scikit-learn version only to unpickling its classes.
     """
     metadata = read_metadata(model_path)
     try:
@@ -102,18 +103,18 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
             f"{metadata['model_sha256'][:12]}...: the file was changed or replaced. Restore both files from git "
             "or retrain them together with `python train.py`."
         )
-    installed = importlib.metadata.version("scikit-learn")
-    if metadata["sklearn_version"] != installed:
-        raise ModelLoadError(
-            f"the model was trained with scikit-learn {metadata['sklearn_version']} but {installed} "
-            "is installed. Install the locked dependencies (`pipenv install --deploy`) or retrain with "
-            "`python train.py`."
-        )
     if sklearn_objects:
+        check_sklearn_version(metadata["sklearn_version"])
         dv, estimator = pickle.loads(blob)  # noqa: S301 - our own file, its sha256 verified above
     else:
         dv, estimator = FittedAttributes.load(blob)
-    scorer = Scorer.from_sklearn(dv, estimator)
+    try:
+        scorer = Scorer.from_sklearn(dv, estimator)
+    except (AttributeError, IndexError, ValueError) as e:
+        raise ModelLoadError(
+            f"{model_path} does not hold the fitted DictVectorizer and binary LogisticRegression the service "
+            f"compiles ({e}). Retrain with `python train.py`."
+        ) from e
     try:
         explainer = Explainer(scorer, metadata["explain_baseline"], metadata["score_quantiles"])
     except (KeyError, ValueError) as e:
@@ -123,6 +124,28 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
     model = LoadedModel(dv, estimator, metadata, scorer, explainer)
     check_consistency(model)
     return model
+
+
+def check_sklearn_version(trained_with: str) -> None:
+    """Unpickling scikit-learn's own classes needs the version that pickled them.
+
+    Reading the fitted attributes instead (sklearn_objects=False: the service, the worker, offline
+    scoring) needs no scikit-learn at all, so none is installed in the image: there, what proves the
+    compiled scorer is the model trained is the sha256 of the file and the golden self-test.
+    """
+    try:
+        installed = importlib.metadata.version("scikit-learn")
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelLoadError(
+            f"the model's scikit-learn objects need scikit-learn {trained_with}, which is not installed. "
+            "Install the development dependencies (`make test`) or load it with sklearn_objects=False."
+        ) from None
+    if trained_with != installed:
+        raise ModelLoadError(
+            f"the model was trained with scikit-learn {trained_with} but {installed} "
+            "is installed. Install the locked dependencies (`pipenv install --deploy --dev`) or retrain with "
+            "`python train.py`."
+        )
 
 
 def read_metadata(model_path: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -104,3 +105,65 @@ def test_the_light_load_refuses_anything_but_fitted_attributes_and_arrays() -> N
     evil = pickle.dumps(os.getcwd)  # any callable outside scikit-learn and numpy
     with pytest.raises(pickle.UnpicklingError, match="unexpected object"):
         FittedAttributes.load(evil)
+
+
+WITHOUT_SCIKIT_LEARN = """
+import importlib.abc, importlib.metadata, sys
+class NoScikitLearn(importlib.abc.MetaPathFinder):  # as if it were not installed, as in the image
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"sklearn", "scipy"}:
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoScikitLearn())
+real_version = importlib.metadata.version
+def version(name):
+    if name == "scikit-learn":
+        raise importlib.metadata.PackageNotFoundError(name)
+    return real_version(name)
+importlib.metadata.version = version
+from pathlib import Path
+from churn.core.model import load_model
+from churn.errors import ModelLoadError
+model = load_model(Path(sys.argv[1]), sklearn_objects=False)
+print(model.self_test()["passed"])
+try:
+    load_model(Path(sys.argv[1]))
+except ModelLoadError as e:
+    print(e)
+"""
+
+
+def test_the_service_loads_the_model_where_scikit_learn_is_not_installed(model_copy: Path) -> None:
+    # The image has no scikit-learn: the light load needs none, whatever version trained the model
+    # (sha256 and the golden self-test prove the scorer); unpickling its classes says what is missing.
+    edit_metadata(model_copy, sklearn_version="0.24.2")
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SCIKIT_LEARN, str(model_copy)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    passed, message = done.stdout.splitlines()
+    assert passed == "True"
+    assert "need scikit-learn 0.24.2, which is not installed" in message
+
+
+@pytest.mark.parametrize("attributes", [{}, {"feature_names_": ["contract=one_year"], "separator": "="}])
+def test_a_model_file_without_the_fitted_attributes_is_refused(
+    model_copy: Path, monkeypatch: pytest.MonkeyPatch, attributes: dict[str, Any]
+) -> None:
+    """Whatever the pickle holds in place of the pair, the light load explains it instead of crashing."""
+    fake = type(sys)("sklearn.fake")
+
+    class Fitted:
+        def __init__(self, state: dict[str, Any]):
+            self.__dict__.update(state)
+
+    Fitted.__module__, Fitted.__qualname__ = "sklearn.fake", "Fitted"
+    fake.Fitted = Fitted  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sklearn.fake", fake)
+    blob = pickle.dumps((Fitted(attributes), Fitted({})))
+    model_copy.write_bytes(blob)
+    edit_metadata(model_copy, model_sha256=hashlib.sha256(blob).hexdigest())
+    with pytest.raises(ModelLoadError, match=r"does not hold the fitted DictVectorizer.*train\.py"):
+        load_model(model_copy, sklearn_objects=False)

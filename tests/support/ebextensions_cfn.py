@@ -1,68 +1,31 @@
-"""The Resources of an .ebextensions file as a CloudFormation template that cfn-lint and checkov can read.
+"""The Resources of an .ebextensions file as a CloudFormation template, for the tests.
 
-Elastic Beanstalk adds an .ebextensions file's Resources to the environment's own stack, where its
-resources (the load balancer, target group, Auto Scaling group) exist, Ref AWSEBEnvironmentName
-names the environment and Fn::GetOptionSetting reads an option. Outside EB none of them exists, so
-the template gets a stand-in of each EB resource referenced (their types from "Modifying the
-resources that Elastic Beanstalk creates for your environment"), and a String parameter for the
-environment's name and for each option read.
-
-Usage: python -m tests.support.ebextensions_cfn [--no-stand-ins] .ebextensions/06-alarms.config > template.json
-(cfn-lint needs the stand-ins to resolve references; checkov would judge the stand-ins themselves,
-whose real settings are EB's option settings, so it reads the template without them.)
+The template is the one cfn-lint and checkov read in CI (scripts/check-templates.sh): made by
+scripts/ebextensions_templates.py, with a stand-in for each Elastic Beanstalk resource referenced
+(checkov's findings on the stand-ins, which are EB's and configured by option settings, skipped there
+with their reasons) and a String parameter for the environment's name and for each option read.
+resolve() evaluates a tree with made-up values (a dashboard body, say).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-EB_RESOURCES: dict[str, dict[str, Any]] = {
-    "AWSEBV2LoadBalancer": {
-        "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
-        "Properties": {"Subnets": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]},
-    },
-    "AWSEBV2LoadBalancerTargetGroup": {"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": {}},
-    "AWSEBAutoScalingGroup": {
-        "Type": "AWS::AutoScaling::AutoScalingGroup",
-        "Properties": {"MinSize": "2", "MaxSize": "6", "InstanceId": "i-0123456789abcdef0"},
-    },
-}
-# Names EB's stack gives configuration files besides its resources (Ref only): parameters here.
-EB_PARAMETERS: dict[str, dict[str, Any]] = {"AWSEBEnvironmentName": {"Type": "String", "Default": "churn-env"}}
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import ebextensions_templates
 
 
 def template_of(config: Path, stand_ins: bool = True) -> dict[str, Any]:
     resources = yaml.safe_load(config.read_text())["Resources"]
-    parameters: dict[str, Any] = {}
-    resources = replace_options(resources, parameters)
-    used = set(re.findall(r'"(AWSEB\w+)"', json.dumps(resources)))
-    parameters.update({name: EB_PARAMETERS[name] for name in sorted(used & EB_PARAMETERS.keys())})
-    stand_in_names = sorted(used - EB_PARAMETERS.keys()) if stand_ins else []
-    return {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"{config.name}: its Resources, with stand-ins for the EB resources they reference",
-        "Parameters": parameters,
-        "Resources": {**{name: EB_RESOURCES[name] for name in stand_in_names}, **resources},
-    }
-
-
-def replace_options(node: Any, parameters: dict[str, Any]) -> Any:
-    """Every Fn::GetOptionSetting becomes a Ref to a String parameter named after the option."""
-    if isinstance(node, dict):
-        if set(node) == {"Fn::GetOptionSetting"}:
-            name = "Option" + re.sub(r"[^A-Za-z0-9]", "", node["Fn::GetOptionSetting"]["OptionName"].title())
-            parameters[name] = {"Type": "String", "Description": f"EB option {node['Fn::GetOptionSetting']}"}
-            return {"Ref": name}
-        return {key: replace_options(value, parameters) for key, value in node.items()}
-    if isinstance(node, list):
-        return [replace_options(value, parameters) for value in node]
-    return node
+    template = ebextensions_templates.template(resources, f".ebextensions/{config.name}")
+    template.setdefault("Parameters", {})
+    if not stand_ins:
+        template["Resources"] = {k: v for k, v in template["Resources"].items() if k in resources}
+    return template
 
 
 def resolve(node: Any, values: dict[str, str]) -> Any:
@@ -80,7 +43,3 @@ def resolve(node: Any, values: dict[str, str]) -> Any:
     if isinstance(node, list):
         return [resolve(value, values) for value in node]
     return node
-
-
-if __name__ == "__main__":
-    json.dump(template_of(Path(sys.argv[-1]), stand_ins="--no-stand-ins" not in sys.argv), sys.stdout, indent=1)

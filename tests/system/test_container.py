@@ -79,7 +79,7 @@ def test_the_image_healthcheck_passes(container: Container) -> None:
 
 def test_the_image_holds_the_service_and_only_runtime_packages(container: Container) -> None:
     files = set(container.exec("ls", "-A", "/app").stdout.split())
-    assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "worker.py"} | {
+    assert files == {"Pipfile", "Pipfile.lock", "churn", "churn_serving.py", "worker.py", "supervise.py"} | {
         "churn-model.bin",
         "churn-model.json",
         "churn-model.html",  # the model card, served at GET /model
@@ -87,8 +87,12 @@ def test_the_image_holds_the_service_and_only_runtime_packages(container: Contai
     }
     assert "service.cpython-311.pyc" in container.exec("ls", "/app/churn/core/__pycache__").stdout.split()
     packages = {line.split()[0].lower() for line in container.exec("pip", "list").stdout.splitlines()[2:]}
-    assert {"granian", "flask", "scikit-learn"} <= packages
-    assert not packages & {"pipenv", "pytest", "ruff", "mypy", "pandas", "hypothesis", "virtualenv"}
+    assert {"granian", "flask", "numpy", "redis", "rq"} <= packages
+    # the service reads the model without scikit-learn; campaign.py's and training's packages stay out too
+    training_and_tools = {"scikit-learn", "scipy", "pyarrow", "pandas", "requests", "pipenv", "pytest", "ruff", "mypy"}
+    assert not packages & training_and_tools
+    # supervise.py exec'd the API (no CHURN_EMBEDDED_WORKERS): PID 1 is the server itself, as before
+    assert container.exec("cat", "/proc/1/cmdline").stdout.split("\0")[1] == "churn_serving.py"
 
 
 def test_sigterm_stops_the_container_cleanly() -> None:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,6 +20,10 @@ from tests.conftest import MODEL_PATH, PROJECT
 
 sys.path.insert(0, str(PROJECT / "scripts"))
 import check_ebextensions
+import eb_deploy_config
+import ebextensions_templates
+
+import supervise
 
 DOCKERFILE = (PROJECT / "Dockerfile").read_text()
 
@@ -48,9 +53,11 @@ def test_dockerfile_runs_the_shipped_server_as_a_non_root_user() -> None:
     assert re.search(r"^EXPOSE 9696$", DOCKERFILE, re.M)
     user = re.findall(r"^USER (\S+)", DOCKERFILE, re.M)
     assert user and user[-1].split(":")[0] not in {"root", "0"}
-    assert re.search(r'^ENTRYPOINT \["python", "churn_serving.py"\]$', DOCKERFILE, re.M)
+    # supervise.py execs churn_serving.py unless asked for workers (tests/system/test_supervise.py)
+    assert re.search(r'^ENTRYPOINT \["python", "supervise.py"\]$', DOCKERFILE, re.M)
     healthcheck = DOCKERFILE[DOCKERFILE.index("HEALTHCHECK") :]
-    assert "/readyz" in healthcheck.split("\n\n")[0] and "curl" not in healthcheck
+    assert 'CMD ["python", "supervise.py", "--check"]' in healthcheck.split("\n\n")[0]
+    assert "/readyz" in (PROJECT / "supervise.py").read_text() and "curl" not in healthcheck
 
 
 def test_the_image_and_the_eb_bundle_carry_the_model_its_metadata_and_its_card() -> None:
@@ -158,3 +165,126 @@ def test_nginx_answers_its_own_errors_with_the_services_codes() -> None:
         error = json.loads(body)["error"]
         assert set(error) == {"code", "message", "details"} and error["code"] in codes, status
     assert "include churn-errors.conf;" in (PROJECT / "nginx/churn.conf.template").read_text()
+
+
+def test_the_check_allows_as_many_embedded_workers_as_supervise_runs() -> None:
+    assert check_ebextensions.MAX_EMBEDDED_WORKERS == supervise.MAX_WORKERS
+
+
+# The prerequisites stack's outputs (infra/prereqs.yaml), as `make deploy` reads them.
+OUTPUTS = {
+    "ServiceRoleName": "prereqs-ServiceRole-1",
+    "InstanceProfileName": "prereqs-InstanceProfile-1",
+    "InstanceSecurityGroupId": "sg-0a1",
+    "LoadBalancerSecurityGroupId": "sg-0b2",
+    "VpcId": "vpc-0c3",
+    "SubnetIds": "subnet-0d4,subnet-0e5",
+    "RedisUrlSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:redis-url-AbCdEf",
+    "ApiKeysSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:api-keys-AbCdEf",
+    "AlarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:alarms",
+}
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+
+
+def test_every_output_the_deploy_reads_is_an_output_of_the_prerequisites_template() -> None:
+    text = (PROJECT / "infra" / "prereqs.yaml").read_text()
+    outputs = text[text.index("\nOutputs:") :]
+    assert all(re.search(rf"^  {name}:$", outputs, re.M) for name in OUTPUTS)
+
+
+def deploy_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[int, dict[str, Any]]:
+    for name in ("EB_CERTIFICATE_ARN", "EB_SCHEME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps([{"OutputKey": k, "OutputValue": v} for k, v in OUTPUTS.items()]))
+    saved = tmp_path / "env.cfg.yml"
+    status = eb_deploy_config.main(["eb_deploy_config.py", str(outputs), str(saved)])
+    return status, (yaml.safe_load(saved.read_text())["OptionSettings"] if saved.exists() else {})
+
+
+def test_with_a_certificate_the_deploy_is_internet_facing_https_and_redirects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status, settings = deploy_config(tmp_path, monkeypatch, EB_CERTIFICATE_ARN=CERTIFICATE)
+    assert status == 0
+    assert settings["aws:ec2:vpc"]["ELBScheme"] == "public"
+    assert settings["aws:elbv2:listener:443"]["SSLCertificateArns"] == CERTIFICATE
+    assert settings["aws:elasticbeanstalk:customoption"]["HttpsRedirectHosts"] == "*"
+    assert settings["aws:elbv2:loadbalancer"]["ManagedSecurityGroup"] == OUTPUTS["LoadBalancerSecurityGroupId"]
+    assert settings["aws:elasticbeanstalk:application:environment"]["ALARM_TOPIC_ARN"] == OUTPUTS["AlarmTopicArn"]
+    secrets = settings["aws:elasticbeanstalk:application:environmentsecrets"]
+    assert secrets == {"REDIS_URL": OUTPUTS["RedisUrlSecretArn"], "CHURN_API_KEYS": OUTPUTS["ApiKeysSecretArn"]}
+
+
+def test_without_a_certificate_the_deploy_is_internal_http(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    status, settings = deploy_config(tmp_path, monkeypatch)
+    assert status == 0
+    assert settings["aws:ec2:vpc"]["ELBScheme"] == "internal"
+    assert "aws:elbv2:listener:443" not in settings and "aws:elasticbeanstalk:customoption" not in settings
+
+
+def test_an_internet_facing_deploy_without_a_certificate_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, settings = deploy_config(tmp_path, monkeypatch, EB_SCHEME="public")
+    assert status == 1 and settings == {}
+    assert "needs the HTTPS listener" in capsys.readouterr().err
+
+
+def saved(tmp_path: Path, settings: dict[str, dict[str, str]]) -> Path:
+    path = tmp_path / "saved.cfg.yml"
+    path.write_text(yaml.safe_dump(eb_deploy_config.saved_config(settings)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (lambda s: s["aws:elbv2:listener:443"].pop("SSLCertificateArns"), "needs its Protocol, SSLCertificateArns"),
+        (lambda s: s["aws:elbv2:listener:443"].update(SSLPolicy="ELBSecurityPolicy-2016-08"), "SSLPolicy"),
+        (lambda s: s["aws:elbv2:listener:443"].update(SSLCertificateArns="my-cert"), "SSLCertificateArns"),
+        (lambda s: s.pop("aws:elasticbeanstalk:customoption"), "HTTP must be redirected exactly when"),
+        (lambda s: s["aws:elbv2:listener:443"].update(ListenerEnabled="false"), "needs the HTTPS listener"),
+        (lambda s: s["aws:elbv2:loadbalancer"].update(ManagedSecurityGroup="sg-0ff"), "must be one of its"),
+        (
+            lambda s: s["aws:elasticbeanstalk:application:environment"].update(REDIS_URL="rediss://:t@h:6379/0"),
+            "REDIS_URL is a secret",
+        ),
+        (lambda s: s["aws:elasticbeanstalk:application:environment"].update(ALARM_TOPIC_ARN="alarms"), "SNS topic"),
+        (
+            lambda s: s["aws:elasticbeanstalk:application:environment"].update(CHURN_EMBEDDED_WORKERS="9"),
+            "supervise.py runs 0 to 8",
+        ),
+        (lambda s: s["aws:ec2:vpc"].update(ELBScheme="internet-facing"), "ELBScheme"),
+    ],
+)
+def test_the_access_rules_catch_an_unsafe_saved_configuration(tmp_path: Path, change: Any, complaint: str) -> None:
+    settings = eb_deploy_config.option_settings(OUTPUTS, CERTIFICATE, "public")
+    assert check_ebextensions.check(PROJECT, saved(tmp_path, settings)) == []
+    change(settings)
+    errors = check_ebextensions.check(PROJECT, saved(tmp_path, settings))
+    assert any(complaint in e for e in errors), errors
+
+
+def test_resources_that_read_an_option_nothing_sets_are_caught(project_copy: Path) -> None:
+    edit(project_copy / ".ebextensions" / "07-https.config", "OptionName: HttpsRedirectHosts", "OptionName: Hosts")
+    errors = check_ebextensions.check(project_copy)
+    assert any("read the option aws:elasticbeanstalk:customoption / Hosts, which nothing sets" in e for e in errors)
+
+
+def test_ebextensions_resources_become_templates_with_stand_ins_for_elastic_beanstalks_own(tmp_path: Path) -> None:
+    ebextensions_templates.main(["ebextensions_templates.py", str(tmp_path), str(PROJECT)])
+    template = yaml.safe_load((tmp_path / "07-https.yaml").read_text())
+    resources = template["Resources"]
+    assert resources["AWSEBV2LoadBalancerListener"]["Type"] == "AWS::ElasticLoadBalancingV2::Listener"
+    assert resources["AWSEBV2LoadBalancer"]["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer"
+    condition = resources["ChurnHttpToHttps"]["Properties"]["Conditions"][0]["HostHeaderConfig"]["Values"][0]
+    assert template["Parameters"][condition["Ref"]]["Default"] == check_ebextensions.HTTPS_REDIRECT_OFF
+
+
+def test_resources_naming_an_elastic_beanstalk_resource_without_a_stand_in_are_refused() -> None:
+    resources = {"Rule": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": {"Ref": "AWSEBRDSDatabase"}}}}
+    with pytest.raises(SystemExit, match="AWSEBRDSDatabase"):
+        ebextensions_templates.template(resources, "x.config")

@@ -1,5 +1,6 @@
 """The EB CLI itself, run offline: `eb local run --port 9696` through podman, and a REHEARSAL of
-eb init / create / status / terminate against a local fake of AWS (tests/support/fakes/), each inside a
+the prerequisites stack (infra/prereqs.yaml, with the AWS CLI) and eb init / create (with the stack's
+outputs) / status / terminate against a local fake of AWS (tests/support/fakes/), each inside a
 network namespace with only loopback. What they prove: our commands, flags, platform name and the
 source bundle the CLI builds. What they cannot: anything AWS does with them (see docs/deploy.md)."""
 
@@ -62,7 +63,7 @@ def expected_bundle() -> set[str]:
     return files
 
 
-def test_rehearsal_of_create_status_terminate_uploads_only_what_the_image_needs(tmp_path: Path) -> None:
+def test_rehearsal_of_prereqs_create_status_terminate_uploads_only_what_the_image_needs(tmp_path: Path) -> None:
     # Stray files a developer's checkout has: none of them may reach the bundle.
     extra = tmp_path / "extra"
     for stray in ("docker-compose.yml", "nginx/nginx.conf", "bench/load.py", ".venv/pyvenv.cfg", ".env", "notes.md"):
@@ -77,7 +78,25 @@ def test_rehearsal_of_create_status_terminate_uploads_only_what_the_image_needs(
     sent = {(o["Namespace"], o["OptionName"]): o["Value"] for o in options}
     assert sent[("aws:elasticbeanstalk:environment", "LoadBalancerType")] == "application"
     assert sent[("aws:autoscaling:launchconfiguration", "InstanceType")] == "t3.small"
-    assert sent[("aws:elasticbeanstalk:healthreporting:system", "SystemType")] == "enhanced"
+    # with a saved configuration the EB CLI adds no health setting of its own: .ebextensions's "enhanced" holds
+    assert sent.get(("aws:elasticbeanstalk:healthreporting:system", "SystemType"), "enhanced") == "enhanced"
+    # the prerequisites stack came first (make aws-prereqs), and eb create got its outputs
+    assert log.index("cloudformation:ExecuteChangeSet") < log.index("CreateEnvironment")
+    stack = dict(re.findall(r"^(\w+)\t(\S+)$", (work / "aws-prereqs.out").read_text(), re.M))
+    assert sent[("aws:elasticbeanstalk:environment", "ServiceRole")] == stack["ServiceRoleName"]
+    assert sent[("aws:autoscaling:launchconfiguration", "IamInstanceProfile")] == stack["InstanceProfileName"]
+    assert sent[("aws:autoscaling:launchconfiguration", "SecurityGroups")] == stack["InstanceSecurityGroupId"]
+    assert sent[("aws:elbv2:loadbalancer", "ManagedSecurityGroup")] == stack["LoadBalancerSecurityGroupId"]
+    assert sent[("aws:ec2:vpc", "VPCId")] == stack["VpcId"]
+    secrets = "aws:elasticbeanstalk:application:environmentsecrets"
+    assert sent[(secrets, "REDIS_URL")] == stack["RedisUrlSecretArn"]
+    assert sent[(secrets, "CHURN_API_KEYS")] == stack["ApiKeysSecretArn"]
+    assert sent[("aws:elasticbeanstalk:application:environment", "ALARM_TOPIC_ARN")] == stack["AlarmTopicArn"]
+    assert stack["RedisUrl"].startswith("rediss://")
+    # the rehearsal's certificate: HTTPS on the internet-facing load balancer, HTTP redirected
+    assert sent[("aws:ec2:vpc", "ELBScheme")] == "public"
+    assert sent[("aws:elbv2:listener:443", "SSLCertificateArns")].startswith("arn:aws:acm:")
+    assert sent[("aws:elasticbeanstalk:customoption", "HttpsRedirectHosts")] == "*"
     assert (
         "default_platform: Docker running on 64bit Amazon Linux 2023"
         in (work / "project" / ".elasticbeanstalk" / "config.yml").read_text()

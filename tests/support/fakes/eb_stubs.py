@@ -3,8 +3,8 @@
 The three platform questions every EB CLI command asks (ListPlatformBranches, ListPlatformVersions,
 DescribePlatformVersion), the source bundle upload (CreateStorageLocation, CreateApplicationVersion:
 the uploaded zip's file names are logged, so a test can read what the CLI really bundled) and a
-minimal environment life cycle (create, describe, events, terminate). NOT AWS semantics: an
-environment is "Ready" at once and nothing is launched.
+minimal environment life cycle (create, from a saved configuration too; describe, events, terminate).
+NOT AWS semantics: an environment is "Ready" at once and nothing is launched.
 """
 
 import datetime
@@ -15,6 +15,7 @@ import string
 import sys
 import zipfile
 
+import yaml
 from dateutil import parser as dateutil_parser
 from moto.core.responses import ActionResult
 from moto.elasticbeanstalk.exceptions import InvalidParameterValueError
@@ -203,6 +204,23 @@ def _event(app, env, msg, request_id, severity="INFO", delay=0.0):
     )
 
 
+def _saved_config_options(self, app, template):
+    """The OptionSettings of a saved configuration the EB CLI uploaded (`eb create --cfg`), as
+    AWS would apply them under the options of the call itself (which come later, so they win)."""
+    if not template:
+        return []
+    s3 = s3_backends[self.current_account][self.partition]
+    key = s3.get_object(_bucket(self), f"resources/templates/{app}/{template}")
+    if key is None:
+        raise InvalidParameterValueError(f"No Configuration Template named '{app}/{template}' found.")
+    settings = (yaml.safe_load(key.value) or {}).get("OptionSettings") or {}
+    return [
+        {"Namespace": namespace, "OptionName": option, "Value": str(value)}
+        for namespace, values in settings.items()
+        for option, value in values.items()
+    ]
+
+
 def create_environment(self):
     app = self._get_param("ApplicationName")
     name = self._get_param("EnvironmentName")
@@ -214,7 +232,9 @@ def create_environment(self):
     label = self._get_param("VersionLabel")
     if label and (app, label) not in STATE["versions"]:
         raise InvalidParameterValueError(f"No Application Version named '{label}' found.")
-    options = self._get_param("OptionSettings") or []
+    options = _saved_config_options(self, app, self._get_param("TemplateName")) + (
+        self._get_param("OptionSettings") or []
+    )
     log(f"CreateEnvironment {name} options={json.dumps(options)}")
     prefix = self._get_param("CNAMEPrefix") or name
     env_id = "e-" + "".join(

@@ -2,7 +2,8 @@
 
 moto's server, plus: every action logged to stderr; an unimplemented action answered at once with
 a 400 InvalidAction (moto's 500 makes the EB CLI retry for about a minute); and the Elastic
-Beanstalk calls moto lacks (eb_stubs.py). Runs in .tools-eb/moto/ (scripts/eb-tools.sh), on
+Beanstalk calls moto lacks (eb_stubs.py), and the CloudFormation resource types of infra/prereqs.yaml
+it lacks (cfn_stand_ins.py). Runs in .tools-eb/moto/ (scripts/eb-tools.sh), on
 loopback inside a network namespace. It imitates the API's shape, not AWS's behaviour.
 Usage: python tests/support/fakes/moto_plus.py -H 127.0.0.1 -p PORT
 """
@@ -13,7 +14,9 @@ from pathlib import Path
 from moto.core.responses import BaseResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import eb_stubs
+import fakes.cfn_stand_ins  # noqa: F401 - registers the stand-ins (a package module: moto reads its name)
 
 _original_call_action = BaseResponse.call_action
 INVALID_ACTION = (
