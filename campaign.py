@@ -2,6 +2,10 @@
 
     python campaign.py score INPUT --url URL --output OUTPUT [options]
 
+With --contact-cost, --retention-rate and --horizon-months (and --budget N or --budget-amount AMOUNT),
+the finished output also says whom to contact (expected_value and contact columns, churn.campaign.plan);
+--report FILE.html draws a self-contained campaign report (churn.campaign.report). docs/campaign.md.
+
 Exit status: 0 every row scored; 1 finished, but some rows were rejected (see the error column);
 2 bad usage, unreadable input or a --resume that does not match; 3 the service stayed unavailable
 (partial output kept: re-run with --resume); 4 the service refused the requests (authentication,
@@ -15,14 +19,18 @@ warning, as every user of the machine can read a command line.
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.util
 import os
 import sys
 import threading
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.campaign.offline.process import prepare_offline_process
-from churn.campaign.output import OUTPUT_COLUMNS
+from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
 from churn.campaign.progress import Progress
 from churn.campaign.rows import BackgroundDigest
 from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
@@ -33,8 +41,16 @@ from churn.core.features import FIELDS
 from churn.core.records import InputError
 from churn.errors import ModelLoadError
 
+if TYPE_CHECKING:
+    from churn.campaign.outcome import Outcome
+    from churn.campaign.plan import PlanOptions
+
 MAX_EXPLAIN = len(FIELDS)
 OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, JOB_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+REPORT_NEEDS_MATPLOTLIB = (
+    "--report needs matplotlib, which is not installed: it is in the Pipfile's [train] category "
+    '(pipenv install --categories "packages train", as scripts/train.sh does)'
+)
 KEY_ON_COMMAND_LINE = (
     "warning: --api-key shows the key to every user of this machine (ps, /proc); "
     "set CHURN_API_KEY or use --api-key-file FILE instead"
@@ -73,7 +89,67 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     s.add_argument("--api-key-file", type=Path, metavar="FILE", help="read the bearer token from FILE")
     s.add_argument("--api-key", help="bearer token; visible to other users: prefer $CHURN_API_KEY or --api-key-file")
+    plan = s.add_argument_group(
+        "a plan within a budget (docs/campaign.md)",
+        "expected value of a contact = p(churn) x retention rate x monthlycharges x horizon - contact cost; "
+        "the output gets expected_value and contact columns",
+    )
+    plan.add_argument("--contact-cost", type=amount, metavar="AMOUNT", help="what one contact costs")
+    plan.add_argument(
+        "--retention-rate", type=share, metavar="SHARE", help="share of contacted churners who stay (0 to 1)"
+    )
+    plan.add_argument(
+        "--horizon-months", type=whole, metavar="N", help="months of monthlycharges a kept customer brings"
+    )
+    plan.add_argument("--budget", type=whole, metavar="N", help="contact at most N customers")
+    plan.add_argument("--budget-amount", type=amount, metavar="AMOUNT", help="spend at most AMOUNT on contacts")
+    s.add_argument("--report", type=Path, metavar="FILE.html", help="also write a self-contained HTML campaign report")
     return p
+
+
+PLAN_NEEDS = ("contact_cost", "retention_rate", "horizon_months")
+PLAN_OPTIONS = (*PLAN_NEEDS, "budget", "budget_amount")
+
+
+def amount(text: str) -> Decimal:
+    """An amount of money as a plain decimal number (no currency sign, no thousands separator)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain decimal amount such as 2000 or 2.50") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite amount")
+    return value
+
+
+def share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 to 1")
+    return value
+
+
+def whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def plan_options(args: argparse.Namespace) -> PlanOptions | None:
+    """The plan the options ask for (None: none); a usage error for values no plan can use."""
+    given = [name for name in PLAN_OPTIONS if getattr(args, name) is not None]
+    if not given:
+        return None
+    from churn.campaign.plan import PlanError, PlanOptions  # noqa: PLC0415 - numpy only when a plan is asked for
+
+    missing = [f"--{name.replace('_', '-')}" for name in PLAN_NEEDS if getattr(args, name) is None]
+    try:
+        if missing:
+            raise PlanError(f"a plan needs {', '.join(missing)} as well")
+        return PlanOptions(args.contact_cost, args.retention_rate, args.horizon_months, args.budget, args.budget_amount)
+    except PlanError as e:
+        parser().error(str(e))
 
 
 def positive_seconds(text: str) -> float:
@@ -128,11 +204,46 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
+    outcome = None
+    if args.plan or args.report or has_plan_columns(args.output):
+        from churn.campaign.outcome import OutputMismatch  # noqa: PLC0415 - the plan's code only where it is used
+
+        try:
+            outcome = conclude(args)
+        except (OutputMismatch, OSError, UnicodeDecodeError) as e:
+            return fail(USAGE, str(e))
     summary = state.summary  # of every row in the output, this run's and those of the runs it resumed
-    print("\n".join(summary.lines()))
+    lines = summary.lines()
+    if outcome is not None and outcome.plan is not None and outcome.figures is not None:
+        lines += outcome.figures.lines(outcome.plan, summary.scored)
+    if args.report:
+        lines.append(f"report: {args.report}")
+    print("\n".join(lines))
     if args.top_output:
-        write_rows(args.top_output, summary.top, OUTPUT_COLUMNS)
+        # the output's own columns (a plan's are not in the summary's rows: they come after the last row)
+        write_rows(args.top_output, [{c: r[c] for c in OUTPUT_COLUMNS} for r in summary.top], OUTPUT_COLUMNS)
     return OK if summary.rejected == 0 else REJECTED_ROWS
+
+
+def conclude(args: argparse.Namespace) -> Outcome:
+    """The plan applied to the finished output, and the report written from it."""
+    from churn.campaign.outcome import conclude as apply_plan  # noqa: PLC0415
+
+    outcome = apply_plan(args.input, args.output, args.plan, for_report=args.report is not None)
+    if args.report:
+        from churn.campaign.report import write_report  # noqa: PLC0415 - matplotlib only where a report is drawn
+
+        write_report(args.report, outcome, args.input.name)
+    return outcome
+
+
+def output_columns(path: Path) -> tuple[str, ...]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return tuple(next(csv.reader(f), OUTPUT_COLUMNS))
+
+
+def has_plan_columns(path: Path) -> bool:
+    return output_columns(path)[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS
 
 
 def fail(status: int, message: str) -> int:
@@ -150,6 +261,16 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"--explain takes 0 to {MAX_EXPLAIN}")
     if args.api_key is not None and args.api_key_file is not None:
         parser().error("give at most one of --api-key and --api-key-file")
+    args.plan = plan_options(args)
+    if args.report is not None:
+        if args.report.suffix.lower() not in (".html", ".htm"):
+            parser().error(f"--report writes an HTML file (FILE.html), not {args.report}")
+        if args.report.resolve() in (args.output.resolve(), args.input.resolve()):
+            parser().error("--report needs a file of its own, not the input or the output")
+        if not args.report.resolve().parent.is_dir():
+            parser().error(f"--report {args.report}: no such directory {args.report.parent}")
+        if importlib.util.find_spec("matplotlib") is None:  # before scoring, not after
+            return fail(USAGE, REPORT_NEEDS_MATPLOTLIB)
     try:
         args.key = api_key(args)
     except (OSError, UnicodeDecodeError, ValueError) as e:

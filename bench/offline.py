@@ -1,6 +1,8 @@
 """Offline benchmark through the real command: `campaign.py score INPUT --offline --output OUT`.
 
-    python bench/offline.py [--rows N] [--explain K] [--rounds R]   prints one JSON line per round
+    python bench/offline.py [--rows N] [--explain K] [--rounds R] [--plan] [--report]   one JSON line per round
+
+--plan adds PLAN (a budget of 1% of the rows) to the command, --report a report in the temporary directory.
 
 INPUT is the Telco export's rows repeated up to N rows (raw CRM spellings, as a CRM exports them),
 written to a temporary directory and deleted afterwards; it is never committed. Each round runs the
@@ -37,12 +39,20 @@ def generate(path: Path, rows: int) -> None:
         f.write("".join(lines[:rest]))
 
 
-def command(source: Path, target: Path, explain: int) -> list[str]:
+PLAN = ("--contact-cost", "10", "--retention-rate", "0.3", "--horizon-months", "12")
+
+
+def command(source: Path, target: Path, explain: int, extra: tuple[str, ...] = ()) -> list[str]:
     cmd = [sys.executable, str(PROJECT / "campaign.py"), "score", str(source), "--offline", "--output", str(target)]
-    return cmd + (["--explain", str(explain)] if explain else [])
+    return cmd + (["--explain", str(explain)] if explain else []) + list(extra)
 
 
-def run_once(source: Path, target: Path, rows: int, explain: int) -> dict[str, Any]:
+def extra_args(rows: int, plan: bool, report: Path | None) -> tuple[str, ...]:
+    out = (*PLAN, "--budget", str(max(rows // 100, 1))) if plan else ()
+    return out + (("--report", str(report)) if report is not None else ())
+
+
+def run_once(source: Path, target: Path, rows: int, explain: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     for stale in (target, target.with_name(target.name + ".state.json")):
         stale.unlink(missing_ok=True)
     # Python's default bytecode cache, as on a user's machine: these machines set PYTHONDONTWRITEBYTECODE
@@ -50,7 +60,7 @@ def run_once(source: Path, target: Path, rows: int, explain: int) -> dict[str, A
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
     proc = subprocess.Popen(
-        command(source, target, explain), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+        command(source, target, explain, extra), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
     )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
@@ -63,6 +73,7 @@ def run_once(source: Path, target: Path, rows: int, explain: int) -> dict[str, A
     return {
         "rows": rows,
         "explain": explain,
+        "options": " ".join(extra),
         "seconds": seconds,
         "rows_per_s": rows / seconds,
         "peak_rss_mib": usage.ru_maxrss / 1024,
@@ -70,13 +81,16 @@ def run_once(source: Path, target: Path, rows: int, explain: int) -> dict[str, A
     }
 
 
-def measure(rows: int, explains: list[int], rounds: int) -> list[dict[str, Any]]:
+def measure(
+    rows: int, explains: list[int], rounds: int, plan: bool = False, report: bool = False
+) -> list[dict[str, Any]]:
     """Every round of every explain setting, on one generated input."""
     with tempfile.TemporaryDirectory(prefix="churn-offline-") as tmp:
         source, target = Path(tmp) / "customers.csv", Path(tmp) / "scores.csv"
+        extra = extra_args(rows, plan, Path(tmp) / "report.html" if report else None)
         generate(source, rows)
-        run_once(source, target, rows, explains[0])  # the warm-up: not measured
-        return [{"round": r, **run_once(source, target, rows, e)} for r in range(rounds) for e in explains]
+        run_once(source, target, rows, explains[0], extra)  # the warm-up: not measured
+        return [{"round": r, **run_once(source, target, rows, e, extra)} for r in range(rounds) for e in explains]
 
 
 def command_line(explain: int) -> str:
@@ -90,8 +104,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--explain", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--plan", action="store_true", help="with a plan (PLAN, a budget of 1%% of the rows)")
+    parser.add_argument("--report", action="store_true", help="with --report")
     args = parser.parse_args()
-    for result in measure(args.rows, [args.explain], args.rounds):
+    for result in measure(args.rows, [args.explain], args.rounds, args.plan, args.report):
         print(json.dumps(result))
 
 

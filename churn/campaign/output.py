@@ -11,6 +11,12 @@ A line per input row, in input order, csv.writer's dialect (minimal quoting, "\\
     error              "<code>: <message>" for a row not scored; such a row shows only its id and this
     warnings           "field=code" for each warning of a scored row, joined with ";"
 
+With a plan (churn.campaign.plan), two more columns, written once every row is (churn.campaign.outcome
+puts plan_cells at the end of each line, the same for every path):
+
+    expected_value     the expected value of contacting the customer, f"{value:.2f}"
+    contact            true for the customers the plan contacts, else false
+
 A path hands its results over as OutputColumns, one array per column (the offline engine has them so
 already; the chunked path turns a /v1/predict response into them with from_predictions). A new column is
 a name in OUTPUT_COLUMNS, a field here, and its cell text in OutputColumns.cells.
@@ -29,6 +35,7 @@ import pyarrow.compute as pc
 
 from churn.campaign.arrowtext import (
     arrow_of,
+    cents_text,
     fixed4_text,
     float_text,
     neutralized,
@@ -42,6 +49,7 @@ from churn.campaign.summary import Summary
 OUTPUT_COLUMNS = ("customerid", "churn_probability", "churn", "percentile", "reasons", "error", "warnings")
 SCORED_ONLY = ("churn_probability", "churn", "percentile", "reasons")  # empty for a rejected row (warnings: none)
 HEADER = (",".join(OUTPUT_COLUMNS) + "\n").encode()
+PLAN_COLUMNS = ("expected_value", "contact")  # after OUTPUT_COLUMNS, only with a plan
 
 
 @dataclass
@@ -152,3 +160,11 @@ def from_predictions(predictions: Sequence[Mapping[str, Any]], threshold: float 
 def warnings_cell(warnings: Iterable[Mapping[str, Any]]) -> str:
     """A scored row's warnings, as "field=code" joined with ";"."""
     return ";".join(f"{w['field']}={w['code']}" for w in warnings)
+
+
+def plan_cells(values: np.ndarray, selected: np.ndarray) -> pa.Array:
+    """Each row's "expected_value,contact" text ("," for a rejected row)."""
+    scored = pa.array(~np.isnan(values))
+    value = pc.if_else(scored, cents_text(np.nan_to_num(values)), "")
+    contact = pc.if_else(scored, pc.if_else(pa.array(selected), "true", "false"), "")
+    return pc.binary_join_element_wise(value, contact, ",")

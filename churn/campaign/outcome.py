@@ -1,0 +1,193 @@
+"""A finished run's outcome: the output read back beside its input's facts, and the plan applied to it.
+
+Selection within a budget needs every score first, so the plan is applied once the output holds every
+row, whichever path wrote it (online, --async, --offline) and however many runs it took (--resume):
+the scores are read back from the output, the facts (monthly charges, segment) from the input
+(churn.campaign.facts), and the output is replaced, atomically, by the same rows with the plan's
+columns at the end of each (PLAN_COLUMNS and their text: churn.campaign.output). Without a plan the
+file is left as it is, byte for byte (an output planned before loses its plan columns). The same output,
+input and plan options always give the same bytes, and a resumed run that finds the plan applied
+already applies it again from the same scores: the same bytes again.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from churn.campaign.arrowtext import text_bytes
+from churn.campaign.facts import Facts, python_facts, read_facts
+from churn.campaign.output import PLAN_COLUMNS, plan_cells
+from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
+
+BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
+
+
+class OutputMismatch(Exception):
+    """The output does not answer the input row for row (it was not written from this input)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The output's scored rows, read back: NaN probability for a rejected row."""
+
+    probabilities: np.ndarray
+    churn: np.ndarray  # bool (empty: not read)
+    reasons: pa.Array  # the reasons cells, strings (empty: not read)
+    columns: tuple[str, ...]  # the file's header
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    scores: Scores
+    facts: Facts
+    plan: PlanOptions | None
+    values: np.ndarray  # expected values (NaN: not scored, or no plan)
+    selected: np.ndarray  # bool
+    figures: PlanFigures | None
+
+
+def conclude(input_path: Path, output: Path, plan: PlanOptions | None, *, for_report: bool = True) -> Outcome:
+    """Apply the plan (if any) to a finished output; what the summary and (for_report) the report show."""
+    scores = read_scores(output, details=for_report)
+    facts = read_facts(input_path, segments=for_report) if plan is not None or for_report else Facts.none()
+    if (plan is not None or for_report) and len(facts) != len(scores):
+        facts = python_facts(input_path)  # Arrow's reading and read_rows' disagreed: read_rows decides
+        if len(facts) != len(scores):
+            raise OutputMismatch(f"{output} has {len(scores)} rows but {input_path} has {len(facts)}")
+    n = len(scores)
+    if plan is None:
+        values, selected, found = np.full(n, np.nan), np.zeros(n, dtype=bool), None
+    else:
+        values = expected_values(scores.probabilities, facts.monthly_charges, plan)
+        selected = select(values, plan)
+        found = figures(scores.probabilities, facts.monthly_charges, selected, plan)
+    if plan is not None or scores.columns[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS:
+        write_plan_columns(output, scores, values if plan is not None else None, selected)
+    return Outcome(scores, facts, plan, values, selected, found)
+
+
+def base_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
+    return columns[: -len(PLAN_COLUMNS)] if columns[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS else columns
+
+
+def plain(path: Path) -> bool:
+    """No quote character: every line is one row and every comma separates cells."""
+    with path.open("rb") as f:
+        return not any(b'"' in block for block in iter(lambda: f.read(1 << 22), b""))
+
+
+def read_scores(path: Path, details: bool = True) -> Scores:
+    """The output's probabilities; with details, its churn and reasons cells too (else none of them)."""
+    with path.open(newline="", encoding="utf-8") as f:
+        columns = tuple(next(csv.reader(f), []))
+    if plain(path):
+        read = pacsv.ReadOptions(block_size=8 << 20)
+        wanted = ["churn_probability", "error", *(["churn", "reasons"] if details else [])]
+        convert = pacsv.ConvertOptions(
+            column_types=dict.fromkeys(columns, pa.string()), include_columns=wanted, strings_can_be_null=False
+        )
+        table = pacsv.read_csv(path, read_options=read, convert_options=convert)
+        scored = pc.equal(table["error"], "")
+        text = pc.if_else(scored, table["churn_probability"], "nan")
+        probabilities = pc.cast(text, pa.float64()).to_numpy()
+        if not details:
+            # (built here, not at import: an Arrow conversion at import would come before the offline
+            # process's own set-up, churn.campaign.offline.process)
+            none = pa.array([], pa.string())
+            return Scores(np.asarray(probabilities, dtype=np.float64), np.zeros(0, dtype=bool), none, columns)
+        churn = pc.equal(table["churn"], "true").to_numpy()
+        reasons = table["reasons"].combine_chunks()
+        return Scores(np.asarray(probabilities, dtype=np.float64), np.asarray(churn, dtype=bool), reasons, columns)
+    p, c, r = [], [], []
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            p.append(float(row["churn_probability"]) if not row["error"] else np.nan)
+            c.append(row["churn"] == "true")
+            r.append(row["reasons"])
+    return Scores(np.array(p, dtype=np.float64), np.array(c, dtype=bool), pa.array(r, pa.string()), columns)
+
+
+def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, selected: np.ndarray) -> None:
+    """Replace the output by its rows without plan columns, plus this plan's (values None: no plan)."""
+    header = ",".join(base_columns(scores.columns) + (PLAN_COLUMNS if values is not None else ()))
+    cells = plan_cells(values, selected) if values is not None else None
+    strip = len(base_columns(scores.columns)) < len(scores.columns)
+    tmp = path.with_name(path.name + ".plan.tmp")
+    if plain(path):
+        with path.open("rb") as f, tmp.open("wb") as out:
+            f.readline()  # the old header
+            out.write(header.encode())
+            done = 0
+            for lines, data in line_blocks(f):
+                out.write(plain_lines(data, cells[done : done + lines] if cells is not None else None, strip))
+                done += lines
+            out.write(b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+    else:
+        python_lines(path, tmp, header, cells)
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def line_blocks(f: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(rows, "\\n" + those rows' text without the last line end) for consecutive blocks of whole lines."""
+    rest = b""
+    while block := f.read(size):
+        data = rest + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+            continue
+        rest = data[cut + 1 :]
+        yield data.count(b"\n", 0, cut + 1), b"\n" + data[:cut]
+    if rest:  # a last line without its line end (the writer always ends one): a row all the same
+        yield 1, b"\n" + rest
+
+
+def plain_lines(data: bytes, cells: pa.Array | None, strip: bool) -> bytes:
+    """Rows with the plan cells put at each one's end, by Arrow kernels (no quote in the file).
+
+    data is "\\n" + the rows' text: row i runs from line end i to line end i + 1 (exclusive), so the
+    rows are consecutive ranges of the data itself (no copy), each one "\\n" + its text.
+    """
+    starts = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    offsets = np.append(starts, len(data)).astype(np.int32)
+    body = pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    if strip:
+        body = pc.replace_substring_regex(body, ",[^,\n]*,[^,\n]*$", "")
+    if cells is not None:
+        body = pc.binary_join_element_wise(body, cells, ",")
+    return text_bytes(body)
+
+
+def python_lines(path: Path, tmp: Path, header: str, cells: pa.Array | None) -> None:
+    """The same through csv.reader and csv.writer (the output has a quoted cell)."""
+    texts = cells.to_pylist() if cells is not None else None
+    with path.open(newline="", encoding="utf-8") as f, tmp.open("w", newline="", encoding="utf-8") as out:
+        reader = csv.reader(f)
+        columns = tuple(next(reader))
+        keep = len(base_columns(columns))
+        out.write(header + "\n")
+        writer = csv.writer(out, lineterminator="\n")
+        for i, row in enumerate(reader):
+            writer.writerow(row[:keep] + (texts[i].split(",") if texts is not None else []))
+        out.flush()
+        os.fsync(out.fileno())

@@ -1,0 +1,175 @@
+"""The plan's rules (churn.campaign.plan) over the whole option domain, and the cents text of its column."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from churn.campaign.arrowtext import cents_text
+from churn.campaign.facts import arrow_facts, python_facts
+from churn.campaign.plan import PlanError, PlanOptions, expected_values, figures, net_value_curve, ranking, select
+
+money = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
+rates = st.floats(min_value=0, max_value=1)
+months = st.integers(min_value=1, max_value=600)
+budgets = st.none() | st.integers(min_value=1, max_value=10**9)
+amounts = st.none() | st.decimals(min_value=Decimal("0.01"), max_value=10**9, places=2)
+plans = st.builds(PlanOptions, money, rates, months, budgets, amounts)
+# Probabilities and monthly charges as the output and the input can hold them: any score, NaN for a
+# rejected row, charges from 0 to far beyond training's range; many repeated values to make ties.
+probability = st.one_of(st.floats(min_value=0, max_value=1), st.just(math.nan), st.sampled_from([0.0, 0.25, 0.5, 1.0]))
+charge = st.one_of(st.floats(min_value=0, max_value=10**5), st.sampled_from([0.0, 20.0, 70.35, 118.75]))
+
+
+@st.composite
+def rows(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    n = draw(st.integers(min_value=0, max_value=60))
+    p = draw(arrays(np.float64, n, elements=probability))
+    m = draw(arrays(np.float64, n, elements=charge))
+    m[np.isnan(p)] = np.nan  # a rejected row's facts are unknown too
+    return p, m
+
+
+@given(rows(), plans)
+def test_the_selection_keeps_within_the_budget_and_contacts_only_positive_values(
+    data: tuple[np.ndarray, np.ndarray], plan: PlanOptions
+) -> None:
+    p, m = data
+    values = expected_values(p, m, plan)
+    selected = select(values, plan)
+    limit = plan.max_contacts()
+    assert limit is None or selected.sum() <= limit
+    assert (values[selected] > 0).all()
+    assert not selected[np.isnan(p)].any()
+    # The best ones: no customer left out is worth more than one selected, and none worth contacting is
+    # left out while the budget has room.
+    left = ~selected & (values > 0)
+    if selected.any() and left.any():
+        assert values[left].max() <= values[selected].min()
+    if limit is None or selected.sum() < limit:
+        assert not left.any()
+
+
+@given(rows(), plans, st.integers(min_value=1, max_value=80))
+def test_the_selection_grows_with_the_budget(data: tuple[np.ndarray, np.ndarray], plan: PlanOptions, k: int) -> None:
+    p, m = data
+    values = expected_values(p, m, plan)
+    smaller = select(values, PlanOptions(plan.contact_cost, plan.retention_rate, plan.horizon_months, k))
+    larger = select(values, PlanOptions(plan.contact_cost, plan.retention_rate, plan.horizon_months, k + 1))
+    assert not (smaller & ~larger).any()
+    assert larger.sum() - smaller.sum() in (0, 1)
+
+
+@given(rows(), plans)
+def test_ties_go_to_the_earlier_row_and_the_selection_is_deterministic(
+    data: tuple[np.ndarray, np.ndarray], plan: PlanOptions
+) -> None:
+    p, m = data
+    values = expected_values(p, m, plan)
+    order = ranking(values)
+    pairs = list(zip((-values[order]).tolist(), order.tolist(), strict=True))
+    assert pairs == sorted(pairs)  # best first, then input order
+    assert (select(values, plan) == select(values.copy(), plan)).all()
+
+
+@given(rows(), plans)
+def test_the_expected_value_is_the_formula_row_by_row(data: tuple[np.ndarray, np.ndarray], plan: PlanOptions) -> None:
+    p, m = data
+    values = expected_values(p, m, plan)
+    for got, pi, mi in zip(values.tolist(), p.tolist(), m.tolist(), strict=True):
+        want = pi * plan.retention_rate * (mi * plan.horizon_months) - float(plan.contact_cost)
+        assert got == want or (math.isnan(got) and math.isnan(want))
+
+
+@given(rows(), plans)
+def test_the_figures_are_sums_over_the_selected_rows(data: tuple[np.ndarray, np.ndarray], plan: PlanOptions) -> None:
+    p, m = data
+    values = expected_values(p, m, plan)
+    selected = select(values, plan)
+    found = figures(p, m, selected, plan)
+    assert found.contacts == selected.sum()
+    assert found.expected_churners == pytest.approx(math.fsum(p[selected].tolist()))
+    assert found.cost == pytest.approx(found.contacts * float(plan.contact_cost))
+    assert found.net_value == pytest.approx(math.fsum(values[selected].tolist()), rel=1e-9, abs=1e-6)
+    assert found.revenue_kept - found.cost == pytest.approx(found.net_value)
+    curve = net_value_curve(values)
+    assert curve[found.contacts] == pytest.approx(found.net_value, rel=1e-9, abs=1e-6)
+    assert found.net_value == pytest.approx(curve.max(), rel=1e-9, abs=1e-6) or plan.max_contacts() is not None
+
+
+def test_an_amount_buys_whole_contacts_counted_in_decimal() -> None:
+    plan = PlanOptions(Decimal("0.10"), 0.5, 12, budget_amount=Decimal("0.30"))
+    assert plan.max_contacts() == 3  # 0.30 / 0.10 in binary floating point is 2.999...
+    assert PlanOptions(Decimal("7"), 0.5, 12, budget=2, budget_amount=Decimal("100")).max_contacts() == 2
+    assert PlanOptions(Decimal("0"), 0.5, 12, budget_amount=Decimal("100")).max_contacts() is None
+
+
+BAD = [
+    {"contact_cost": Decimal("-1")},
+    {"contact_cost": Decimal("NaN")},
+    {"contact_cost": Decimal("Infinity")},
+    {"retention_rate": 1.01},
+    {"retention_rate": -0.1},
+    {"retention_rate": math.nan},
+    {"horizon_months": 0},
+    {"horizon_months": -3},
+    {"budget": 0},
+    {"budget": -5},
+    {"budget_amount": Decimal("0")},
+    {"budget_amount": Decimal("-10")},
+    {"budget_amount": Decimal("Infinity")},
+]
+
+
+@pytest.mark.parametrize("bad", BAD, ids=[f"{k}={v}" for b in BAD for k, v in b.items()])
+def test_option_values_no_plan_can_use_are_refused_by_name(bad: dict[str, object]) -> None:
+    good: dict[str, object] = {"contact_cost": Decimal("5"), "retention_rate": 0.3, "horizon_months": 12}
+    with pytest.raises(PlanError) as e:
+        PlanOptions(**{**good, **bad})  # type: ignore[arg-type]
+    assert "--" + next(iter(bad)).replace("_", "-") in str(e.value)
+
+
+@settings(max_examples=300)
+@given(arrays(np.float64, st.integers(0, 50), elements=st.floats(allow_nan=True, allow_infinity=True)))
+def test_the_cents_text_is_pythons(values: np.ndarray) -> None:
+    assert cents_text(values).to_pylist() == [f"{v:.2f}" for v in values.tolist()]
+
+
+def test_the_cents_text_near_ties() -> None:
+    values = np.array([0.005, 0.015, 2.675, 1.005, -1.005, -0.004, -0.0, 999999.995, 1e6, 123.45499999999])
+    assert cents_text(values).to_pylist() == [f"{v:.2f}" for v in values.tolist()]
+
+
+# Cells as an export may hold them: numbers in any spelling, categories in any case and spacing, blanks,
+# text that is neither, non-ASCII; no quote, comma or line end (such a file is read_rows' alone).
+cell_text = st.text(alphabet=st.sampled_from(list("0123456789.-+eE _abcMTOYwo-é\t")), max_size=12)
+cells = st.one_of(cell_text, st.sampled_from(["29.85", " 70.35 ", "", "Month-to-month", "two year", "Fiber optic"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.permutations(["customerID", "Contract", "InternetService", "MonthlyCharges", "tenure"]),
+    st.lists(st.lists(cells, min_size=5, max_size=5), max_size=25),
+    st.booleans(),
+)
+def test_arrow_reads_the_facts_read_rows_reads(header: list[str], rows: list[list[str]], crlf: bool) -> None:
+    end = "\r\n" if crlf else "\n"
+    text = ",".join(header) + end + "".join(",".join(r) + end for r in rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "in.csv"
+        path.write_bytes(text.encode())
+        fast, slow = arrow_facts(path), python_facts(path)
+    if fast is None:  # Arrow declined (a row it would read otherwise): read_rows is used, nothing to compare
+        return
+    assert len(fast) == len(slow)
+    assert np.array_equal(fast.monthly_charges, slow.monthly_charges, equal_nan=True)
+    assert fast.contract.tolist() == slow.contract.tolist()
+    assert fast.internet_service.tolist() == slow.internet_service.tolist()
