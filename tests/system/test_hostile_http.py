@@ -86,32 +86,39 @@ class Stack:
     (the same app, so the same refusals, whichever HTTP server runs it)."""
 
     def __init__(self, folder: Path):
-        self.redis = RedisServer(folder).start()
-        self.worker = RQWorker(folder, self.redis.url).start()
+        self.running = contextlib.ExitStack()  # stops what started, also when a later start fails
+        try:
+            self.start(folder)
+        except BaseException:
+            self.running.close()
+            raise
+        self.ids = itertools.count()
+        self.log_offsets = {self.server.log: 0, self.gunicorn.log: 0}
+        self.lines: dict[str, dict[str, Any]] = {}
+
+    def start(self, folder: Path) -> None:
+        self.redis = self.started(RedisServer(folder))
+        self.worker = self.started(RQWorker(folder, self.redis.url))
         env = {"CHURN_API_KEYS": KEY, "REDIS_URL": self.redis.url, "CHURN_JOB_MAX_BATCH": "200000",
                "CHURN_JOBS_PER_CALLER": "1000", "CHURN_JOBS_MAX_ACTIVE": "1000"}  # fmt: skip
-        self.server = Server(env=env, log_dir=folder).start()
-        self.gunicorn = Server(env=env, log_dir=folder, command=BOOK_GUNICORN).start()
+        self.server = self.started(Server(env=env, log_dir=folder))
+        self.gunicorn = self.started(Server(env=env, log_dir=folder, command=BOOK_GUNICORN))
         self.nginx = {
-            "project nginx": ProjectNginx([self.server.port], folder / "project-nginx").start(),
-            "platform-like nginx": Nginx(self.server.port, folder / "platform-nginx").start(),
+            "project nginx": self.started(ProjectNginx([self.server.port], folder / "project-nginx")),
+            "platform-like nginx": self.started(Nginx(self.server.port, folder / "platform-nginx")),
         }
         self.ports = {
             "server": self.server.port,
             "book gunicorn": self.gunicorn.port,
             **{name: n.port for name, n in self.nginx.items()},
         }
-        self.ids = itertools.count()
-        self.log_offsets = {self.server.log: 0, self.gunicorn.log: 0}
-        self.lines: dict[str, dict[str, Any]] = {}
+
+    def started(self, process: Any) -> Any:
+        self.running.callback(process.stop)
+        return process.start()
 
     def stop(self) -> None:
-        for nginx in self.nginx.values():
-            nginx.stop()
-        self.server.stop()
-        self.gunicorn.stop()
-        self.worker.stop()
-        self.redis.stop()
+        self.running.close()
 
     def request_id(self) -> str:
         return f"hostile-{next(self.ids)}"
