@@ -93,10 +93,11 @@ def measure(
         return [{"round": r, **run_once(source, target, rows, e, extra)} for r in range(rounds) for e in explains]
 
 
-def command_line(explain: int) -> str:
-    return " ".join(["python", "campaign.py", "score", "INPUT.csv", "--offline", "--output", "OUT.csv"]) + (
-        f" --explain {explain}" if explain else ""
-    )
+def command_line(explain: int, plan: bool = False, report: bool = False) -> str:
+    words = ["python", "campaign.py", "score", "INPUT.csv", "--offline", "--output", "OUT.csv"]
+    words += ["--explain", str(explain)] if explain else []
+    words += [*PLAN, "--budget", "ROWS/100"] if plan else []
+    return " ".join(words + (["--report", "REPORT.html"] if report else []))
 
 
 def main() -> None:

@@ -104,15 +104,18 @@ def headline(results: dict[str, Any], s: dict[str, Any]) -> list[str]:
 
 
 def offline_target(results: dict[str, Any]) -> list[str]:
-    plain = [o for o in results.get("offline", {}).get("summary", []) if o["explain"] == 0]
-    if not plain:
-        return []
-    o = plain[0]
-    return [
-        f"| offline `campaign.py --offline`, {o['rows']:,}-row CSV >= 1,000,000 rows/s end to end | "
-        f"{o['rows_per_s']:,.0f} rows/s (peak RSS {o['peak_rss_mib']:.0f} MiB) | "
-        f"{verdict(o['rows_per_s'] >= TARGETS['offline'] and o['rows'] >= 1_000_000)} |"
-    ]
+    """The offline target holds for the plain command and with a campaign plan (not with a report)."""
+    lines = []
+    for o in results.get("offline", {}).get("summary", []):
+        if o["explain"] != 0 or o.get("report"):
+            continue
+        what = "with a plan (`--budget`)" if o.get("plan") else "end to end"
+        lines.append(
+            f"| offline `campaign.py --offline` {what}, {o['rows']:,}-row CSV >= 1,000,000 rows/s | "
+            f"{o['rows_per_s']:,.0f} rows/s (peak RSS {o['peak_rss_mib']:.0f} MiB) | "
+            f"{verdict(o['rows_per_s'] >= TARGETS['offline'] and o['rows'] >= 1_000_000)} |"
+        )
+    return lines
 
 
 def container_target(results: dict[str, Any]) -> list[str]:

@@ -294,20 +294,24 @@ def offline(smoke: bool, rounds: int) -> dict[str, Any]:
     from bench.offline import command_line, measure
 
     rows = 20_000 if smoke else 1_000_000
-    runs = measure(rows, [0] if smoke else [0, 3], 1 if smoke else rounds)
-    for r in runs:
-        log(
-            f"offline round {r['round']} explain {r['explain']}: "
-            f"{r['rows_per_s']:.0f} rows/s, {r['peak_rss_mib']:.0f} MiB"
-        )
-    summary = []
-    for explain in sorted({r["explain"] for r in runs}):
-        mine = [r for r in runs if r["explain"] == explain]
+    # the plain command at each explain setting, then with a campaign plan, then with a plan and a report
+    variants = [(e, False, False) for e in ([0] if smoke else [0, 3])] + [(0, True, False), (0, True, True)]
+    summary, runs = [], []
+    for explain, plan, report in variants:
+        mine = measure(rows, [explain], 1 if smoke else rounds, plan, report)
+        for r in mine:
+            log(
+                f"offline round {r['round']} explain {explain} plan {plan} report {report}: "
+                f"{r['rows_per_s']:.0f} rows/s, {r['peak_rss_mib']:.0f} MiB"
+            )
+        runs += mine
         summary.append(
             {
                 "explain": explain,
+                "plan": plan,
+                "report": report,
                 "rows": rows,
-                "command": command_line(explain),
+                "command": command_line(explain, plan, report),
                 "rounds": len(mine),
                 **{k: median([r[k] for r in mine]) for k in ("seconds", "rows_per_s", "peak_rss_mib", "cpu_s")},
                 "all_rows_per_s": [r["rows_per_s"] for r in mine],
