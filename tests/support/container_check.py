@@ -63,7 +63,7 @@ def run_checks(image: str) -> Report:
             model_probability=in_process_probability(),
             user=user,
             exit_code=exit_code,
-            shutdown_logged="Shutting down: Master" in container.logs(),
+            shutdown_logged="Shutting down granian" in container.logs(),  # granian's line on a clean stop
         )
     finally:
         container.remove()
