@@ -15,7 +15,7 @@ from churn.core.model import load_model
 from churn.core.service import ChurnService
 from churn.errors import ModelLoadError
 from churn.jobs.queue import init_worker
-from churn.jobs.worker import WorkerStopped, connection, serve
+from churn.jobs.worker import WorkerStopped, connection, serve, stop_on_signals
 from churn.logs import configure_logging
 
 log = logging.getLogger("churn.worker")
@@ -34,9 +34,10 @@ def main() -> None:
     init_worker(
         ChurnService(model, settings.threshold, settings.job_max_batch, range_tolerance=settings.range_tolerance)
     )
+    stopping = stop_on_signals()
     log.info("worker ready with model %s", model.version)
     try:
-        serve(connection(settings.redis_url, settings.redis_timeout), settings.job_heartbeat)
+        serve(connection(settings.redis_url, settings.redis_timeout), settings.job_heartbeat, stopping)
     except WorkerStopped as e:
         # The jobs themselves are in Redis, not in this process: one clear line instead of a traceback.
         logging.getLogger("churn").critical("stopping without Redis: %s", e)

@@ -118,9 +118,18 @@ class ChurnWorker(Worker):
             raise
 
 
-def serve(redis: Redis, heartbeat: int) -> None:
-    """Run RQ work loops until asked to stop; after a loop lost to Redis, wait for it and start another."""
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets: installed before the worker says it is ready, so a stop
+    sent at any moment afterwards is a clean stop, never the default handler's kill."""
     stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    return stopping
+
+
+def serve(redis: Redis, heartbeat: int, stopping: threading.Event | None = None) -> None:
+    """Run RQ work loops until asked to stop; after a loop lost to Redis, wait for it and start another."""
+    stopping = stopping if stopping is not None else stop_on_signals()
     while True:
         try:
             worker = ChurnWorker([Queue(QUEUE_NAME, connection=redis)], redis, heartbeat, stopping)
