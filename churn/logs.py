@@ -5,31 +5,90 @@ from __future__ import annotations
 import datetime
 import logging
 import sys
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
+
+
+def json_line(created: float, level: str, logger: str, message: str, fields: Mapping[str, Any]) -> str:
+    """The one shape of a log line: time, level, logger and message, then the record's own fields."""
+    out: dict[str, Any] = {
+        "time": datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+    out.update(fields)
+    # orjson: this runs once per request (the request log line), json.dumps took several times longer.
+    return orjson.dumps(out, default=str).decode()
 
 
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON line; `extra={"fields": {...}}` adds structured fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        out.update(getattr(record, "fields", {}))
+        fields = getattr(record, "fields", {})
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        # orjson: this runs once per request (the request log line), json.dumps took several times longer.
-        return orjson.dumps(out, default=str).decode()
+            fields = {**fields, "exception": self.formatException(record.exc_info)}
+        return json_line(record.created, record.levelname, record.name, record.getMessage(), fields)
+
+
+class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stream handler configure_logging installs; it can also write a line that has no record."""
+
+    def write_line(self, line: str) -> None:
+        """What emit() does with a formatted record: the line and a line end, flushed, under the lock."""
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(line + self.terminator)
+            self.flush()
+
+
+def sole_handler(logger: logging.Logger, level: int) -> JsonLines | None:
+    """The JsonLines handler when it is the only one a record of this logger and level reaches, unfiltered."""
+    if logger.disabled or logger.filters or not logger.isEnabledFor(level):
+        return None
+    reached: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        reached += current.handlers
+        current = current.parent if current.propagate else None
+    if len(reached) != 1:
+        return None
+    handler = reached[0]
+    if not isinstance(handler, JsonLines):
+        return None
+    plain = type(handler.formatter) is JsonFormatter and not handler.filters and handler.level <= level
+    return handler if plain else None
+
+
+class LineLog:
+    """Write one logger's INFO lines of structured fields, as logger.info(message, extra={"fields": f}) would.
+
+    For the request log line, one per request: where the line goes only to the JsonLines handler (as
+    configured), it is written without a LogRecord, whose making and dispatch cost several times the
+    line itself. Anywhere else (a test's capture, another handler, a filter) the record is made.
+    """
+
+    def __init__(self, logger: logging.Logger, message: str):
+        self.logger = logger
+        self.message = message
+
+    def write(self, fields: Mapping[str, Any]) -> None:
+        handler = sole_handler(self.logger, logging.INFO)
+        if handler is not None:
+            handler.write_line(json_line(time.time(), "INFO", self.logger.name, self.message, fields))
+        elif self.logger.isEnabledFor(logging.INFO):
+            # A record built directly: logger.info() would also walk the stack to find its caller.
+            record = logging.LogRecord(self.logger.name, logging.INFO, __file__, 0, self.message, None, None)
+            record.fields = fields
+            self.logger.handle(record)
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Send every logger, the HTTP server's included, to stdout as JSON lines."""
-    handler = logging.StreamHandler(sys.stdout)
+    handler = JsonLines(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers = [handler]

@@ -56,14 +56,14 @@ def too_large(limit: int) -> ApiError:
     )
 
 
-def read_body(environ: dict[str, Any], limit: int) -> bytes:
+def read_body(environ: dict[str, Any], limit: int, frame: Framing | None = None) -> bytes:
     """Read the request's whole body (at most `limit` bytes) and hand it on; raise ApiError to refuse it.
 
     413 when the declared length or the chunks pass the limit; 411 `length_required` for chunks within
     it; 400 `incomplete_body` when the client sends less than it declared; 400 `invalid_body` when the
-    server cannot decode the framing.
+    server cannot decode the framing. frame: framing(environ), where the caller has it already.
     """
-    frame = framing(environ)
+    frame = frame or framing(environ)
     if frame.length is not None and frame.length > limit:
         raise too_large(limit)  # refused unread: the caller closes the connection
     body = read_stream(environ["wsgi.input"], limit if frame.length is None else frame.length, frame.chunked)

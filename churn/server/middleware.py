@@ -24,6 +24,7 @@ from werkzeug.routing import Map
 from werkzeug.wsgi import get_path_info
 
 from churn.errors import ApiError, Code
+from churn.logs import LineLog
 from churn.server.body import framing, read_body
 from churn.server.metrics import Metrics
 from churn.server.wsgi import BODY_KEY, CLOSE_KEY, ROUTE_KEY, ROWS_KEY, status_line
@@ -133,6 +134,7 @@ class RequestMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.model_version = metrics.model_version
+        self.access_log = LineLog(log, "request")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -161,15 +163,16 @@ class RequestMiddleware:
             if not METHOD.fullmatch(environ.get("REQUEST_METHOD", "")):  # werkzeug upper-cases "post"
                 return self.refuse(environ, start, BAD_METHOD)
             try:
-                if framing(environ).has_body:
-                    read_body(environ, self.max_body_bytes)
+                frame = framing(environ)
+                if frame.has_body:
+                    read_body(environ, self.max_body_bytes, frame)
             except ApiError as e:
                 return self.refuse(environ, start, e)
             # Flask has the whole body in memory when it returns, so this is the time to answer;
             # a streamed body's sending time is not included (no route streams).
             return self.app(environ, start)
         finally:
-            self.finish(environ, route, status[0], started, request_id)
+            self.finish(environ, path, route, status=status[0], started=started, request_id=request_id)
 
     def caller(self, environ: dict[str, Any]) -> str | None:
         """The key that authorizes the request, by position ("key-1"), or None."""
@@ -210,24 +213,22 @@ class RequestMiddleware:
                 return orjson.dumps(shape(error))
         return UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
 
-    def finish(self, environ: dict[str, Any], route: str, status: str, started: float, request_id: str) -> None:
+    def finish(
+        self, environ: dict[str, Any], path: str, route: str, *, status: str, started: float, request_id: str
+    ) -> None:
         seconds = time.perf_counter() - started
         self.metrics.record_request(route, status, seconds)
         fields = {
             "request_id": request_id,
             "method": environ.get("REQUEST_METHOD"),
             "route": route,
-            "path": get_path_info(environ)[:MAX_LOGGED_PATH],
+            "path": path[:MAX_LOGGED_PATH],
             "status": int(status),
             "rows": environ.get(ROWS_KEY, 0),
             "latency_ms": round(seconds * 1000, 3),
             "model_version": self.model_version,
         }
-        if log.isEnabledFor(logging.INFO):
-            # A record built directly: logger.info() would also walk the stack to find its caller.
-            record = logging.LogRecord(log.name, logging.INFO, __file__, 0, "request", None, None)
-            record.fields = fields
-            log.handle(record)
+        self.access_log.write(fields)
 
 
 def framing_has_body(environ: dict[str, Any]) -> bool:
