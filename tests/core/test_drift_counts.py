@@ -85,3 +85,23 @@ def test_one_customer_at_a_time_counts_as_a_batch_does(model: LoadedModel) -> No
         for m in (one, batch)
     ]
     assert counts[0] == counts[1] and sum(counts[0]) == len(customers) and all(counts[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_a_scored_batch_counts_its_bins_as_row_by_row(model: LoadedModel, data: st.DataObject) -> None:
+    """Through the service: a clean batch (its customers kept as columns) and a mixed one (some rows
+    through the per-row validator) count the bins that the validated customers give one by one."""
+    from churn.core.service import ChurnService  # noqa: PLC0415
+
+    customers = telco_customers(model, 300)
+    picked = data.draw(st.lists(st.sampled_from(customers), min_size=COLUMN_WISE_ROWS, max_size=3 * COLUMN_WISE_ROWS))
+    if data.draw(st.booleans()):  # a raw CRM spelling: that row takes the per-row validator
+        picked = [*picked, {**picked[0], "contract": "Month-to-month", "paymentmethod": "Electronic check"}]
+    metrics = Metrics(model, 0.5)
+    service = ChurnService(model, observer=metrics.observer)
+    service.score_rows(picked)
+    validator = CustomerValidator(model.contract())
+    bins = Bins(model.metadata["training_distribution"], model.vocabulary)
+    expected = row_by_row(bins, [validator.validate(c)[0] for c in picked])
+    assert metrics.observer.window.totals()[: len(bins.bins)] == expected
