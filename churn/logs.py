@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -12,10 +13,32 @@ from typing import Any
 import orjson
 
 
+class Clock:
+    """A time as the lines show it: datetime's UTC isoformat to the millisecond, the date and time part
+    made once a second (making a datetime for every line was a third of the request line's cost)."""
+
+    def __init__(self) -> None:
+        self.cached = (math.nan, "")  # (second, its date and time text): one tuple, so threads see a pair
+
+    def stamp(self, created: float) -> str:
+        # datetime.fromtimestamp's own rounding: to the nearest microsecond, half to even
+        fraction, second = math.modf(created)
+        micro = round(fraction * 1e6)
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        cached = self.cached
+        if cached[0] != second:
+            cached = self.cached = (second, datetime.datetime.fromtimestamp(second, datetime.UTC).isoformat()[:19])
+        return f"{cached[1]}.{micro // 1000:03d}+00:00"
+
+
+CLOCK = Clock()
+
+
 def json_line(created: float, level: str, logger: str, message: str, fields: Mapping[str, Any]) -> str:
     """The one shape of a log line: time, level, logger and message, then the record's own fields."""
     out: dict[str, Any] = {
-        "time": datetime.datetime.fromtimestamp(created, datetime.UTC).isoformat(timespec="milliseconds"),
+        "time": CLOCK.stamp(created),
         "level": level,
         "logger": logger,
         "message": message,

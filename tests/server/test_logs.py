@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from churn.logs import JsonFormatter, JsonLines, LineLog
+from churn.logs import Clock, JsonFormatter, JsonLines, LineLog
 
 FIELDS = {"request_id": "r-1", "route": "/predict", "status": 200, "latency_ms": 0.25, "path": "/caf\u00e9\n"}
 
@@ -91,3 +93,14 @@ def test_a_setting_that_changes_the_line_is_obeyed(logger: logging.Logger, setti
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     LineLog(logger, "request").write(FIELDS)
     assert stream.getvalue() == ("INFO request\n" if setting == "formatter" else "")
+
+
+NEAR_A_SECONDS_END = st.integers(1, 4_000_000_000).map(lambda s: s + 0.9999995)  # rounds up to the next second
+
+
+@given(st.floats(min_value=1, max_value=4e9, allow_nan=False) | NEAR_A_SECONDS_END)
+def test_a_lines_time_is_datetimes_own(created: float) -> None:
+    """The stamp made once a second and completed per line is what datetime itself writes, rounding included."""
+    clock = Clock()
+    for t in (created, created - 1, created):  # a new second, an older one, the first again
+        assert clock.stamp(t) == datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat(timespec="milliseconds")
