@@ -29,11 +29,17 @@ class Observer(Protocol):
     ) -> None:
         """Record one call; must be cheap and must not raise."""
 
+    def observe_one(self, customer: Customer, probability: float) -> None:
+        """Record one scored customer (every POST /predict), as observe() would record a batch of one."""
+
 
 class NullObserver:
     def observe(
         self, customers: Sequence[Customer], probabilities: np.ndarray, rejected: Sequence[InvalidCustomer]
     ) -> None:
+        pass
+
+    def observe_one(self, customer: Customer, probability: float) -> None:
         pass
 
 
@@ -65,7 +71,7 @@ class ChurnService:
             self.observer.observe((), NO_SCORES, (e,))
             raise ApiError(422, Code.VALIDATION_FAILED, str(e), e.details()) from None
         probability = self.scorer.probability(customer)
-        self.observer.observe((customer,), np.array((probability,)), ())
+        self.observer.observe_one(customer, probability)
         return {"churn_probability": probability, "churn": probability >= self.threshold}
 
     def predict_batch(self, payload: Any) -> dict[str, Any]:

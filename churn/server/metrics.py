@@ -138,7 +138,7 @@ class PredictionObserver:
         self, customers: Sequence[Customer], probabilities: np.ndarray, rejected: Sequence[InvalidCustomer]
     ) -> None:
         if len(customers) == 1 and not rejected:
-            self.observe_one(customers[0], float(probabilities[0]))
+            self.count_one(customers[0], float(probabilities[0]))
             return
         churners = int(np.count_nonzero(probabilities >= self.threshold))
         unknown_rows = self.count_rejected(rejected)
@@ -160,6 +160,12 @@ class PredictionObserver:
         self.ensure_publisher()
 
     def observe_one(self, customer: Customer, probability: float) -> None:
+        try:
+            self.count_one(customer, probability)
+        except Exception:  # metrics must never fail a prediction
+            log.exception("metrics observer failed")
+
+    def count_one(self, customer: Customer, probability: float) -> None:
         """_observe for one scored customer (every POST /predict), in plain Python: the same counts.
 
         The general path's numpy comparison and generators cost about as much as the whole update.

@@ -75,16 +75,17 @@ def test_one_customer_at_a_time_counts_as_a_batch_does(model: LoadedModel) -> No
     """The single-customer path (POST /predict) leaves the window and counters the general path leaves."""
     customers = telco_customers(model, 25)
     probabilities = np.linspace(0.05, 0.95, len(customers))
-    one, batch = Metrics(model, 0.5), Metrics(model, 0.5)
+    one, one_as_batch, batch = Metrics(model, 0.5), Metrics(model, 0.5), Metrics(model, 0.5)
     for customer, probability in zip(customers, probabilities, strict=True):
-        one.observer.observe((customer,), np.array((probability,)), ())
+        one.observer.observe_one(customer, float(probability))
+        one_as_batch.observer.observe((customer,), np.array((probability,)), ())
     batch.observer.observe(customers, probabilities, ())
-    assert one.observer.window.totals() == batch.observer.window.totals()
+    assert one.observer.window.totals() == one_as_batch.observer.window.totals() == batch.observer.window.totals()
     counts = [
         [m.registry.get_sample_value("churn_predictions_total", {"decision": d}) for d in ("churn", "no_churn")]
-        for m in (one, batch)
+        for m in (one, one_as_batch, batch)
     ]
-    assert counts[0] == counts[1] and sum(counts[0]) == len(customers) and all(counts[0])
+    assert counts[0] == counts[1] == counts[2] and sum(counts[0]) == len(customers) and all(counts[0])
 
 
 @settings(max_examples=25, deadline=None)

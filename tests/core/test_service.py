@@ -23,6 +23,9 @@ class Recorder:
         codes = [e.code for r in rejected for e in r.errors]
         self.calls.append((len(customers), probabilities.tolist(), codes))
 
+    def observe_one(self, customer: Any, probability: float) -> None:
+        self.observe((customer,), np.array((probability,)), ())
+
 
 def test_observer_sees_every_scored_and_rejected_row(model: LoadedModel) -> None:
     recorder = Recorder()

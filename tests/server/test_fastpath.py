@@ -104,6 +104,9 @@ class Recorder:
     def observe(self, customers: Sequence[Any], probabilities: np.ndarray, rejected: Sequence[InvalidCustomer]) -> None:
         self.calls.append(([dict(c) for c in customers], probabilities.copy(), [str(e) for e in rejected]))
 
+    def observe_one(self, customer: Any, probability: float) -> None:
+        self.observe((customer,), np.array((probability,)), ())
+
 
 CONTRACT = load_model(MODEL_PATH, sklearn_objects=False).contract()
 
