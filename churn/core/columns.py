@@ -29,6 +29,7 @@ from churn.core.validation import CustomerValidator, InvalidCustomer
 NAN = math.nan
 _KNOWN_KEYS = frozenset((*features.FIELDS, features.ID_FIELD))
 _NUMBER_TYPES = frozenset((int, float))
+_DICT = frozenset((dict,))
 
 
 @dataclass
@@ -50,10 +51,16 @@ class BatchScorer:
         self.validator = validator
         self.contract = contract = validator.contract
         self.scorer = scorer
-        # What a plainly clean cell may hold: values the contract itself accepts as they are.
-        self.weights = {
-            f: {v: w for v, w in table.items() if contract.fields[f].check(v) == (v, None)}
+        # What a plainly clean cell may hold: values the contract itself accepts as they are, each by its
+        # code (its position in categories[f]); a cell's weight is its code's, and the drift bins count codes.
+        self.categories = {
+            f: tuple(v for v in table if contract.fields[f].check(v) == (v, None))
             for f, table in scorer.categorical.items()
+        }
+        self.codes = {f: {v: i for i, v in enumerate(values)} for f, values in self.categories.items()}
+        # the weight of each code, then NaN: the weight of code -1, which a cell that is not clean gets
+        self.weights = {
+            f: np.array([*(scorer.categorical[f][v] for v in values), NAN]) for f, values in self.categories.items()
         }
         self.flags = {f.name: frozenset(v for v in f.values if f.check(v) == (v, None)) for f in contract.flags}
         self.numbers = {f.name: f for f in contract.numbers}
@@ -61,8 +68,11 @@ class BatchScorer:
 
     def run(self, rows: Sequence[Any]) -> ValidatedBatch:
         n = len(rows)
-        clean = np.fromiter((type(r) is dict and _KNOWN_KEYS.issuperset(r) for r in rows), dtype=bool, count=n)
-        fast_rows = list(rows) if clean.all() else [r for r, ok in zip(rows, clean.tolist(), strict=True) if ok]
+        if _DICT.issuperset(map(type, rows)) and all(map(_KNOWN_KEYS.issuperset, rows)):  # the usual case, in C loops
+            clean, fast_rows = np.ones(n, dtype=bool), list(rows)
+        else:
+            clean = np.fromiter((type(r) is dict and _KNOWN_KEYS.issuperset(r) for r in rows), dtype=bool, count=n)
+            fast_rows = [r for r, ok in zip(rows, clean.tolist(), strict=True) if ok]
         ok, logits, customers, numbers = self.columns(fast_rows)
         clean[clean] = ok
         return self.assemble(rows, clean, logits, customers, numbers)
@@ -77,9 +87,11 @@ class BatchScorer:
         ok = np.ones(n, dtype=bool)
         if not self.contract.customerid.all_as_given(ids):  # 12.0 or NaN: the validator gives the id
             ok = np.fromiter(map(self.contract.customerid.as_given, ids), dtype=bool, count=n)
+        codes = np.empty((len(self.scorer.categorical), n), dtype=np.int64)
         terms = np.empty((len(self.scorer.categorical), n))
         for i, field in enumerate(self.scorer.categorical):
-            terms[i] = category_weights(table[field], self.weights[field])
+            codes[i] = category_codes(table[field], self.codes[field])
+            terms[i] = self.weights[field][codes[i]]
         ok &= ~np.isnan(terms).any(axis=0)
         values: dict[str, np.ndarray] = {}
         for field in self.scorer.numeric:
@@ -93,7 +105,8 @@ class BatchScorer:
             ok &= good
         keep = np.flatnonzero(ok).tolist()
         picked = [table[f] if len(keep) == n else [table[f][i] for i in keep] for f in self.order]
-        customers = CustomerColumns(self.order, picked)
+        kept_codes = {f: codes[i, ok] for i, f in enumerate(self.scorer.categorical)}
+        customers = CustomerColumns(self.order, picked, CategoryCodes(self.categories, kept_codes))
         valid = {f: v[ok] for f, v in values.items()}
         logits = self.scorer.logits_from_columns(terms[:, ok], valid)
         return ok, logits, customers, valid
@@ -143,17 +156,27 @@ class BatchScorer:
         )
 
 
+@dataclass(frozen=True)
+class CategoryCodes:
+    """Each categorical column of clean customers as codes: row r's value is categories[f][codes[f][r]]."""
+
+    categories: Mapping[str, tuple[str, ...]]
+    codes: Mapping[str, np.ndarray]
+
+
 class CustomerColumns(Sequence[dict[str, Any]]):
     """Clean customers kept as columns; each is built as the validator's dict only when someone reads it.
 
     Building 1000 dicts costs more than validating and scoring them, and most batches (no explain, an
-    observer that only counts) never read them.
+    observer that only counts) never read them. The categorical columns come with their codes too, from
+    the lookup that found their weights, so that counting categories (the drift bins) needs no lookup again.
     """
 
-    def __init__(self, fields: tuple[str, ...], columns: list[list[Any]]):
+    def __init__(self, fields: tuple[str, ...], columns: list[list[Any]], codes: CategoryCodes | None = None):
         self.fields = fields
         self.columns = columns
         self.size = len(columns[0]) if columns else 0
+        self.codes = codes
 
     def __len__(self) -> int:
         return self.size
@@ -187,12 +210,12 @@ def transpose(rows: list[dict[str, Any]], fields: tuple[str, ...]) -> dict[str, 
     return {f: list(column) for f, column in zip(fields, zip(*tuples, strict=True), strict=True)}
 
 
-def category_weights(column: list[Any], table: dict[str, float]) -> np.ndarray:
-    """Each value's weight, NaN where the value is not exactly a known category."""
+def category_codes(column: list[Any], table: dict[str, int]) -> np.ndarray:
+    """Each value's code, -1 where the value is not exactly a known category."""
     try:
-        return np.fromiter(map(table.get, column, repeat(NAN)), dtype=np.float64, count=len(column))
+        return np.fromiter(map(table.get, column, repeat(-1)), dtype=np.int64, count=len(column))
     except TypeError:  # an unhashable value (a list or an object): its row goes to the per-row validator
-        return np.array([table.get(v, NAN) if type(v) is str else NAN for v in column], dtype=np.float64)
+        return np.array([table.get(v, -1) if type(v) is str else -1 for v in column], dtype=np.int64)
 
 
 def number_values(column: list[Any]) -> np.ndarray:
@@ -228,3 +251,8 @@ def by_field(customers: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> M
     if isinstance(customers, CustomerColumns):
         return customers.by_field()
     return {f: [c[f] for c in customers] for f in fields}
+
+
+def codes_of(customers: Sequence[Mapping[str, Any]]) -> CategoryCodes | None:
+    """The categorical columns' codes, where the customers came with them."""
+    return customers.codes if isinstance(customers, CustomerColumns) else None

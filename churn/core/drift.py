@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from churn.core import features
+from churn.core.columns import CategoryCodes
 
 # A share of 0 in either distribution would make the PSI infinite; the usual floor.
 PSI_FLOOR = 1e-4
@@ -36,6 +37,7 @@ class Bins:
         self.bins: list[Bin] = []
         self.categorical: list[tuple[str, dict[Any, int]]] = []
         self.numerical: list[tuple[str, list[float], int]] = []
+        self.code_slots: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
         for field in features.CATEGORICAL:
             shares = training_distribution["categorical"][field]
             table = {value: self._add(field, str(value), shares.get(str(value), 0.0)) for value in vocabulary[field]}
@@ -58,21 +60,33 @@ class Bins:
         out.extend(offset + bisect_right(edges, customer[field]) for field, edges, offset in self.numerical)
         return out
 
-    def counts(self, columns: Mapping[str, Sequence[Any]], rows: int) -> list[int]:
+    def counts(self, columns: Mapping[str, Sequence[Any]], rows: int, coded: CategoryCodes | None = None) -> list[int]:
         """How many customers fall in each bin, from validated values given column by column.
 
         The same bins as indexes() gives row by row (searchsorted "right" is bisect_right), in a few
-        C loops per field, where row by row they would cost more than the batch's scoring.
+        C loops per field, where row by row they would cost more than the batch's scoring. A categorical
+        column that comes coded (churn.core.columns) is counted from its codes, without a lookup per value.
         """
         size = len(self.bins)
         total = np.zeros(size, dtype=np.int64)
         for field, table in self.categorical:
-            slots = np.fromiter(map(table.__getitem__, columns[field]), dtype=np.int64, count=rows)
+            if coded is not None and field in coded.codes:
+                slots = self.slots_of_codes(field, table, coded.categories[field])[coded.codes[field]]
+            else:
+                slots = np.fromiter(map(table.__getitem__, columns[field]), dtype=np.int64, count=rows)
             total += np.bincount(slots, minlength=size)
         for field, edges, offset in self.numerical:
             values = np.asarray(columns[field], dtype=np.float64)
             total += np.bincount(offset + np.searchsorted(edges, values, side="right"), minlength=size)
         return [int(c) for c in total]
+
+    def slots_of_codes(self, field: str, table: dict[Any, int], categories: tuple[str, ...]) -> np.ndarray:
+        """The bin of each code of a field's categories (made once per field and categories)."""
+        key = (field, categories)
+        slots = self.code_slots.get(key)
+        if slots is None:
+            slots = self.code_slots[key] = np.array([table[value] for value in categories], dtype=np.int64)
+        return slots
 
     def fields(self) -> list[str]:
         return [*features.CATEGORICAL, *features.NUMERICAL]

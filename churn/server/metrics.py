@@ -25,7 +25,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from churn.core import drift
-from churn.core.columns import by_field
+from churn.core.columns import by_field, codes_of
 from churn.core.model import LoadedModel
 from churn.core.scoring import Customer
 from churn.core.validation import InvalidCustomer
@@ -183,7 +183,7 @@ class PredictionObserver:
         """Each bin's count (large batches, column-wise), or each customer's bins (a few customers, row by row)."""
         if len(customers) < COLUMN_WISE_ROWS:
             return (slot for customer in customers for slot in self.bins.indexes(customer))
-        return self.bins.counts(by_field(customers, self.bins.fields()), len(customers))
+        return self.bins.counts(by_field(customers, self.bins.fields()), len(customers), codes_of(customers))
 
     def count_rejected(self, rejected: Sequence[InvalidCustomer]) -> int:
         """Count refused rows by code and unknown categories by field; return the rows with an unknown category."""
