@@ -101,8 +101,9 @@ LOGIT_LIMIT = 700.0
 def sigmoid(z: float) -> float:
     """Logistic function of one log-odds, bit for bit what sigmoids() gives for the same value."""
     # numpy's exp, not math.exp: the two differ in the last bit for some inputs, and a customer
-    # must score the same through /predict as through a batch.
-    return float(1.0 / (1.0 + np.exp(-min(max(z, -LOGIT_LIMIT), LOGIT_LIMIT))))
+    # must score the same through /predict as through a batch. The sum and quotient are IEEE's either
+    # way: in Python floats they skip two numpy scalar operations.
+    return 1.0 / (1.0 + float(np.exp(-min(max(z, -LOGIT_LIMIT), LOGIT_LIMIT))))
 
 
 def sigmoids(z: np.ndarray) -> np.ndarray:
