@@ -65,7 +65,7 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
         """What emit() does with a formatted record: the line and a line end, flushed, under the lock."""
         with self.lock:  # type: ignore[union-attr]
             self.stream.write(line + self.terminator)
-            self.flush()
+            self.stream.flush()  # the stream's own, not self.flush(): that one takes the lock again
 
 
 def sole_handler(logger: logging.Logger, level: int) -> JsonLines | None:
