@@ -62,10 +62,14 @@ class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
     """The stream handler configure_logging installs; it can also write a line that has no record."""
 
     def write_line(self, line: str) -> None:
-        """What emit() does with a formatted record: the line and a line end, flushed, under the lock."""
-        with self.lock:  # type: ignore[union-attr]
-            self.stream.write(line + self.terminator)
-            self.stream.flush()  # the stream's own, not self.flush(): that one takes the lock again
+        """What emit() does with a formatted record: the line and a line end, flushed, under the lock; a
+        failure (stdout closed) is reported as emit() reports it, never raised into the request."""
+        try:
+            with self.lock:  # type: ignore[union-attr]
+                self.stream.write(line + self.terminator)
+                self.stream.flush()  # the stream's own, not self.flush(): that one takes the lock again
+        except Exception:  # logging's own rule: a handler never raises
+            self.handleError(logging.makeLogRecord({"msg": line}))
 
 
 def sole_handler(logger: logging.Logger, level: int) -> JsonLines | None:

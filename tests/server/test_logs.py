@@ -104,3 +104,13 @@ def test_a_lines_time_is_datetimes_own(created: float) -> None:
     clock = Clock()
     for t in (created, created - 1, created):  # a new second, an older one, the first again
         assert clock.stamp(t) == datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def test_a_line_that_cannot_be_written_never_fails_the_caller(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    logger.addHandler(json_lines(stream))
+    stream.close()  # as stdout closed under the server
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # as logging.StreamHandler.emit would report it
+    LineLog(logger, "request").write(FIELDS)
