@@ -69,12 +69,24 @@ def arrow_of(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(ARROW_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
-def text_bytes(lines: pa.Array) -> bytes:
-    """The concatenated values of a string array: its data buffer between the first and last offsets."""
+def offsets_of(strings: pa.Array) -> np.ndarray:
+    """A string array's n + 1 offsets into its data buffer, without a copy."""
+    if not len(strings):
+        return np.zeros(1, dtype=np.int32)
+    return np.frombuffer(strings.buffers()[1], dtype=np.int32, count=len(strings) + 1, offset=strings.offset * 4)
+
+
+def text_view(lines: pa.Array) -> memoryview:
+    """The concatenated values of a string array, without a copy: its data between the first and last offsets."""
     if not len(lines):
-        return b""
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
-    return bytes(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+        return memoryview(b"")
+    offsets = offsets_of(lines)
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
+
+
+def text_bytes(lines: pa.Array) -> bytes:
+    """The concatenated values of a string array, as bytes."""
+    return bytes(text_view(lines))
 
 
 def float_text(values: np.ndarray) -> pa.Array:

@@ -64,6 +64,8 @@ class OutputColumns:
     errors: dict[int, str]  # row -> "<code>: <message>", for the rejected rows
     warnings: dict[int, str]  # row -> "field=code;...", for the scored rows that have any
     reasons: pa.Array | None = None  # codes joined with ";" per row; None: not asked for
+    # Not a column: the offline engine's validated monthlycharges, which a plan reuses (churn.campaign.carried)
+    monthly_charges: np.ndarray | None = None
 
     def cells(self) -> dict[str, pa.Array | str]:
         """Each column's cell texts, csv-quoted: an array, or one text that every row shares."""
