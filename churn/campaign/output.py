@@ -165,8 +165,5 @@ def warnings_cell(warnings: Iterable[Mapping[str, Any]]) -> str:
 
 
 def plan_cells(values: np.ndarray, selected: np.ndarray) -> pa.Array:
-    """Each row's "expected_value,contact" text ("," for a rejected row)."""
-    scored = pa.array(~np.isnan(values))
-    value = pc.if_else(scored, cents_text(np.nan_to_num(values)), "")
-    contact = pc.if_else(scored, pc.if_else(pa.array(selected), "true", "false"), "")
-    return pc.binary_join_element_wise(value, contact, ",")
+    """Each row's "expected_value,contact" text ("," for a rejected row: its value is NaN)."""
+    return cents_text(values, (",false", ",true"), selected, nan=",")
