@@ -42,7 +42,7 @@ from churn.campaign.arrowtext import (
     quoted,
     sparse_text,
     strings,
-    text_bytes,
+    text_view,
 )
 from churn.campaign.summary import Summary
 
@@ -92,7 +92,7 @@ class OutputColumns:
 
     def text(self) -> OutputText:
         lines = self.lines()
-        return OutputText(self, lines, text_bytes(lines))
+        return OutputText(self, lines, text_view(lines))
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class OutputText:
 
     columns: OutputColumns
     lines: pa.Array
-    data: bytes
+    data: memoryview  # the lines' own buffer, written as it is (no copy)
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -163,7 +163,7 @@ class OutputWriter:
                 self.file.close()
                 raise
 
-    def write(self, data: bytes, rows: int, durable: bool = False) -> None:
+    def write(self, data: bytes | memoryview, rows: int, durable: bool = False) -> None:
         """Write output bytes for `rows` input rows; durable now, or at the next checkpoint due."""
         self.file.write(data)
         self.pending_rows += rows
