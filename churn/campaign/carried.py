@@ -29,6 +29,8 @@ class Carried:
     def add(self, text: OutputText) -> None:
         """Keep what the plan needs of the next block written."""
         columns = text.columns
+        if not len(text):  # a block of blank lines: no rows, no bytes
+            return
         if columns.monthly_charges is None:
             raise ValueError("a block without its monthly charges (only the offline engine's blocks carry them)")
         self.probabilities.append(np.where(columns.rejected, np.nan, columns.probabilities))

@@ -79,6 +79,27 @@ def test_the_carried_scores_and_charges_are_those_read_back(
     assert len(HEADER) + lengths == out.stat().st_size
 
 
+@pytest.mark.parametrize("shape", ["header only", "blank lines only", "blank lines between blocks"])
+def test_a_plan_of_a_file_with_blank_lines_or_no_rows_is_the_plan_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    monkeypatch.setattr(offline, "CHUNK_BYTES", 4096)
+    source = tmp_path / "in.csv"
+    lines = DATA_PATH.read_text().splitlines(keepends=True)
+    body = {
+        "header only": [],
+        "blank lines only": ["\n"] * 3,
+        "blank lines between blocks": [*lines[1:40], *["\n"] * 5000, *lines[40:80]],
+    }[shape]
+    source.write_text("".join([lines[0], *body]))
+    outputs = []
+    for extra in ((), ("--report", str(tmp_path / "r.html"))):  # carried; read back
+        out = tmp_path / f"out{len(extra)}.csv"
+        assert campaign.main(["score", str(source), "--offline", "-o", str(out), *PLAN, "--budget", "5", *extra]) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
 def test_nothing_is_carried_unless_asked_or_when_the_engine_stops_early(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     messy(source)
