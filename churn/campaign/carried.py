@@ -33,8 +33,12 @@ class Carried:
             return
         if columns.monthly_charges is None:
             raise ValueError("a block without its monthly charges (only the offline engine's blocks carry them)")
-        self.probabilities.append(np.where(columns.rejected, np.nan, columns.probabilities))
-        self.monthly_charges.append(np.where(columns.rejected, np.nan, columns.monthly_charges))
+        probabilities, monthly_charges = columns.probabilities, columns.monthly_charges
+        if columns.rejected.any():  # else the block's own arrays, which nothing changes after scoring
+            probabilities = np.where(columns.rejected, np.nan, probabilities)
+            monthly_charges = np.where(columns.rejected, np.nan, monthly_charges)
+        self.probabilities.append(probabilities)
+        self.monthly_charges.append(monthly_charges)
         ends = offsets_of(text.lines)
         self.line_ends.append(ends - ends[0])
 

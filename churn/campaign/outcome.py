@@ -191,13 +191,13 @@ def rewrite_carried(path: Path, line_ends: list[np.ndarray], values: np.ndarray,
     positions = len(HEADER) + np.cumsum([0] + [int(ends[-1]) for ends in line_ends])
     tmp = path.with_name(path.name + ".plan.tmp")
     with path.open("rb") as f, tmp.open("wb") as out:
+        if os.fstat(f.fileno()).st_size != positions[-1] or os.pread(f.fileno(), len(HEADER), 0) != HEADER:
+            raise OutputMismatch(f"{path} is no longer the output the run wrote")
 
         def planned_block(k: int) -> pa.Array:
             ends, rows = line_ends[k], slice(starts[k], starts[k + 1])
             # From the line end before the block: "\n" + its rows' text without the last line end.
             data = os.pread(f.fileno(), int(ends[-1]), int(positions[k]) - 1)
-            if len(data) != ends[-1]:
-                raise OutputMismatch(f"{path} is shorter than the run that wrote it")
             body = pa.StringArray.from_buffers(len(ends) - 1, pa.py_buffer(ends), pa.py_buffer(data))
             return pc.binary_join_element_wise(body, plan_cells(values[rows], selected[rows]), ",")
 

@@ -8,6 +8,7 @@ import csv
 import functools
 import json
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,9 @@ from hypothesis import strategies as st
 import campaign
 from churn.campaign.facts import number, python_facts, read_facts
 from churn.campaign.offline import engine as offline
-from churn.campaign.outcome import read_scores
+from churn.campaign.outcome import OutputMismatch, conclude, read_scores
 from churn.campaign.output import HEADER
+from churn.campaign.plan import PlanOptions
 from churn.campaign.progress import Progress
 from churn.campaign.run import RunOptions, run
 from churn.campaign.scorers import OfflineScorer, offline_scorer
@@ -98,6 +100,20 @@ def test_a_plan_of_a_file_with_blank_lines_or_no_rows_is_the_plan_read_back(
         assert campaign.main(["score", str(source), "--offline", "-o", str(out), *PLAN, "--budget", "5", *extra]) == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_an_output_changed_since_the_run_is_not_planned_from_what_was_carried(tmp_path: Path) -> None:
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    messy(source)
+    state = run(RunOptions(source, out, carry=True), offline_scorer(MODEL_PATH, 0, None), Progress(every=60))
+    assert state.carried is not None
+    written = out.read_bytes()
+    plan = PlanOptions(Decimal("10"), 0.3, 12, 5)
+    for changed in (written + b"x,1\n", written.replace(b"customerid", b"customerID", 1)):
+        out.write_bytes(changed)
+        with pytest.raises(OutputMismatch):
+            conclude(source, out, plan, for_report=False, carried=state.carried)
+        assert out.read_bytes() == changed
 
 
 def test_nothing_is_carried_unless_asked_or_when_the_engine_stops_early(tmp_path: Path) -> None:
