@@ -42,6 +42,7 @@ from churn.core.records import InputError
 from churn.errors import ModelLoadError
 
 if TYPE_CHECKING:
+    from churn.campaign.carried import Carried
     from churn.campaign.outcome import Outcome
     from churn.campaign.plan import PlanOptions
 
@@ -188,6 +189,7 @@ def score(args: argparse.Namespace) -> int:
     options = RunOptions(
         args.input, args.output, args.chunk_size, 1 if args.offline else args.concurrency,
         args.explain, args.threshold, args.resume, args.top,
+        carry=args.plan is not None and args.report is None,  # a report reads segments and reasons back
     )  # fmt: skip
     try:
         # Hashing the input (for --resume) starts first, on its own thread: it overlaps loading numpy,
@@ -209,7 +211,7 @@ def score(args: argparse.Namespace) -> int:
         from churn.campaign.outcome import OutputMismatch  # noqa: PLC0415 - the plan's code only where it is used
 
         try:
-            outcome = conclude(args)
+            outcome = conclude(args, state.carried)
         except (OutputMismatch, OSError, UnicodeDecodeError) as e:
             return fail(USAGE, str(e))
     summary = state.summary  # of every row in the output, this run's and those of the runs it resumed
@@ -225,11 +227,12 @@ def score(args: argparse.Namespace) -> int:
     return OK if summary.rejected == 0 else REJECTED_ROWS
 
 
-def conclude(args: argparse.Namespace) -> Outcome:
-    """The plan applied to the finished output, and the report written from it."""
+def conclude(args: argparse.Namespace, carried: Carried | None = None) -> Outcome:
+    """The plan applied to the finished output (from what the offline engine carried, if it did), and
+    the report written from it."""
     from churn.campaign.outcome import conclude as apply_plan  # noqa: PLC0415
 
-    outcome = apply_plan(args.input, args.output, args.plan, for_report=args.report is not None)
+    outcome = apply_plan(args.input, args.output, args.plan, for_report=args.report is not None, carried=carried)
     if args.report:
         from churn.campaign.report import write_report  # noqa: PLC0415 - matplotlib only where a report is drawn
 

@@ -20,8 +20,7 @@ import pyarrow.compute as pc
 # that cell back whole: the rule is stated here, not asked of csv.writer.)
 QUOTED = ',"\n\r'
 NEEDS_QUOTES = r'[,"\n\r]'
-QUOTED_BYTE = np.zeros(256, dtype=bool)
-QUOTED_BYTE[list(QUOTED.encode("ascii"))] = True
+QUOTED_BYTES = tuple(c.encode("ascii") for c in QUOTED)
 # What a spreadsheet would run as a formula (OWASP's CSV injection rule): a cell starting with one of these.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_FIRST_BYTE = np.zeros(256, dtype=bool)
@@ -69,12 +68,24 @@ def arrow_of(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(ARROW_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
 
 
-def text_bytes(lines: pa.Array) -> bytes:
-    """The concatenated values of a string array: its data buffer between the first and last offsets."""
+def offsets_of(strings: pa.Array) -> np.ndarray:
+    """A string array's n + 1 offsets into its data buffer, without a copy."""
+    if not len(strings):
+        return np.zeros(1, dtype=np.int32)
+    return np.frombuffer(strings.buffers()[1], dtype=np.int32, count=len(strings) + 1, offset=strings.offset * 4)
+
+
+def text_view(lines: pa.Array) -> memoryview:
+    """The concatenated values of a string array, without a copy: its data between the first and last offsets."""
     if not len(lines):
-        return b""
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
-    return bytes(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
+        return memoryview(b"")
+    offsets = offsets_of(lines)
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
+
+
+def text_bytes(lines: pa.Array) -> bytes:
+    """The concatenated values of a string array, as bytes."""
+    return bytes(text_view(lines))
 
 
 def float_text(values: np.ndarray) -> pa.Array:
@@ -140,13 +151,20 @@ def quoted(column: pa.Array) -> pa.Array:
     """quote_one of every value, applied to the values that need it (nulls are empty cells)."""
     column = pc.fill_null(column, "")
     data = column.buffers()[2]
-    if data is None or not QUOTED_BYTE[np.frombuffer(data, dtype=np.uint8)].any():  # the usual case: one pass
+    if data is None or not holds_any(data, QUOTED_BYTES):  # the usual case
         return column
     needs = pc.match_substring_regex(column, NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return column
     wrapped = pc.binary_join_element_wise('"', pc.replace_substring(column, '"', '""'), '"', "")
     return pc.if_else(needs, wrapped, column)
+
+
+def holds_any(data: pa.Buffer, characters: tuple[bytes, ...]) -> bool:
+    """Whether the buffer holds one of the (one-byte) characters: a byte search per character, as
+    bytes.find does it (memchr), far cheaper than a table lookup per byte."""
+    text = data.to_pybytes()
+    return any(c in text for c in characters)
 
 
 def quote_one(text: str) -> str:
@@ -174,21 +192,42 @@ def sparse_text(n: int, cells: dict[int, str]) -> pa.Array | str:
 CENTS_FAST_LIMIT = 1e6  # below it, rint(value * 100) errs far less than the tie window: Arrow's text is Python's
 
 
-def cents_text(values: np.ndarray) -> pa.Array:
-    """f"{v:.2f}" of each value; values far from zero, not finite, or a hair from a rounding tie go
-    through Python itself."""
+@functools.cache
+def cents_table(tails: tuple[str, ...]) -> pa.Array:
+    """The texts ".00" to ".99", each followed by each tail in turn: entry 100 * k + c is cents c and tails[k]."""
+    return pa.array([f".{c:02d}{tail}" for tail in tails for c in range(100)], pa.string())
+
+
+def cents_text(
+    values: np.ndarray, tails: tuple[str, ...] = ("",), which: np.ndarray | None = None, nan: str | None = None
+) -> pa.Array:
+    """f"{v:.2f}" of each value, followed by tails[which[i]] (tails[0] without `which`); a NaN's whole
+    cell is `nan` when given. Values far from zero, not finite, or a hair from a rounding tie go through
+    Python itself.
+
+    The rest: the whole part cast by Arrow (with its sign), the cents and the tail taken from a table.
+    """
     with np.errstate(invalid="ignore", over="ignore"):  # huge, infinite and NaN values are odd: Python writes them
         scaled = np.abs(values) * 100.0
         odd = ~(scaled < CENTS_FAST_LIMIT * 100) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
-    units = np.where(odd, 0, np.rint(np.where(odd, 0, scaled))).astype(np.int64)
+        units = np.rint(np.where(odd, 0.0, scaled)).astype(np.int64)
     whole, cents = np.divmod(units, 100)
-    text = pc.binary_join_element_wise(
-        pc.if_else(pa.array(np.signbit(values)), "-", ""),
-        pc.cast(pa.array(whole), pa.string()),
-        pc.utf8_lpad(pc.cast(pa.array(cents), pa.string()), 2, "0"),
-        "",
-    )
-    text = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, -2), pc.utf8_slice_codeunits(text, -2), ".")
+    negative = np.signbit(values) & ~odd
+    np.negative(whole, out=whole, where=negative)
+    if which is not None:
+        cents += 100 * which.astype(np.int64)
+    wholes = pc.cast(arrow_of(whole), pa.string())
+    minus_zero = negative & (whole == 0)  # -0.004 is "-0.00": the integer cast has no -0
+    if minus_zero.any():
+        wholes = pc.if_else(arrow_of(minus_zero), "-0", wholes)
+    text = pc.binary_join_element_wise(wholes, cents_table(tails).take(arrow_of(cents)), "")
+    missing = np.isnan(values) if nan is not None else None
+    if missing is not None and missing.any():
+        text = pc.if_else(arrow_of(missing), nan, text)
+        odd &= ~missing
     if not odd.any():
         return text
-    return pc.replace_with_mask(text, pa.array(odd), pa.array([f"{v:.2f}" for v in values[odd].tolist()], pa.string()))
+    at = np.flatnonzero(odd)
+    chosen = which[at].tolist() if which is not None else [0] * len(at)
+    fixed = [f"{v:.2f}{tails[k]}" for v, k in zip(values[at].tolist(), chosen, strict=True)]
+    return with_python_text(text, odd, fixed)

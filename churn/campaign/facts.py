@@ -46,7 +46,12 @@ class Facts:
 
     @classmethod
     def none(cls) -> Facts:
-        return cls(np.empty(0), np.empty(0, dtype=object), np.empty(0, dtype=object))
+        return cls.without_segments(np.empty(0))
+
+    @classmethod
+    def without_segments(cls, monthly_charges: np.ndarray) -> Facts:
+        """Monthly charges only (the segments not read: empty)."""
+        return cls(monthly_charges, np.empty(0, dtype=object), np.empty(0, dtype=object))
 
 
 def number(value: Any) -> float:

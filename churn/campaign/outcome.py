@@ -8,6 +8,11 @@ columns at the end of each (PLAN_COLUMNS and their text: churn.campaign.output).
 file is left as it is, byte for byte (an output planned before loses its plan columns). The same output,
 input and plan options always give the same bytes, and a resumed run that finds the plan applied
 already applies it again from the same scores: the same bytes again.
+
+One shortcut, for a plan without a report after the offline engine wrote every row in one fresh run:
+the engine's own scores, monthly charges and line ends (churn.campaign.carried) stand in for the
+read-back and the input's facts; they are the same numbers (tests/campaign/test_carried.py), and the
+rows keep their own bytes, so the output is the same.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from churn.campaign.arrowtext import text_bytes
+from churn.campaign.arrowtext import text_bytes, text_view
+from churn.campaign.carried import Carried
 from churn.campaign.facts import Facts, python_facts, read_facts
-from churn.campaign.output import PLAN_COLUMNS, plan_cells
+from churn.campaign.ordered import ordered_map
+from churn.campaign.output import HEADER, OUTPUT_COLUMNS, PLAN_COLUMNS, plan_cells
 from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
 
 BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
+WORKERS = min(2, os.cpu_count() or 1)  # blocks rewritten at once, as the offline engine scores them
 
 
 class OutputMismatch(Exception):
@@ -59,8 +67,21 @@ class Outcome:
     figures: PlanFigures | None
 
 
-def conclude(input_path: Path, output: Path, plan: PlanOptions | None, *, for_report: bool = True) -> Outcome:
-    """Apply the plan (if any) to a finished output; what the summary and (for_report) the report show."""
+def conclude(
+    input_path: Path,
+    output: Path,
+    plan: PlanOptions | None,
+    *,
+    for_report: bool = True,
+    carried: Carried | None = None,
+) -> Outcome:
+    """Apply the plan (if any) to a finished output; what the summary and (for_report) the report show.
+
+    carried: what the offline engine held of every row of the output it just wrote (churn.campaign.carried):
+    a plan without a report then reads neither the output nor the input.
+    """
+    if carried is not None and plan is not None and not for_report:
+        return conclude_carried(output, carried, plan)
     scores = read_scores(output, details=for_report)
     facts = read_facts(input_path, segments=for_report) if plan is not None or for_report else Facts.none()
     if (plan is not None or for_report) and len(facts) != len(scores):
@@ -71,11 +92,29 @@ def conclude(input_path: Path, output: Path, plan: PlanOptions | None, *, for_re
     if plan is None:
         values, selected, found = np.full(n, np.nan), np.zeros(n, dtype=bool), None
     else:
-        values = expected_values(scores.probabilities, facts.monthly_charges, plan)
-        selected = select(values, plan)
-        found = figures(scores.probabilities, facts.monthly_charges, selected, plan)
+        values, selected, found = planned(scores.probabilities, facts.monthly_charges, plan)
     if plan is not None or scores.columns[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS:
         write_plan_columns(output, scores, values if plan is not None else None, selected)
+    return Outcome(scores, facts, plan, values, selected, found)
+
+
+def planned(
+    probabilities: np.ndarray, monthly_charges: np.ndarray, plan: PlanOptions
+) -> tuple[np.ndarray, np.ndarray, PlanFigures]:
+    """Each row's expected value, whom the plan contacts, and its figures."""
+    values = expected_values(probabilities, monthly_charges, plan)
+    selected = select(values, plan)
+    return values, selected, figures(probabilities, monthly_charges, selected, plan)
+
+
+def conclude_carried(output: Path, carried: Carried, plan: PlanOptions) -> Outcome:
+    """The plan applied from what the engine carried: the same values, selection and bytes as read back."""
+    probabilities, monthly_charges = carried.scores()
+    none = pa.array([], pa.string())
+    scores = Scores(probabilities, np.zeros(0, dtype=bool), none, OUTPUT_COLUMNS)
+    facts = Facts.without_segments(monthly_charges)
+    values, selected, found = planned(probabilities, monthly_charges, plan)
+    rewrite_carried(output, carried.line_ends, values, selected)
     return Outcome(scores, facts, plan, values, selected, found)
 
 
@@ -139,6 +178,39 @@ def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, se
             os.fsync(out.fileno())
     else:
         python_lines(path, tmp, header, cells)
+    replace_durably(tmp, path)
+
+
+def rewrite_carried(path: Path, line_ends: list[np.ndarray], values: np.ndarray, selected: np.ndarray) -> None:
+    """Replace an output the engine just wrote (HEADER, then its blocks' lines) by the same rows with
+    the plan cells at the end of each, reading each block's bytes at the offsets the engine recorded.
+
+    The blocks are rewritten two at a time on threads, as the engine scored them (Arrow releases the GIL).
+    """
+    starts = np.cumsum([0] + [len(ends) - 1 for ends in line_ends])
+    positions = len(HEADER) + np.cumsum([0] + [int(ends[-1]) for ends in line_ends])
+    tmp = path.with_name(path.name + ".plan.tmp")
+    with path.open("rb") as f, tmp.open("wb") as out:
+        if os.fstat(f.fileno()).st_size != positions[-1] or os.pread(f.fileno(), len(HEADER), 0) != HEADER:
+            raise OutputMismatch(f"{path} is no longer the output the run wrote")
+
+        def planned_block(k: int) -> pa.Array:
+            ends, rows = line_ends[k], slice(starts[k], starts[k + 1])
+            # From the line end before the block: "\n" + its rows' text without the last line end.
+            data = os.pread(f.fileno(), int(ends[-1]), int(positions[k]) - 1)
+            body = pa.StringArray.from_buffers(len(ends) - 1, pa.py_buffer(ends), pa.py_buffer(data))
+            return pc.binary_join_element_wise(body, plan_cells(values[rows], selected[rows]), ",")
+
+        out.write(",".join(OUTPUT_COLUMNS + PLAN_COLUMNS).encode())
+        for lines in ordered_map(planned_block, range(len(line_ends)), WORKERS, name="plan"):
+            out.write(text_view(lines))
+        out.write(b"\n")
+        out.flush()
+        os.fsync(out.fileno())
+    replace_durably(tmp, path)
+
+
+def replace_durably(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
     fd = os.open(path.parent, os.O_RDONLY)
     try:

@@ -42,7 +42,7 @@ from churn.campaign.arrowtext import (
     quoted,
     sparse_text,
     strings,
-    text_bytes,
+    text_view,
 )
 from churn.campaign.summary import Summary
 
@@ -64,6 +64,8 @@ class OutputColumns:
     errors: dict[int, str]  # row -> "<code>: <message>", for the rejected rows
     warnings: dict[int, str]  # row -> "field=code;...", for the scored rows that have any
     reasons: pa.Array | None = None  # codes joined with ";" per row; None: not asked for
+    # Not a column: the offline engine's validated monthlycharges, which a plan reuses (churn.campaign.carried)
+    monthly_charges: np.ndarray | None = None
 
     def cells(self) -> dict[str, pa.Array | str]:
         """Each column's cell texts, csv-quoted: an array, or one text that every row shares."""
@@ -90,7 +92,7 @@ class OutputColumns:
 
     def text(self) -> OutputText:
         lines = self.lines()
-        return OutputText(self, lines, text_bytes(lines))
+        return OutputText(self, lines, text_view(lines))
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class OutputText:
 
     columns: OutputColumns
     lines: pa.Array
-    data: bytes
+    data: memoryview  # the lines' own buffer, written as it is (no copy)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -163,8 +165,5 @@ def warnings_cell(warnings: Iterable[Mapping[str, Any]]) -> str:
 
 
 def plan_cells(values: np.ndarray, selected: np.ndarray) -> pa.Array:
-    """Each row's "expected_value,contact" text ("," for a rejected row)."""
-    scored = pa.array(~np.isnan(values))
-    value = pc.if_else(scored, cents_text(np.nan_to_num(values)), "")
-    contact = pc.if_else(scored, pc.if_else(pa.array(selected), "true", "false"), "")
-    return pc.binary_join_element_wise(value, contact, ",")
+    """Each row's "expected_value,contact" text ("," for a rejected row: its value is NaN)."""
+    return cents_text(values, (",false", ",true"), selected, nan=",")

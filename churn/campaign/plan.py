@@ -77,16 +77,22 @@ def expected_values(probabilities: np.ndarray, monthly_charges: np.ndarray, opti
     return kept - float(options.contact_cost)
 
 
-def ranking(values: np.ndarray) -> np.ndarray:
-    """The rows worth contacting (expected value > 0), best first, earlier rows first among equals."""
+def ranking(values: np.ndarray, first: int | None = None) -> np.ndarray:
+    """The rows worth contacting (expected value > 0), best first, earlier rows first among equals;
+    with `first`, only the first that many of them."""
     worth = np.flatnonzero(values > 0)  # NaN compares False: rows not scored are never ranked
-    order: np.ndarray = worth[np.argsort(-values[worth], kind="stable")]
+    if first is not None and first < len(worth):
+        # Only the rows at least as good as the first-th best can be among the first: sort those
+        # (with every tie of that value, in input order, so the stable sort still decides among them).
+        kth = np.partition(values[worth], len(worth) - first)[len(worth) - first] if first else np.inf
+        worth = worth[values[worth] >= kth]
+    order: np.ndarray = worth[np.argsort(-values[worth], kind="stable")][:first]
     return order
 
 
 def select(values: np.ndarray, options: PlanOptions) -> np.ndarray:
     """Which rows to contact: the best-ranked ones the budget pays for."""
-    chosen = ranking(values)[: options.max_contacts()]
+    chosen = ranking(values, options.max_contacts())
     selected = np.zeros(len(values), dtype=bool)
     selected[chosen] = True
     return selected

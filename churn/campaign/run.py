@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from churn.campaign.carried import Carried
 from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OutputText, from_predictions
 from churn.campaign.progress import Progress
@@ -51,6 +52,7 @@ class RunOptions:
     threshold: float | None = None
     resume: bool = False
     top: int = 0  # the summary keeps this many of the highest-risk rows
+    carry: bool = False  # the offline engine keeps what a plan needs (RunState.carried)
 
 
 @dataclass
@@ -65,10 +67,12 @@ class RunState:
     model_version: str | None = None
     version: int = STATE_VERSION
     path: Path = field(default=Path(), compare=False, repr=False)
-    # Not saved: a fresh run's input digest while it is still being computed, and the summary of the
-    # output (counted as it is written; a resumed run reads back what earlier runs wrote).
+    # Not saved: a fresh run's input digest while it is still being computed, the summary of the
+    # output (counted as it is written; a resumed run reads back what earlier runs wrote), and, when
+    # asked for and the offline engine wrote every row, what it hands the plan.
     digest: BackgroundDigest | None = field(default=None, compare=False, repr=False)
     summary: Summary = field(default_factory=Summary, compare=False, repr=False)
+    carried: Carried | None = field(default=None, compare=False, repr=False)
 
     def save(self) -> None:
         """Replace the state file atomically and durably (write, fsync, rename, fsync the folder).
@@ -88,7 +92,7 @@ class RunState:
         fsync_dir(self.path.parent)
 
 
-NOT_SAVED = frozenset({"path", "digest", "summary"})
+NOT_SAVED = frozenset({"path", "digest", "summary", "carried"})
 
 
 def fsync_dir(path: Path) -> None:
@@ -159,7 +163,7 @@ class OutputWriter:
                 self.file.close()
                 raise
 
-    def write(self, data: bytes, rows: int, durable: bool = False) -> None:
+    def write(self, data: bytes | memoryview, rows: int, durable: bool = False) -> None:
         """Write output bytes for `rows` input rows; durable now, or at the next checkpoint due."""
         self.file.write(data)
         self.pending_rows += rows
@@ -253,18 +257,23 @@ def fast_path_applies(options: RunOptions, state: RunState) -> bool:
 def run_fast(
     options: RunOptions, scorer: OfflineScorer, state: RunState, writer: OutputWriter, progress: Progress
 ) -> bool:
-    """Score with the offline engine, as far as it goes; True when it did the whole file."""
+    """Score with the offline engine, as far as it goes; True when it did the whole file (then, with
+    options.carry, state.carried holds what the plan needs of every row)."""
     check_model(state, scorer.service.model.version)
     progress.start(0, 0, size=options.input.stat().st_size)  # the share read, not a row count: no extra pass
     fast = scorer.fast_run(options.input)
+    carried = Carried() if options.carry else None
     for text in fast.blocks():
         writer.write(text.data, len(text))
         text.count(state.summary)
+        if carried is not None:
+            carried.add(text)
         progress.advance(len(text), position=fast.bytes_done)
     writer.checkpoint()
     if fast.finished:
         state.complete = True
         state.save()
+        state.carried = carried
     return fast.finished
 
 

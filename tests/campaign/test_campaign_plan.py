@@ -172,6 +172,8 @@ def test_a_finished_output_resumed_with_a_plan_gets_the_plan_of_a_fresh_run(tmp_
     fresh, resumed = tmp_path / "fresh.csv", tmp_path / "resumed.csv"
     args = (*PLAN, "--budget", "80", "--explain", "1")
     assert score(source, fresh, *args, "--report", str(tmp_path / "fresh.html")) == 0
+    carried = tmp_path / "carried.csv"  # without a report, planned from what the engine kept: the same bytes
+    assert score(source, carried, *args) == 0 and carried.read_bytes() == fresh.read_bytes()
     assert score(source, resumed, "--explain", "1") == 0
     assert json.loads(state_path(resumed).read_text())["complete"]
     for _ in range(2):
@@ -198,8 +200,13 @@ def test_an_interrupted_planned_run_resumes_to_the_same_bytes(tmp_path: Path) ->
     state = json.loads(state_path(cut).read_text())
     state.update(complete=False, input_sha256=hashlib.sha256(source.read_bytes()).hexdigest())
     state_path(cut).write_text(json.dumps(state))
+    partial_output = cut.read_bytes()
     assert score(source, cut, *args, "--resume", "--report", str(tmp_path / "cut.html")) == 0
     assert cut.read_bytes() == fresh.read_bytes()
+    resumed = tmp_path / "resumed.csv"  # resumed without a report: read back all the same
+    resumed.write_bytes(partial_output)
+    state_path(resumed).write_text(json.dumps(state))
+    assert score(source, resumed, *args, "--resume") == 0 and resumed.read_bytes() == fresh.read_bytes()
     assert (tmp_path / "cut.html").read_bytes() == (tmp_path / "fresh.html").read_bytes()
 
 

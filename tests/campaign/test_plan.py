@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 
 from churn.campaign.arrowtext import cents_text
 from churn.campaign.facts import arrow_facts, python_facts
+from churn.campaign.output import plan_cells
 from churn.campaign.plan import PlanError, PlanOptions, expected_values, figures, net_value_curve, ranking, select
 
 money = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
@@ -78,6 +79,13 @@ def test_ties_go_to_the_earlier_row_and_the_selection_is_deterministic(
     pairs = list(zip((-values[order]).tolist(), order.tolist(), strict=True))
     assert pairs == sorted(pairs)  # best first, then input order
     assert (select(values, plan) == select(values.copy(), plan)).all()
+
+
+@given(rows(), st.integers(min_value=0, max_value=90))
+def test_the_first_of_the_ranking_are_the_whole_rankings_first(data: tuple[np.ndarray, np.ndarray], first: int) -> None:
+    p, m = data
+    values = expected_values(p, m, PlanOptions(Decimal("1"), 0.5, 12))
+    assert ranking(values, first).tolist() == ranking(values)[:first].tolist()
 
 
 @given(rows(), plans)
@@ -145,6 +153,48 @@ def test_the_cents_text_is_pythons(values: np.ndarray) -> None:
 
 def test_the_cents_text_near_ties() -> None:
     values = np.array([0.005, 0.015, 2.675, 1.005, -1.005, -0.004, -0.0, 999999.995, 1e6, 123.45499999999])
+    assert cents_text(values).to_pylist() == [f"{v:.2f}" for v in values.tolist()]
+
+
+# Values the plan's column holds (expected values: mostly small, negative as often as not) and those
+# where a shortcut could differ from Python: negative zero and values that round to it, ties at half a
+# cent either side of zero, the fast path's limit, huge, tiny and non-finite values.
+EDGES = [
+    -0.0, 0.0, -0.004, -0.005, -0.0050001, -0.00499, 0.005, -0.995, -0.994999, -0.999, -1.0, -1.005, -2.675,
+    -10.0, -9.995, 999999.994, 999999.995, -999999.995, 1e6, -1e6, 1e15, -1e15, 1e300, -1e300, 5e-324, -5e-324,
+    math.nan, -math.nan, math.inf, -math.inf,
+]  # fmt: skip
+cents = st.integers(-(10**8), 10**8).map(lambda c: c / 100)
+half_cents = st.integers(-(10**8), 10**8).map(lambda c: c / 100 + 0.005)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.one_of(st.floats(-2e6, 2e6), st.floats(-1, 1), cents, half_cents, st.sampled_from(EDGES), st.floats()),
+        max_size=60,
+    )
+)
+def test_the_cents_text_is_pythons_for_negative_tied_and_huge_values(values: list[float]) -> None:
+    array = np.array(values, dtype=np.float64)
+    assert cents_text(array).to_pylist() == [f"{v:.2f}" for v in array.tolist()]
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.one_of(st.floats(-1e7, 1e7), st.sampled_from(EDGES)), st.booleans()), max_size=60))
+def test_the_plan_cells_are_the_value_and_the_contact_or_nothing(rows: list[tuple[float, bool]]) -> None:
+    values = np.array([v for v, _ in rows], dtype=np.float64)
+    selected = np.array([s for _, s in rows], dtype=bool)
+    want = ["," if math.isnan(v) else f"{v:.2f},{'true' if s else 'false'}" for v, s in rows]
+    assert plan_cells(values, selected).to_pylist() == want
+
+
+def test_the_cents_text_of_many_values_is_pythons() -> None:
+    """Blocks as large as a run's, where every branch is taken at once."""
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(-5, 40, 50_000), rng.uniform(-1, 1, 20_000), np.array(EDGES)])
+    values[::97] = np.round(values[::97], 2) + 0.005
+    rng.shuffle(values)
     assert cents_text(values).to_pylist() == [f"{v:.2f}" for v in values.tolist()]
 
 

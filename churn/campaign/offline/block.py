@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from churn.campaign.arrowtext import arrow_of, numpy_of
+from churn.campaign.facts import MONTHLY
 from churn.campaign.output import OutputColumns, OutputText, from_predictions, warnings_cell
 from churn.core import features
 from churn.core.contract import MAX_ID_LENGTH, NumberField
@@ -119,6 +120,7 @@ class BlockScorer:
             errors=self.errors(batch, np.flatnonzero(bad)),
             warnings=self.warnings(terms, good),
             reasons=self.reasons(terms, codes, good) if self.explain else None,
+            monthly_charges=terms[MONTHLY],
         )
 
     def warnings(self, terms: dict[str, np.ndarray], good: np.ndarray) -> dict[int, str]:
