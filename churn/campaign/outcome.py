@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from churn.campaign.arrowtext import text_bytes, text_view
+from churn.campaign.arrowtext import quote_one, text_bytes, text_view
 from churn.campaign.carried import Carried
 from churn.campaign.facts import Facts, python_facts, read_facts
 from churn.campaign.ordered import ordered_map
@@ -251,15 +251,16 @@ def plain_lines(data: bytes, cells: pa.Array | None, strip: bool) -> bytes:
 
 
 def python_lines(path: Path, tmp: Path, header: str, cells: pa.Array | None) -> None:
-    """The same through csv.reader and csv.writer (the output has a quoted cell)."""
+    """The same through csv.reader (the output has a quoted cell), each cell quoted again by the
+    writer's own rule (quote_one: csv.writer before Python 3.13 would leave a bare carriage return bare)."""
     texts = cells.to_pylist() if cells is not None else None
     with path.open(newline="", encoding="utf-8") as f, tmp.open("w", newline="", encoding="utf-8") as out:
         reader = csv.reader(f)
         columns = tuple(next(reader))
         keep = len(base_columns(columns))
         out.write(header + "\n")
-        writer = csv.writer(out, lineterminator="\n")
         for i, row in enumerate(reader):
-            writer.writerow(row[:keep] + (texts[i].split(",") if texts is not None else []))
+            line = ",".join(map(quote_one, row[:keep]))
+            out.write(line + ("," + texts[i] if texts is not None else "") + "\n")
         out.flush()
         os.fsync(out.fileno())

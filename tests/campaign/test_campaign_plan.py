@@ -291,3 +291,19 @@ def test_a_report_without_matplotlib_stops_before_scoring(
     out = tmp_path / "out.csv"
     assert score(head(5, tmp_path), out, "--report", str(tmp_path / "r.html")) == 2
     assert "--report needs matplotlib" in capsys.readouterr().err and not out.exists()
+
+
+QUOTING_IDS = ["a,b", 'say "hi"', "line\nbreak", "bare\rreturn", "crlf\r\nend", "=cmd", " lead", "plain", "\u00e9\r"]
+
+
+def test_a_plan_keeps_every_quoted_cell_as_the_plain_output_writes_it(tmp_path: Path) -> None:
+    """A cell that needs quotes (a comma, a quote, a line end of any kind) reads back the same from the
+    planned output as from the output without a plan; only the plan's two cells are added."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(make_customer(customerid=i)) + "\n" for i in QUOTING_IDS))
+    plain_out, planned_out = tmp_path / "plain.csv", tmp_path / "planned.csv"
+    assert score(source, plain_out) == 0
+    assert score(source, planned_out, *PLAN) == 0
+    without, with_plan = read(plain_out), read(planned_out)
+    assert [{c: r[c] for c in OUTPUT_COLUMNS} for r in with_plan] == without
+    assert [r["customerid"] for r in without] == [i if i[0] != "=" else "'" + i for i in QUOTING_IDS]
