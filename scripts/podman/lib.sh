@@ -1,7 +1,12 @@
 # Sourced by the container scripts (after scripts/lib.sh): podman configured for these machines.
 # containers.conf is generated because one value is the machine's own: podman's default open-files
 # limit is above the hard limit a container can be given here, so it is set to `ulimit -Hn`.
-BASE_IMAGE=docker.io/library/python:3.11-slim
+# Images are named as the Dockerfile and docker-compose.yml name them, by short name. A local
+# stand-in is tagged localhost/NAME, which podman tries first for a short name, so no registry's
+# host is written here; an image already there under the short name (a pulled official one, where a
+# registry is reachable) is used as it is.
+BASE_IMAGE=python:3.11-slim
+STAND_IN_PREFIX=localhost/
 IMAGE=${IMAGE:-localhost/churn-serving:latest}
 
 podman_setup() {
@@ -17,7 +22,8 @@ podman_setup() {
 ensure_base_image() {
   podman image exists "$BASE_IMAGE" && return 0
   say "making the local $BASE_IMAGE stand-in (once per machine, ~90 s)"
-  flock /run/lock/churn-serving-base-image.lock bash "$ROOT/scripts/podman/make-base-image.sh" "$BASE_IMAGE"
+  flock /run/lock/churn-serving-base-image.lock bash "$ROOT/scripts/podman/make-base-image.sh" \
+    "$STAND_IN_PREFIX$BASE_IMAGE"
 }
 
 # PIP_INDEX_URL comes from scripts/lib.sh (pip's configuration or default), never from a file.
@@ -37,15 +43,14 @@ build_image() {
 # machine). An image already there under that name, real or stand-in, is used as it is.
 STAND_INS=(redis:7 nginx:1.27)
 ensure_stand_ins() {
-  local name tag
+  local name
   for name in "${STAND_INS[@]}"; do
-    tag=docker.io/library/$name
-    podman image exists "$tag" && continue
+    podman image exists "$name" && continue
     ensure_base_image
-    say "making the local $tag stand-in (once per machine)"
+    say "making the local $name stand-in (once per machine)"
     flock "/run/lock/churn-serving-${name%%:*}-image.lock" bash -c \
-      'podman image exists "$1" || podman build --quiet --format docker -t "$1" -f "$2" "$3" >/dev/null' _ \
-      "$tag" "$ROOT/scripts/podman/stand-ins/${name%%:*}.Containerfile" "$ROOT/scripts/podman/stand-ins"
+      'podman image exists "$1" || podman build --quiet --format docker -t "$2$1" -f "$3" "$4" >/dev/null' _ \
+      "$name" "$STAND_IN_PREFIX" "$ROOT/scripts/podman/stand-ins/${name%%:*}.Containerfile" "$ROOT/scripts/podman/stand-ins"
   done
 }
 

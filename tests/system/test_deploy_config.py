@@ -70,10 +70,32 @@ def test_the_image_and_the_eb_bundle_carry_the_model_its_metadata_and_its_card()
         assert all(f"!{path.name}" in lines for lines in allowed), path.name
 
 
-def test_no_committed_file_names_a_package_registry() -> None:
+# Package indexes, apt mirrors and container registries: each is reached through the machine's own
+# configuration (pip's, apt's, podman's short names), never a host written in the project.
+REGISTRY_HOSTS = re.compile(
+    r"pypi\.org|pythonhosted\.org|deb\.debian\.org|security\.debian\.org|registry\.npmjs\.org"
+    r"|docker\.io|docker\.com|quay\.io|ghcr\.io|gcr\.io|registry\.k8s\.io|public\.ecr\.aws|\.dkr\.ecr\."
+)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "FROM " + "docker" + ".io/library/python:3.11-slim",
+        "registry=$account" + ".dkr.ecr" + ".eu-west-1.amazonaws.com",
+        "image: " + "ghcr" + ".io/owner/name:tag",
+        "index-url = https://" + "pypi" + ".org/simple",
+    ],
+)
+def test_the_registry_check_knows_each_kind_of_host(line: str) -> None:
+    # Split literals: this file must not itself name a host.
+    assert REGISTRY_HOSTS.search(line)
+
+
+def test_no_committed_file_names_a_package_or_container_registry() -> None:
     listing = ["git", "ls-files", "-co", "--exclude-standard"]
     files = subprocess.run(listing, cwd=PROJECT, capture_output=True, text=True, check=True)
-    hosts = re.compile(r"pypi\.org|pythonhosted\.org|deb\.debian\.org|security\.debian\.org")
+    hosts = REGISTRY_HOSTS
     offenders = [
         name
         for name in files.stdout.split()
