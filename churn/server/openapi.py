@@ -5,6 +5,7 @@ retrained model shows up here by itself.
 The validator is more lenient than a plain enum: it takes raw CRM spellings ("Month-to-month") and
 numeric strings ("41"). The contract's schemas say so with patterns beside the canonical values, so
 that a customer the document calls invalid is one the service refuses, and the other way round.
+The parts every operation shares, the error contract among them, are in churn.server.openapi_parts.
 """
 
 from __future__ import annotations
@@ -13,21 +14,11 @@ from typing import Any
 
 from churn.core.contract import Contract
 from churn.core.model import LoadedModel
-from churn.errors import Code, FieldCode, WarningCode
 from churn.server.api import API_VERSION
 from churn.server.job_routes import JobId
+from churn.server.openapi_parts import REF, error_schemas, errors, json_content, security
 
 JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
-
-REF = "#/components/schemas/"
-ERROR_STATUSES = {
-    400: "The body is not valid JSON (`invalid_json`)",
-    401: "An API key is needed and was missing or wrong (`unauthorized`); see WWW-Authenticate",
-    413: "The body or the batch is too large (`payload_too_large`, `batch_too_large`)",
-    415: "The body was not sent as application/json (`unsupported_media_type`)",
-    422: "The request is well-formed JSON but not a valid request (`validation_failed`, `invalid_request`)",
-    500: "A fault of the service (`internal_error`); the details are only in its log",
-}
 JOB_ERRORS = {
     404: "No such job: it never existed or its result expired (`job_not_found`)",
     413: "The body, the batch or the job's cost (rows x (1 + explain + explain_down)) is too large "
@@ -39,10 +30,6 @@ JOB_ERRORS = {
 }
 
 
-def public_codes(vocabulary: type) -> list[str]:
-    return sorted(v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str))
-
-
 def customer_schema(model: LoadedModel, contract: Contract) -> dict[str, Any]:
     return {
         **contract.schema(),
@@ -51,54 +38,6 @@ def customer_schema(model: LoadedModel, contract: Contract) -> dict[str, Any]:
         "additionalProperties": True,
         "example": dict(model.metadata["reference_customer"]["customer"]),
     }
-
-
-def error_schemas() -> dict[str, Any]:
-    field_error = {
-        "type": "object",
-        "required": ["field", "code", "message"],
-        "properties": {
-            "field": {"type": "string", "description": "The field, or '' for the record as a whole"},
-            "code": {"type": "string", "enum": public_codes(FieldCode)},
-            "message": {"type": "string"},
-            "allowed": {"type": "array", "items": {}, "description": "The known values, for unknown_category"},
-            "range": {**RANGE, "description": "The accepted range, for out_of_range"},
-        },
-    }
-    warning = {
-        "type": "object",
-        "required": ["field", "code", "message", "range"],
-        "properties": {
-            "field": {"type": "string"},
-            "code": {"type": "string", "enum": public_codes(WarningCode)},
-            "message": {"type": "string"},
-            "range": {**RANGE, "description": "The range training saw"},
-        },
-    }
-    error = {
-        "type": "object",
-        "required": ["code", "message", "details"],
-        "properties": {
-            "code": {"type": "string", "description": "Stable machine-readable code: " + ", ".join(public_codes(Code))},
-            "message": {"type": "string"},
-            "details": {
-                "anyOf": [
-                    {"type": "array", "items": {"$ref": REF + "FieldError"}, "nullable": True},
-                    {"type": "object", "additionalProperties": True},
-                ],
-                "description": "null, the list of FieldError of validation_failed, or an object (a job's reason)",
-            },
-        },
-    }
-    envelope = {"type": "object", "required": ["error"], "properties": {"error": {"$ref": REF + "ErrorBody"}}}
-    return {"FieldError": field_error, "FieldWarning": warning, "ErrorBody": error, "Error": envelope}
-
-
-RANGE = {
-    "type": "object",
-    "required": ["min", "max"],
-    "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
-}
 
 
 def response_schemas(model: LoadedModel, contract: Contract, max_batch: int, job_max_batch: int) -> dict[str, Any]:
@@ -209,19 +148,6 @@ def batch_request(explain_limit: int, *, max_items: int, min_items: int) -> dict
             },
         },
     }
-
-
-def json_content(ref: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": REF + ref}}}
-
-
-def errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": ERROR_STATUSES[s], "content": json_content("Error")} for s in statuses}
-
-
-def security(secured: bool) -> list[dict[str, list[str]]]:
-    """An operation's security: the bearer key when keys are set, else none, said explicitly."""
-    return [{"bearerAuth": []}] if secured else []
 
 
 def scoring_operation(operation_id: str, summary: str, request: str, response: str, secured: bool) -> dict[str, Any]:
