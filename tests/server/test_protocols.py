@@ -405,3 +405,58 @@ def test_refusals_before_the_app_come_in_the_protocols_shape_too(model: LoadedMo
         assert answer.json["error"]["code"] in ("unauthorized", "payload_too_large")
     assert secured.post("/predict", json={}).json["error"]["code"] == "unauthorized"  # the service's shape
     assert secured.get("/v2/health/ready").status_code == 200  # open, like /healthz
+
+
+def protocol_error_code(path: str, body: Any) -> str:
+    """The service's code in the error shape of the protocol the path belongs to; fails on any other shape."""
+    if path.startswith("/v2"):
+        assert set(body) == {"error", "code", "details"} and isinstance(body["error"], str), body
+        return str(body["code"])
+    assert body["error_code"] in ("BAD_REQUEST", "INTERNAL_ERROR") and body["message"] == body["error"]["message"]
+    return str(body["error"]["code"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/v2/models/%C3%9C/ready", 404, "not_found"), ("GET", "/v2/models/churn/versions/a%20b", 404,
+      "not_found"), ("POST", "/v2/models/-/infer", 404, "not_found"), ("GET", "/v2/nothing", 404, "not_found"),
+     ("GET", "/v2/models/churn/infer", 405, "method_not_allowed"), ("POST", "/v2/health/live", 405,
+      "method_not_allowed"), ("GET", "/invocations", 405, "method_not_allowed")],
+)  # fmt: skip
+def test_a_protocol_path_no_view_answers_is_refused_in_the_protocols_shape(
+    client: Any, method: str, path: str, status: int, code: str
+) -> None:
+    """Routing's own refusals (a model name the route's converter refuses, a wrong method) included:
+    a client of the protocol asked, and reads only the protocol's shape."""
+    answer = client.open(path, method=method)
+    assert answer.status_code == status
+    assert protocol_error_code(path, answer.json) == code
+    if status == 405:
+        assert answer.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", [V2, "/invocations"])
+def test_a_fault_inside_a_protocols_view_is_a_500_in_the_protocols_shape(
+    model: LoadedModel, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(Settings(max_batch=MAX_BATCH), model)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug with a secret 4242 in its message")
+
+    monkeypatch.setattr(app.extensions["churn"], "score_rows", broken)
+    body = {"inputs": tensors([CUSTOMER], app.extensions["churn"])} if path == V2 else [CUSTOMER]
+    answer = app.test_client().post(path, json=body)
+    assert answer.status_code == 500
+    assert protocol_error_code(path, answer.json) == "internal_error"
+    assert b"4242" not in answer.data  # the details stay in the log
+
+
+def test_the_middlewares_refusal_of_a_protocol_path_no_route_matches_is_in_the_protocols_shape(
+    model: LoadedModel,
+) -> None:
+    secured = create_app(Settings(api_keys=("k" * 24,)), model).test_client()
+    for path in ("/v2/models/%C3%9C/ready", "/v2/nothing"):
+        answer = secured.get(path)
+        assert answer.status_code == 401 and protocol_error_code(path, answer.json) == "unauthorized"
+    assert secured.get("/nothing").json["error"]["code"] == "unauthorized"  # elsewhere, the service's shape
