@@ -3,6 +3,7 @@ the same verdict on every row, and bad input of every class a 4xx in the protoco
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -312,6 +313,34 @@ OIP_BAD = [
      "data": [1] * (MAX_BATCH + 1)}]}), {}, 413, "batch_too_large"),
     ("not JSON", b"{", {}, 400, "invalid_json"),
 ]  # fmt: skip
+
+
+def with_value_at(request: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """A deep copy of the request with the value at path (keys and indexes) replaced."""
+    copied = copy.deepcopy(request)
+    *parents, last = path
+    node = copied
+    for step in parents:
+        node = node[step]
+    node[last] = value
+    return copied
+
+
+NAME_SLOTS = [("inputs", 0, "datatype"), ("inputs", 0, "name"), ("inputs", 0, "parameters", "content_type"),
+              ("outputs", 0, "name"), ("parameters", "content_type"), ("id",)]  # fmt: skip
+
+
+@pytest.mark.parametrize("slot", NAME_SLOTS, ids=["/".join(map(str, s)) for s in NAME_SLOTS])
+@pytest.mark.parametrize("value", [{}, [], {"a": 1}, ["FP64"], None, 1, True], ids=repr)
+def test_an_object_or_array_where_a_name_belongs_is_a_400(client: Any, slot: tuple[Any, ...], value: Any) -> None:
+    """Each field the protocol reads as one of a few names (a datatype, an output, a codec) or as text: an object
+    or an array there (unhashable, so no lookup can be tried on it) is refused like any other wrong value."""
+    tensor = {"name": "tenure", "datatype": "FP64", "shape": [1], "data": [1], "parameters": {"content_type": "np"}}
+    request = {"id": "r", "parameters": {"content_type": "pd"}, "inputs": [tensor], "outputs": [{"name": "churn"}]}
+    answer = client.post(V2, json=with_value_at(request, slot, value))
+    accepted_as_absent = value is None and slot[-1] in ("content_type", "id")  # null is "not given" there
+    assert answer.status_code == (422 if accepted_as_absent else 400), answer.json
+    assert protocol_error_code(V2, answer.json) == ("validation_failed" if accepted_as_absent else "invalid_request")
 
 
 @pytest.mark.parametrize(("body", "headers", "status", "code"), [c[1:] for c in OIP_BAD], ids=[c[0] for c in OIP_BAD])

@@ -21,7 +21,8 @@ protocol's shape, `{"error": message}`, with the service's code and details besi
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import Any, TypeGuard
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
@@ -213,7 +214,7 @@ def read_input(tensor: Any, binary: bytes) -> tuple[str, list[Any], int]:
         raise invalid("each input must be an object with a name, shape, datatype and data")
     name = tensor["name"][:60]
     kind = tensor.get("datatype")
-    if kind not in tensors.DATATYPES:
+    if not one_of(kind, tensors.DATATYPES):
         raise invalid(f"input {name}: datatype must be one of {', '.join(sorted(tensors.DATATYPES))}")
     n = tensors.rows_of(name, tensor.get("shape"))
     parameters = parameters_of(tensor, f"input {name}")
@@ -229,11 +230,16 @@ def read_input(tensor: Any, binary: bytes) -> tuple[str, list[Any], int]:
     return tensor["name"], tensors.binary_values(name, kind, binary[:size], n), size
 
 
+def one_of(value: Any, names: Collection[str]) -> TypeGuard[str]:
+    """Whether a JSON value is one of these names: an object or an array is none (and cannot be hashed)."""
+    return type(value) is str and value in names
+
+
 def requested_outputs(outputs: Any, binary_output: bool) -> list[tuple[str, bool]]:
     """The outputs to answer, in order, each with whether its data is binary."""
     if outputs is None:
         return [(name, binary_output) for name in OUTPUTS]
-    if type(outputs) is not list or not all(type(o) is dict and o.get("name") in OUTPUTS for o in outputs):
+    if type(outputs) is not list or not all(type(o) is dict and one_of(o.get("name"), OUTPUTS) for o in outputs):
         raise invalid(f"outputs must be an array of objects naming {' or '.join(OUTPUTS)}")
     if len({o["name"] for o in outputs}) != len(outputs):
         raise invalid("an output is asked for twice")
