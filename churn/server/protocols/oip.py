@@ -29,7 +29,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.routing import BaseConverter
 
 from churn.core import features, jsonkeys
-from churn.core.contract import CategoryField, FlagField, json_type
+from churn.core.contract import CategoryField, Contract, FlagField, json_type
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code
 from churn.server.api import API_VERSION, parse_json
@@ -46,6 +46,7 @@ CONTENT_TYPES = frozenset({"pd", "np", "str"})  # MLServer's codecs of tables, a
 HEADER_LENGTH = "Inference-Header-Content-Length"  # Triton's binary data: the JSON header's length
 BINARY = "application/octet-stream"
 BODY_TYPES = frozenset({"", JSON, BINARY})  # tritonclient sends no Content-Type
+SERVER_METADATA = {"name": "churn-serving", "version": API_VERSION, "extensions": ["binary_tensor_data"]}
 
 
 class ModelName(BaseConverter):
@@ -80,7 +81,7 @@ def oip_error(e: ApiError) -> Response:
 
 @bp.get("")
 def server_metadata() -> Response:
-    return protocol_response({"name": "churn-serving", "version": API_VERSION, "extensions": ["binary_tensor_data"]})
+    return protocol_response(SERVER_METADATA)
 
 
 @bp.get("/health/live")
@@ -98,11 +99,14 @@ def ready() -> Response:
 @bp.get("/models/<model:model_name>/versions/<model:model_version>")
 def model_metadata(model_name: str, model_version: str | None = None) -> Response:
     svc = checked_model(model_name, model_version)
-    fields = svc.contract.fields
-    inputs = [{"name": name, "datatype": datatype(fields[name]), "shape": [-1]} for name in features.FIELDS]
+    return protocol_response(metadata(svc.contract, svc.model.version))
+
+
+def metadata(contract: Contract, version: str) -> dict[str, Any]:
+    """The model's metadata: one input per field of the contract, the outputs (the OpenAPI document shows it too)."""
+    inputs = [{"name": name, "datatype": datatype(contract.fields[name]), "shape": [-1]} for name in features.FIELDS]
     outputs = [{"name": name, "datatype": kind, "shape": [-1]} for name, kind in OUTPUTS.items()]
-    body = {"name": MODEL_NAME, "versions": [svc.model.version], "platform": "sklearn", "inputs": inputs}
-    return protocol_response({**body, "outputs": outputs})
+    return {"name": MODEL_NAME, "versions": [version], "platform": "sklearn", "inputs": inputs, "outputs": outputs}
 
 
 @bp.get("/models/<model:model_name>/ready")
