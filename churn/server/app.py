@@ -65,7 +65,12 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     oip.init_app(app)
     sagemaker.init_app(app, settings)
     document = openapi.build(
-        model, settings.max_batch, bool(settings.api_keys), settings.job_max_batch, service.contract
+        model,
+        settings.max_batch,
+        bool(settings.api_keys),
+        settings.job_max_batch,
+        service.contract,
+        transform=app.extensions[sagemaker.EXECUTION_PARAMETERS],
     )
     ops.init_app(app, model, metrics, document)
     job_routes.init_app(app, settings)

@@ -5,18 +5,24 @@ retrained model shows up here by itself.
 The validator is more lenient than a plain enum: it takes raw CRM spellings ("Month-to-month") and
 numeric strings ("41"). The contract's schemas say so with patterns beside the canonical values, so
 that a customer the document calls invalid is one the service refuses, and the other way round.
-The parts every operation shares, the error contract among them, are in churn.server.openapi_parts.
+The parts every operation shares, the error contract among them, are in churn.server.openapi_parts;
+the protocols' routes in churn.server.openapi_mlflow (/invocations, /execution-parameters) and
+churn.server.openapi_oip (/v2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from churn.config import Settings
 from churn.core.contract import Contract
 from churn.core.model import LoadedModel
+from churn.server import openapi_mlflow, openapi_oip
 from churn.server.api import API_VERSION
 from churn.server.job_routes import JobId
 from churn.server.openapi_parts import REF, error_schemas, errors, json_content, security
+from churn.server.protocols import sagemaker
 
 JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
 JOB_ERRORS = {
@@ -249,26 +255,59 @@ def paths(secured: bool) -> dict[str, Any]:
         "/readyz": get_operation("readyz", "The model is loaded and its golden self-test passes", anything, 503),
         "/metrics": metrics,
         **job_operations(secured),
+        **page_operations(),
+    }
+
+
+def page_operations() -> dict[str, Any]:
+    """The pages for people (churn/server/pages.py) and these docs (churn/server/ops.py): all open."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    card = get_operation("getModelCard", "The model card: the model, its held-out figures, what drives it", html)
+    card["get"]["responses"].update(errors(404, said={404: "This deployment has no card for its model (`not_found`)"}))
+    return {
+        "/": get_operation("getLandingPage", "What this service is, its model and readiness, with links", html),
+        "/model": card,
+        "/docs": get_operation("getDocs", "This document in Swagger UI", html),
+        "/openapi.json": get_operation(
+            "getOpenApi", "This document", {"application/json": {"schema": {"type": "object"}}}
+        ),
     }
 
 
 def build(
-    model: LoadedModel, max_batch: int, secured: bool, job_max_batch: int = 100_000, contract: Contract | None = None
+    model: LoadedModel,
+    max_batch: int,
+    secured: bool,
+    job_max_batch: int = 100_000,
+    contract: Contract | None = None,
+    *,
+    transform: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document for this model and these settings (contract: the service's, by default the model's)."""
+    """The whole document for this model and these settings (contract: the service's, by default the model's;
+    transform: what /execution-parameters answers, by default for the default settings)."""
     contract = contract or model.contract()
+    transform = transform or sagemaker.transform_defaults(Settings())
+    customer = model.metadata["reference_customer"]["customer"]  # the protocols' examples score it
+    schemas = {
+        **error_schemas(),
+        **response_schemas(model, contract, max_batch, job_max_batch),
+        **openapi_mlflow.schemas(customer, max_batch, transform),
+        **openapi_oip.schemas(contract, model.version, customer, max_batch),
+    }
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "churn-serving",
             "version": API_VERSION,  # the API's; the model's is its own field
             "x-model-version": model.version,
-            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`. "
+            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`, "
+            "except where a protocol has its own: `InvocationError` (`Error` with MLflow's two fields beside it) "
+            "on /invocations, `InferenceError` (the Open Inference Protocol's) under /v2. "
             "The model served is `x-model-version` (also in /v1/model and every answer).",
         },
         "servers": [{"url": "/", "description": "The server that serves this document"}],
-        "paths": paths(secured),
-        "components": {"schemas": {**error_schemas(), **response_schemas(model, contract, max_batch, job_max_batch)}},
+        "paths": {**paths(secured), **openapi_mlflow.paths(secured), **openapi_oip.paths(model.version, secured)},
+        "components": {"schemas": schemas},
     }
     if secured:
         doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

@@ -1,16 +1,19 @@
 """The parts every operation of the OpenAPI document is built from: references to its schemas, JSON
-bodies, security, and the service's one error contract (the `Error` schema, from churn.errors, and the
-error responses an operation declares with `errors`).
+bodies, security (from the request middleware's OPEN_ROUTES), and the service's one error contract (the
+`Error` schema, from churn.errors, and the error responses an operation declares with `errors`).
 
-churn.server.openapi (the service's own routes) and churn.server.openapi_protocols (the protocols'
-routes and the pages) both build on these, so that every route states its errors the same way.
+churn.server.openapi (the service's own routes and the pages), churn.server.openapi_mlflow and
+churn.server.openapi_oip (the protocols') all build on these, so that every route states its errors
+and its key the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from churn.errors import Code, FieldCode, WarningCode
+from churn.server.middleware import OPEN_ROUTES
 
 REF = "#/components/schemas/"
 ERROR_STATUSES = {
@@ -77,10 +80,25 @@ def json_content(ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": REF + ref}}}
 
 
-def errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": ERROR_STATUSES[s], "content": json_content("Error")} for s in statuses}
+def errors(*statuses: int, said: Mapping[int, str] = ERROR_STATUSES, schema: str = "Error") -> dict[str, Any]:
+    """Error responses, each described as `said` says; `schema` is `Error` or a protocol's wrapping of it."""
+    return {str(s): {"description": said[s], "content": json_content(schema)} for s in statuses}
 
 
 def security(secured: bool) -> list[dict[str, list[str]]]:
     """An operation's security: the bearer key when keys are set, else none, said explicitly."""
     return [{"bearerAuth": []}] if secured else []
+
+
+def operation(path: str, secured: bool, error: str, **fields: Any) -> dict[str, Any]:
+    """An operation whose security, and 401 (in the `error` schema), are what the request middleware decides
+    for its route: none if OPEN_ROUTES lists it, else the key when keys are set."""
+    needs_key = secured and path.replace("{", "<").replace("}", ">") not in OPEN_ROUTES
+    responses = {**fields.pop("responses"), **(errors(401, schema=error) if needs_key else {})}
+    return {**fields, "responses": responses, "security": security(needs_key)}
+
+
+def answers(description: str, ref: str, *not_ready: int) -> dict[str, Any]:
+    """A 200 of one schema, and the statuses that say "not ready" in the same schema (the protocol's 400)."""
+    return {str(s): {"description": description if s == 200 else "Not ready", "content": json_content(ref)}
+            for s in (200, *not_ready)}  # fmt: skip
