@@ -23,6 +23,13 @@ from churn.server.protocols import oip, tensors
 from tests.conftest import make_customer
 from tests.core.test_contract import json_schema, schema_validator
 
+# Rules of the app's url_map the document leaves out, each with why (as OpenAPI paths).
+UNDOCUMENTED = {
+    "/docs/init.js": "the script of the /docs page: a static file of Swagger UI's page, not an API",
+    "/docs/{asset}": "Swagger UI's own static files (its CSS, JavaScript and icons), which /docs loads",
+}
+# Flask gives every rule these by itself (HEAD beside GET, OPTIONS everywhere); the document lists the rest.
+AUTOMATIC_METHODS = frozenset({"HEAD", "OPTIONS"})
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 FLASK_VARIABLE = re.compile(r"<(?:[^<>:]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -157,8 +164,47 @@ def openapi_path(rule: str) -> str:
     return FLASK_VARIABLE.sub(r"{\1}", rule)
 
 
+def app_routes(app: Any) -> dict[str, set[str]]:
+    """Each route the app answers, as an OpenAPI path, with the methods its views declare."""
+    routes: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        path = openapi_path(rule.rule)
+        if rule.endpoint != "static" and path not in UNDOCUMENTED:
+            routes.setdefault(path, set()).update(rule.methods - AUTOMATIC_METHODS)
+    return routes
+
+
 def document_routes(doc: dict[str, Any]) -> dict[str, set[str]]:
     return {path: {m.upper() for m in item if m in HTTP_METHODS} for path, item in doc["paths"].items()}
+
+
+@pytest.mark.parametrize("keys", [(), ("k" * 24,)], ids=["open", "secured"])
+def test_every_route_the_app_answers_is_documented_with_its_methods_and_nothing_else(
+    model: LoadedModel, keys: tuple[str, ...]
+) -> None:
+    app = create_app(Settings(api_keys=keys), model)
+    doc = app.test_client().get("/openapi.json").json
+    assert document_routes(doc) == app_routes(app)
+    every_rule = {openapi_path(rule.rule) for rule in app.url_map.iter_rules()}
+    assert set(UNDOCUMENTED) <= every_rule  # each exception is still a route: the list cannot rot
+
+
+def test_a_route_added_without_documentation_is_caught(model: LoadedModel) -> None:
+    app = create_app(Settings(), model)
+    app.add_url_rule("/v1/jobs/<job:job_id>/cancel", "cancel", lambda job_id: "", methods=["POST"])
+    app.add_url_rule("/v1/model", "model_put", lambda: "", methods=["PUT"])
+    doc = app.test_client().get("/openapi.json").json
+    routes, documented = app_routes(app), document_routes(doc)
+    assert set(routes) - set(documented) == {"/v1/jobs/{job_id}/cancel"}
+    assert routes["/v1/model"] - documented["/v1/model"] == {"PUT"}
+
+
+def test_flask_rules_become_openapi_paths() -> None:
+    assert openapi_path("/v1/jobs/<job:job_id>/result") == "/v1/jobs/{job_id}/result"
+    assert openapi_path("/v2/models/<model:model_name>/versions/<model_version>") == (
+        "/v2/models/{model_name}/versions/{model_version}"
+    )
+    assert openapi_path('/docs/<any("a.css", "b.js"):asset>') == "/docs/{asset}"
 
 
 def test_only_the_middlewares_open_routes_are_documented_without_a_key(model: LoadedModel) -> None:
