@@ -5,23 +5,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
 
 from churn.config import ConfigError, Settings
 from churn.core.model import LoadedModel, load_model
 from churn.core.service import ChurnService
-from churn.errors import ApiError, Code, ModelLoadError, error_body
+from churn.errors import ApiError, Code, ModelLoadError
 from churn.logs import configure_logging
 from churn.server import api, job_routes, openapi, ops, pages
 from churn.server.fastpath import FastScoring
 from churn.server.metrics import Metrics
-from churn.server.middleware import RequestMiddleware
+from churn.server.middleware import RequestMiddleware, error_shape
 from churn.server.protocols import mlflow, oip, sagemaker
 
 log = logging.getLogger("churn")
 
+# The protocols' paths answer every error in the protocol's shape (churn.server.middleware.error_shape),
+# whether the middleware, routing, a view or a fault in one refuses the request.
+ERROR_SHAPES = {"/invocations": mlflow.error_body, "/v2": oip.error_body}
 HTTP_CODES = {
     400: Code.BAD_REQUEST,
     401: Code.UNAUTHORIZED,
@@ -62,7 +65,12 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     oip.init_app(app)
     sagemaker.init_app(app, settings)
     document = openapi.build(
-        model, settings.max_batch, bool(settings.api_keys), settings.job_max_batch, service.contract
+        model,
+        settings.max_batch,
+        bool(settings.api_keys),
+        settings.job_max_batch,
+        service.contract,
+        transform=app.extensions[sagemaker.EXECUTION_PARAMETERS],
     )
     ops.init_app(app, model, metrics, document)
     job_routes.init_app(app, settings)
@@ -77,7 +85,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         url_map=app.url_map,
         api_keys=settings.api_keys,
         metrics=metrics,
-        error_shapes={"/invocations": mlflow.error_body, "/v2": oip.error_body},
+        error_shapes=ERROR_SHAPES,
         max_body_bytes=settings.max_body_bytes,
     )
     return app
@@ -102,7 +110,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(e: ApiError) -> Response:
-        return api.json_response(e.body(), e.status)
+        return error_response(e)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Response:
@@ -111,7 +119,7 @@ def register_error_handlers(app: Flask) -> None:
             message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
         else:
             message = e.description or e.name
-        response = api.json_response(error_body(HTTP_CODES.get(status, f"http_{status}"), message), status)
+        response = error_response(ApiError(status, HTTP_CODES.get(status, f"http_{status}"), message))
         for name, value in e.get_headers():
             if name.lower() != "content-type":  # keep what the status relies on, such as Allow on 405
                 response.headers[name] = value
@@ -123,7 +131,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(e: Exception) -> Response:
         log.exception("unhandled error")
-        return api.json_response(error_body(Code.INTERNAL_ERROR, "internal server error"), 500)
+        return error_response(ApiError(500, Code.INTERNAL_ERROR, "internal server error"))
+
+
+def error_response(e: ApiError) -> Response:
+    """The error in the shape of the protocol the path belongs to, else in the service's own."""
+    shape = error_shape(ERROR_SHAPES, request.path)
+    return api.json_response(e.body() if shape is None else shape(e), e.status)
 
 
 def build_app(settings: Settings | None = None) -> Flask:

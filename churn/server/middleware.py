@@ -32,6 +32,7 @@ from churn.server.wsgi import BODY_KEY, CLOSE_KEY, ROUTE_KEY, ROWS_KEY, status_l
 log = logging.getLogger("churn.access")
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+ErrorShape = Callable[[ApiError], Any]  # an error as a protocol's body (churn.server.protocols)
 
 # The route templates a caller may reach without a key when keys are configured: health checks for
 # the load balancer, the model's metadata, the docs (nothing secret; they say how to authenticate), and
@@ -104,6 +105,18 @@ class RouteLabels:
         return template(rule.rule)
 
 
+def error_shape(shapes: Mapping[str, ErrorShape], path: str) -> ErrorShape | None:
+    """The error shape of the protocol whose prefix the path is under, or None for the service's own.
+
+    By path rather than by route: a path under /v2 that no route matches (a model name the route refuses,
+    a wrong method) is still asked by a client of the protocol, which reads only the protocol's shape.
+    """
+    for prefix, shape in shapes.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return shape
+    return None
+
+
 def template(rule: str) -> str:
     """A rule as labels and docs show it: "/v1/jobs/<job:job_id>" is "/v1/jobs/<job_id>"."""
     return CONVERTER.sub(r"<\1>", rule)
@@ -123,11 +136,11 @@ class RequestMiddleware:
         api_keys: tuple[str, ...],
         metrics: Metrics,
         max_body_bytes: int,
-        error_shapes: Mapping[str, Callable[[ApiError], Any]] | None = None,
+        error_shapes: Mapping[str, ErrorShape] | None = None,
     ):
         self.app = app
-        # A protocol's routes (by route prefix) answer this layer's refusals in the protocol's own error
-        # shape, so that its clients can read them; every other route in the service's.
+        # A protocol's paths answer this layer's refusals in the protocol's own error shape, so that its
+        # clients can read them (error_shape); every other path in the service's.
         self.error_shapes = dict(error_shapes or {})
         self.routes = RouteLabels(url_map)
         self.keys = tuple(key.encode() for key in api_keys)
@@ -198,7 +211,7 @@ class RequestMiddleware:
         self, environ: dict[str, Any], start: StartResponse, error: ApiError, extra: Sequence[tuple[str, str]] = ()
     ) -> list[bytes]:
         """Answer an error before the app runs; a body left unread (or half read) closes the connection."""
-        data = self.error_data(environ.get(ROUTE_KEY, UNMATCHED), error)
+        data = self.error_data(get_path_info(environ), error)
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
         if BODY_KEY not in environ and framing_has_body(environ):
             # The rest of the body would have to be read (or drained) to reuse the connection: close it.
@@ -207,10 +220,10 @@ class RequestMiddleware:
         start(status_line(error.status), headers)
         return [data]
 
-    def error_data(self, route: str, error: ApiError) -> bytes:
-        for prefix, shape in self.error_shapes.items():
-            if route == prefix or route.startswith(prefix + "/"):
-                return orjson.dumps(shape(error))
+    def error_data(self, path: str, error: ApiError) -> bytes:
+        shape = error_shape(self.error_shapes, path)
+        if shape is not None:
+            return orjson.dumps(shape(error))
         return UNAUTHORIZED_BODY if error is UNAUTHORIZED else orjson.dumps(error.body())
 
     def finish(

@@ -5,29 +5,26 @@ retrained model shows up here by itself.
 The validator is more lenient than a plain enum: it takes raw CRM spellings ("Month-to-month") and
 numeric strings ("41"). The contract's schemas say so with patterns beside the canonical values, so
 that a customer the document calls invalid is one the service refuses, and the other way round.
+The parts every operation shares, the error contract among them, are in churn.server.openapi_parts;
+the protocols' routes in churn.server.openapi_mlflow (/invocations, /execution-parameters) and
+churn.server.openapi_oip (/v2).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from churn.config import Settings
 from churn.core.contract import Contract
 from churn.core.model import LoadedModel
-from churn.errors import Code, FieldCode, WarningCode
+from churn.server import openapi_mlflow, openapi_oip
 from churn.server.api import API_VERSION
 from churn.server.job_routes import JobId
+from churn.server.openapi_parts import REF, error_schemas, errors, json_content, security
+from churn.server.protocols import sagemaker
 
 JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
-
-REF = "#/components/schemas/"
-ERROR_STATUSES = {
-    400: "The body is not valid JSON (`invalid_json`)",
-    401: "An API key is needed and was missing or wrong (`unauthorized`); see WWW-Authenticate",
-    413: "The body or the batch is too large (`payload_too_large`, `batch_too_large`)",
-    415: "The body was not sent as application/json (`unsupported_media_type`)",
-    422: "The request is well-formed JSON but not a valid request (`validation_failed`, `invalid_request`)",
-    500: "A fault of the service (`internal_error`); the details are only in its log",
-}
 JOB_ERRORS = {
     404: "No such job: it never existed or its result expired (`job_not_found`)",
     413: "The body, the batch or the job's cost (rows x (1 + explain + explain_down)) is too large "
@@ -39,10 +36,6 @@ JOB_ERRORS = {
 }
 
 
-def public_codes(vocabulary: type) -> list[str]:
-    return sorted(v for k, v in vars(vocabulary).items() if k.isupper() and isinstance(v, str))
-
-
 def customer_schema(model: LoadedModel, contract: Contract) -> dict[str, Any]:
     return {
         **contract.schema(),
@@ -51,54 +44,6 @@ def customer_schema(model: LoadedModel, contract: Contract) -> dict[str, Any]:
         "additionalProperties": True,
         "example": dict(model.metadata["reference_customer"]["customer"]),
     }
-
-
-def error_schemas() -> dict[str, Any]:
-    field_error = {
-        "type": "object",
-        "required": ["field", "code", "message"],
-        "properties": {
-            "field": {"type": "string", "description": "The field, or '' for the record as a whole"},
-            "code": {"type": "string", "enum": public_codes(FieldCode)},
-            "message": {"type": "string"},
-            "allowed": {"type": "array", "items": {}, "description": "The known values, for unknown_category"},
-            "range": {**RANGE, "description": "The accepted range, for out_of_range"},
-        },
-    }
-    warning = {
-        "type": "object",
-        "required": ["field", "code", "message", "range"],
-        "properties": {
-            "field": {"type": "string"},
-            "code": {"type": "string", "enum": public_codes(WarningCode)},
-            "message": {"type": "string"},
-            "range": {**RANGE, "description": "The range training saw"},
-        },
-    }
-    error = {
-        "type": "object",
-        "required": ["code", "message", "details"],
-        "properties": {
-            "code": {"type": "string", "description": "Stable machine-readable code: " + ", ".join(public_codes(Code))},
-            "message": {"type": "string"},
-            "details": {
-                "anyOf": [
-                    {"type": "array", "items": {"$ref": REF + "FieldError"}, "nullable": True},
-                    {"type": "object", "additionalProperties": True},
-                ],
-                "description": "null, the list of FieldError of validation_failed, or an object (a job's reason)",
-            },
-        },
-    }
-    envelope = {"type": "object", "required": ["error"], "properties": {"error": {"$ref": REF + "ErrorBody"}}}
-    return {"FieldError": field_error, "FieldWarning": warning, "ErrorBody": error, "Error": envelope}
-
-
-RANGE = {
-    "type": "object",
-    "required": ["min", "max"],
-    "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
-}
 
 
 def response_schemas(model: LoadedModel, contract: Contract, max_batch: int, job_max_batch: int) -> dict[str, Any]:
@@ -211,19 +156,6 @@ def batch_request(explain_limit: int, *, max_items: int, min_items: int) -> dict
     }
 
 
-def json_content(ref: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": REF + ref}}}
-
-
-def errors(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"description": ERROR_STATUSES[s], "content": json_content("Error")} for s in statuses}
-
-
-def security(secured: bool) -> list[dict[str, list[str]]]:
-    """An operation's security: the bearer key when keys are set, else none, said explicitly."""
-    return [{"bearerAuth": []}] if secured else []
-
-
 def scoring_operation(operation_id: str, summary: str, request: str, response: str, secured: bool) -> dict[str, Any]:
     return {
         "operationId": operation_id,
@@ -323,26 +255,59 @@ def paths(secured: bool) -> dict[str, Any]:
         "/readyz": get_operation("readyz", "The model is loaded and its golden self-test passes", anything, 503),
         "/metrics": metrics,
         **job_operations(secured),
+        **page_operations(),
+    }
+
+
+def page_operations() -> dict[str, Any]:
+    """The pages for people (churn/server/pages.py) and these docs (churn/server/ops.py): all open."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    card = get_operation("getModelCard", "The model card: the model, its held-out figures, what drives it", html)
+    card["get"]["responses"].update(errors(404, said={404: "This deployment has no card for its model (`not_found`)"}))
+    return {
+        "/": get_operation("getLandingPage", "What this service is, its model and readiness, with links", html),
+        "/model": card,
+        "/docs": get_operation("getDocs", "This document in Swagger UI", html),
+        "/openapi.json": get_operation(
+            "getOpenApi", "This document", {"application/json": {"schema": {"type": "object"}}}
+        ),
     }
 
 
 def build(
-    model: LoadedModel, max_batch: int, secured: bool, job_max_batch: int = 100_000, contract: Contract | None = None
+    model: LoadedModel,
+    max_batch: int,
+    secured: bool,
+    job_max_batch: int = 100_000,
+    contract: Contract | None = None,
+    *,
+    transform: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document for this model and these settings (contract: the service's, by default the model's)."""
+    """The whole document for this model and these settings (contract: the service's, by default the model's;
+    transform: what /execution-parameters answers, by default for the default settings)."""
     contract = contract or model.contract()
+    transform = transform or sagemaker.transform_defaults(Settings())
+    customer = model.metadata["reference_customer"]["customer"]  # the protocols' examples score it
+    schemas = {
+        **error_schemas(),
+        **response_schemas(model, contract, max_batch, job_max_batch),
+        **openapi_mlflow.schemas(customer, max_batch, transform),
+        **openapi_oip.schemas(contract, model.version, customer, max_batch),
+    }
     doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "churn-serving",
             "version": API_VERSION,  # the API's; the model's is its own field
             "x-model-version": model.version,
-            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`. "
+            "description": "The Machine Learning Bookcamp churn model. Every error has the shape of `Error`, "
+            "except where a protocol has its own: `InvocationError` (`Error` with MLflow's two fields beside it) "
+            "on /invocations, `InferenceError` (the Open Inference Protocol's) under /v2. "
             "The model served is `x-model-version` (also in /v1/model and every answer).",
         },
         "servers": [{"url": "/", "description": "The server that serves this document"}],
-        "paths": paths(secured),
-        "components": {"schemas": {**error_schemas(), **response_schemas(model, contract, max_batch, job_max_batch)}},
+        "paths": {**paths(secured), **openapi_mlflow.paths(secured), **openapi_oip.paths(model.version, secured)},
+        "components": {"schemas": schemas},
     }
     if secured:
         doc["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}

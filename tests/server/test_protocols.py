@@ -3,6 +3,7 @@ the same verdict on every row, and bad input of every class a 4xx in the protoco
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -314,6 +315,34 @@ OIP_BAD = [
 ]  # fmt: skip
 
 
+def with_value_at(request: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """A deep copy of the request with the value at path (keys and indexes) replaced."""
+    copied = copy.deepcopy(request)
+    *parents, last = path
+    node = copied
+    for step in parents:
+        node = node[step]
+    node[last] = value
+    return copied
+
+
+NAME_SLOTS = [("inputs", 0, "datatype"), ("inputs", 0, "name"), ("inputs", 0, "parameters", "content_type"),
+              ("outputs", 0, "name"), ("parameters", "content_type"), ("id",)]  # fmt: skip
+
+
+@pytest.mark.parametrize("slot", NAME_SLOTS, ids=["/".join(map(str, s)) for s in NAME_SLOTS])
+@pytest.mark.parametrize("value", [{}, [], {"a": 1}, ["FP64"], None, 1, True], ids=repr)
+def test_an_object_or_array_where_a_name_belongs_is_a_400(client: Any, slot: tuple[Any, ...], value: Any) -> None:
+    """Each field the protocol reads as one of a few names (a datatype, an output, a codec) or as text: an object
+    or an array there (unhashable, so no lookup can be tried on it) is refused like any other wrong value."""
+    tensor = {"name": "tenure", "datatype": "FP64", "shape": [1], "data": [1], "parameters": {"content_type": "np"}}
+    request = {"id": "r", "parameters": {"content_type": "pd"}, "inputs": [tensor], "outputs": [{"name": "churn"}]}
+    answer = client.post(V2, json=with_value_at(request, slot, value))
+    accepted_as_absent = value is None and slot[-1] in ("content_type", "id")  # null is "not given" there
+    assert answer.status_code == (422 if accepted_as_absent else 400), answer.json
+    assert protocol_error_code(V2, answer.json) == ("validation_failed" if accepted_as_absent else "invalid_request")
+
+
 @pytest.mark.parametrize(("body", "headers", "status", "code"), [c[1:] for c in OIP_BAD], ids=[c[0] for c in OIP_BAD])
 def test_bad_inference_requests_answer_in_the_protocols_shape_with_the_services_code(
     client: Any, body: bytes, headers: Any, status: int, code: str
@@ -405,3 +434,58 @@ def test_refusals_before_the_app_come_in_the_protocols_shape_too(model: LoadedMo
         assert answer.json["error"]["code"] in ("unauthorized", "payload_too_large")
     assert secured.post("/predict", json={}).json["error"]["code"] == "unauthorized"  # the service's shape
     assert secured.get("/v2/health/ready").status_code == 200  # open, like /healthz
+
+
+def protocol_error_code(path: str, body: Any) -> str:
+    """The service's code in the error shape of the protocol the path belongs to; fails on any other shape."""
+    if path.startswith("/v2"):
+        assert set(body) == {"error", "code", "details"} and isinstance(body["error"], str), body
+        return str(body["code"])
+    assert body["error_code"] in ("BAD_REQUEST", "INTERNAL_ERROR") and body["message"] == body["error"]["message"]
+    return str(body["error"]["code"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [("GET", "/v2/models/%C3%9C/ready", 404, "not_found"), ("GET", "/v2/models/churn/versions/a%20b", 404,
+      "not_found"), ("POST", "/v2/models/-/infer", 404, "not_found"), ("GET", "/v2/nothing", 404, "not_found"),
+     ("GET", "/v2/models/churn/infer", 405, "method_not_allowed"), ("POST", "/v2/health/live", 405,
+      "method_not_allowed"), ("GET", "/invocations", 405, "method_not_allowed")],
+)  # fmt: skip
+def test_a_protocol_path_no_view_answers_is_refused_in_the_protocols_shape(
+    client: Any, method: str, path: str, status: int, code: str
+) -> None:
+    """Routing's own refusals (a model name the route's converter refuses, a wrong method) included:
+    a client of the protocol asked, and reads only the protocol's shape."""
+    answer = client.open(path, method=method)
+    assert answer.status_code == status
+    assert protocol_error_code(path, answer.json) == code
+    if status == 405:
+        assert answer.headers["Allow"]
+
+
+@pytest.mark.parametrize("path", [V2, "/invocations"])
+def test_a_fault_inside_a_protocols_view_is_a_500_in_the_protocols_shape(
+    model: LoadedModel, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(Settings(max_batch=MAX_BATCH), model)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug with a secret 4242 in its message")
+
+    monkeypatch.setattr(app.extensions["churn"], "score_rows", broken)
+    body = {"inputs": tensors([CUSTOMER], app.extensions["churn"])} if path == V2 else [CUSTOMER]
+    answer = app.test_client().post(path, json=body)
+    assert answer.status_code == 500
+    assert protocol_error_code(path, answer.json) == "internal_error"
+    assert b"4242" not in answer.data  # the details stay in the log
+
+
+def test_the_middlewares_refusal_of_a_protocol_path_no_route_matches_is_in_the_protocols_shape(
+    model: LoadedModel,
+) -> None:
+    secured = create_app(Settings(api_keys=("k" * 24,)), model).test_client()
+    for path in ("/v2/models/%C3%9C/ready", "/v2/nothing"):
+        answer = secured.get(path)
+        assert answer.status_code == 401 and protocol_error_code(path, answer.json) == "unauthorized"
+    assert secured.get("/nothing").json["error"]["code"] == "unauthorized"  # elsewhere, the service's shape

@@ -34,6 +34,7 @@ bp = Blueprint("mlflow", __name__)
 FORMS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 SPLIT_KEYS = frozenset({"columns", "data", "index"})
 BODY_TYPES = (formats.JSON, formats.CSV, formats.JSON_LINES)
+CLIENT_ERROR, SERVER_ERROR = "BAD_REQUEST", "INTERNAL_ERROR"  # MLflow's error_code of a 4xx, of a 5xx
 
 
 @bp.post("/invocations")
@@ -49,7 +50,7 @@ def invocations() -> Response:
 
 def error_body(e: ApiError) -> dict[str, Any]:
     """MLflow's error shape, with the service's error object beside it."""
-    return {"error_code": "INTERNAL_ERROR" if e.status >= 500 else "BAD_REQUEST", "message": e.message, **e.body()}
+    return {"error_code": SERVER_ERROR if e.status >= 500 else CLIENT_ERROR, "message": e.message, **e.body()}
 
 
 @bp.errorhandler(ApiError)

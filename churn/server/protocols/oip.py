@@ -21,14 +21,15 @@ protocol's shape, `{"error": message}`, with the service's code and details besi
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import Any, TypeGuard
 
 import orjson
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.routing import BaseConverter
 
 from churn.core import features, jsonkeys
-from churn.core.contract import CategoryField, FlagField, json_type
+from churn.core.contract import CategoryField, Contract, FlagField, json_type
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code
 from churn.server.api import API_VERSION, parse_json
@@ -45,6 +46,7 @@ CONTENT_TYPES = frozenset({"pd", "np", "str"})  # MLServer's codecs of tables, a
 HEADER_LENGTH = "Inference-Header-Content-Length"  # Triton's binary data: the JSON header's length
 BINARY = "application/octet-stream"
 BODY_TYPES = frozenset({"", JSON, BINARY})  # tritonclient sends no Content-Type
+SERVER_METADATA = {"name": "churn-serving", "version": API_VERSION, "extensions": ["binary_tensor_data"]}
 
 
 class ModelName(BaseConverter):
@@ -79,7 +81,7 @@ def oip_error(e: ApiError) -> Response:
 
 @bp.get("")
 def server_metadata() -> Response:
-    return protocol_response({"name": "churn-serving", "version": API_VERSION, "extensions": ["binary_tensor_data"]})
+    return protocol_response(SERVER_METADATA)
 
 
 @bp.get("/health/live")
@@ -97,11 +99,14 @@ def ready() -> Response:
 @bp.get("/models/<model:model_name>/versions/<model:model_version>")
 def model_metadata(model_name: str, model_version: str | None = None) -> Response:
     svc = checked_model(model_name, model_version)
-    fields = svc.contract.fields
-    inputs = [{"name": name, "datatype": datatype(fields[name]), "shape": [-1]} for name in features.FIELDS]
+    return protocol_response(metadata(svc.contract, svc.model.version))
+
+
+def metadata(contract: Contract, version: str) -> dict[str, Any]:
+    """The model's metadata: one input per field of the contract, the outputs (the OpenAPI document shows it too)."""
+    inputs = [{"name": name, "datatype": datatype(contract.fields[name]), "shape": [-1]} for name in features.FIELDS]
     outputs = [{"name": name, "datatype": kind, "shape": [-1]} for name, kind in OUTPUTS.items()]
-    body = {"name": MODEL_NAME, "versions": [svc.model.version], "platform": "sklearn", "inputs": inputs}
-    return protocol_response({**body, "outputs": outputs})
+    return {"name": MODEL_NAME, "versions": [version], "platform": "sklearn", "inputs": inputs, "outputs": outputs}
 
 
 @bp.get("/models/<model:model_name>/ready")
@@ -213,7 +218,7 @@ def read_input(tensor: Any, binary: bytes) -> tuple[str, list[Any], int]:
         raise invalid("each input must be an object with a name, shape, datatype and data")
     name = tensor["name"][:60]
     kind = tensor.get("datatype")
-    if kind not in tensors.DATATYPES:
+    if not one_of(kind, tensors.DATATYPES):
         raise invalid(f"input {name}: datatype must be one of {', '.join(sorted(tensors.DATATYPES))}")
     n = tensors.rows_of(name, tensor.get("shape"))
     parameters = parameters_of(tensor, f"input {name}")
@@ -229,11 +234,16 @@ def read_input(tensor: Any, binary: bytes) -> tuple[str, list[Any], int]:
     return tensor["name"], tensors.binary_values(name, kind, binary[:size], n), size
 
 
+def one_of(value: Any, names: Collection[str]) -> TypeGuard[str]:
+    """Whether a JSON value is one of these names: an object or an array is none (and cannot be hashed)."""
+    return type(value) is str and value in names
+
+
 def requested_outputs(outputs: Any, binary_output: bool) -> list[tuple[str, bool]]:
     """The outputs to answer, in order, each with whether its data is binary."""
     if outputs is None:
         return [(name, binary_output) for name in OUTPUTS]
-    if type(outputs) is not list or not all(type(o) is dict and o.get("name") in OUTPUTS for o in outputs):
+    if type(outputs) is not list or not all(type(o) is dict and one_of(o.get("name"), OUTPUTS) for o in outputs):
         raise invalid(f"outputs must be an array of objects naming {' or '.join(OUTPUTS)}")
     if len({o["name"] for o in outputs}) != len(outputs):
         raise invalid("an output is asked for twice")

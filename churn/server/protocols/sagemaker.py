@@ -41,12 +41,17 @@ def serve_port(environ: Mapping[str, str]) -> int:
     return int(text)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions[EXECUTION_PARAMETERS] = {
+def transform_defaults(settings: Settings) -> dict[str, Any]:
+    """What GET /execution-parameters answers for these settings (the OpenAPI document shows it too)."""
+    return {
         "MaxConcurrentTransforms": settings.workers * settings.threads,
         "BatchStrategy": "MultiRecord",
         "MaxPayloadInMB": max(1, min(MAX_PAYLOAD_MB, settings.max_body_bytes // MB)),
     }
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions[EXECUTION_PARAMETERS] = transform_defaults(settings)
     app.register_blueprint(bp)
 
 
