@@ -23,7 +23,7 @@ from churn.server.wsgi import JSON, ROWS_KEY
 bp = Blueprint("churn", __name__)
 # The API's own semantic version (info.version of the OpenAPI document, /v2's version): a new route or
 # field is a minor step, a change that breaks a client a major one. The model has its own version.
-API_VERSION = "1.1.0"
+API_VERSION = "1.2.0"
 
 
 def service() -> ChurnService:
