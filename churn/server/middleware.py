@@ -32,7 +32,7 @@ from werkzeug.wsgi import get_path_info
 
 from churn.errors import ApiError, Code
 from churn.logs import LineLog
-from churn.server.body import framing, read_body
+from churn.server.body import framing, read_body, refusal_headers
 from churn.server.metrics import Metrics
 from churn.server.wsgi import BODY_KEY, CLOSE_KEY, ROUTE_KEY, ROWS_KEY, status_line
 
@@ -221,7 +221,7 @@ class RequestMiddleware:
                 if frame.has_body:
                     read_body(environ, self.max_body_bytes, frame)
             except ApiError as e:
-                return self.refuse(environ, start, e)
+                return self.refuse(environ, start, e, refusal_headers(e))
             # Flask has the whole body in memory when it returns, so this is the time to answer;
             # a streamed body's sending time is not included (no route streams).
             return self.app(environ, start)
