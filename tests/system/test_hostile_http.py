@@ -520,6 +520,8 @@ NGINX_REFUSALS = {
         request("POST", "/v1%2fpredict").replace(b"Content-Length: 0", b"Content-Length: 9999999999"),
         413,
     ),
+    "nginx's own error page": (b"GET /.nginx-error/400 HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    "nginx's own error page, with an encoded slash": (b"GET /.nginx-error%2f400 HTTP/1.1\r\nHost: x\r\n\r\n", 404),
 }
 
 
