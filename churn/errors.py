@@ -21,6 +21,7 @@ class Code:
     PAYLOAD_TOO_LARGE = "payload_too_large"
     BATCH_TOO_LARGE = "batch_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    UNSUPPORTED_CONTENT_ENCODING = "unsupported_content_encoding"  # 415: a body gzip'd (or any coding): not decoded
     NOT_ACCEPTABLE = "not_acceptable"  # 406: the Accept header names no type the route can answer in
     UNAUTHORIZED = "unauthorized"
     NOT_READY = "not_ready"

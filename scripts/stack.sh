@@ -73,7 +73,7 @@ start() {
   for port in $STACK_API_PORTS; do wait_http "http://127.0.0.1:$port/readyz"; done
   NGINX_PORT=$STACK_PORT API_UPSTREAMS=$upstreams RUN_DIR=$STACK_DIR render nginx/churn.conf.template "$STACK_DIR/churn.conf"
   NGINX_PORT=$STACK_PORT API_UPSTREAMS=$upstreams RUN_DIR=$STACK_DIR render nginx/local-main.conf.template "$STACK_DIR/nginx.conf"
-  cp .platform/nginx/conf.d/elasticbeanstalk/churn-errors.conf "$STACK_DIR/"  # included by churn.conf
+  cp .platform/nginx/conf.d/elasticbeanstalk/churn-{errors,paths}.conf "$STACK_DIR/"  # included by churn.conf
   say "nginx on $STACK_PORT"
   launch nginx "$NGINX" -p "$STACK_DIR" -c "$STACK_DIR/nginx.conf" -e stderr
   wait_http "http://127.0.0.1:$STACK_PORT/readyz"

@@ -50,6 +50,13 @@ class OneSpellingMap(Map):
 class ServiceFlask(Flask):
     url_map_class = OneSpellingMap
 
+    def make_default_options_response(self) -> Response:
+        """OPTIONS: 204 with Allow, and no Content-Type (Flask's own says text/html of an empty body)."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        del response.headers["Content-Type"]
+        return response
+
 
 def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
     """Build the service around an already-loaded model (tests pass their own)."""

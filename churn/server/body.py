@@ -6,6 +6,10 @@ arrive to its last byte, and a framing the HTTP server cannot decode is the clie
 bytes read replace `wsgi.input`, with an exact CONTENT_LENGTH, so Flask and the fast path read the
 same, complete body.
 
+A body in a content coding (Content-Encoding other than identity) is refused (415) unread: the service
+decodes none, and read as it is, a gzip body is a baffling invalid_json and a body merely labelled
+"br" would be scored as if the label were not there.
+
 A chunked body is refused (411, or 413 once it passes the limit): the shipped server (granian)
 hands the app a silent prefix of a chunked body whose framing is broken, so its end cannot be
 trusted. A proxy in front (nginx: Elastic Beanstalk's, the local stack's) reads chunked bodies
@@ -50,6 +54,28 @@ def framing(environ: dict[str, Any]) -> Framing:
     return Framing(int(text), chunked=False)
 
 
+IDENTITY = "identity"  # the one content coding the service reads: none
+# RFC 9110 15.5.16: a 415 for a content coding says which codings are accepted
+CODING_REFUSAL_HEADERS = (("Accept-Encoding", IDENTITY),)
+
+
+def check_content_coding(environ: dict[str, Any]) -> None:
+    """Refuse (415) a body in a content coding: it would be read as it was sent, not decoded."""
+    codings = (coding.strip().lower() for coding in environ.get("HTTP_CONTENT_ENCODING", "").split(","))
+    if any(coding not in ("", IDENTITY) for coding in codings):
+        raise ApiError(
+            415,
+            Code.UNSUPPORTED_CONTENT_ENCODING,
+            "the service does not decode request bodies: send the body without a Content-Encoding",
+            {"accepted": [IDENTITY]},
+        )
+
+
+def refusal_headers(error: ApiError) -> tuple[tuple[str, str], ...]:
+    """The headers a refusal of a body carries besides its JSON body."""
+    return CODING_REFUSAL_HEADERS if error.code == Code.UNSUPPORTED_CONTENT_ENCODING else ()
+
+
 def too_large(limit: int) -> ApiError:
     return ApiError(
         413, Code.PAYLOAD_TOO_LARGE, f"the request body is larger than {limit} bytes", {"max_body_bytes": limit}
@@ -59,10 +85,12 @@ def too_large(limit: int) -> ApiError:
 def read_body(environ: dict[str, Any], limit: int, frame: Framing | None = None) -> bytes:
     """Read the request's whole body (at most `limit` bytes) and hand it on; raise ApiError to refuse it.
 
-    413 when the declared length or the chunks pass the limit; 411 `length_required` for chunks within
-    it; 400 `incomplete_body` when the client sends less than it declared; 400 `invalid_body` when the
-    server cannot decode the framing. frame: framing(environ), where the caller has it already.
+    415 `unsupported_content_encoding` for a body in a content coding; 413 when the declared length or
+    the chunks pass the limit; 411 `length_required` for chunks within it; 400 `incomplete_body` when the
+    client sends less than it declared; 400 `invalid_body` when the server cannot decode the framing.
+    frame: framing(environ), where the caller has it already.
     """
+    check_content_coding(environ)  # refused unread, like a body too large
     frame = frame or framing(environ)
     if frame.length is not None and frame.length > limit:
         raise too_large(limit)  # refused unread: the caller closes the connection

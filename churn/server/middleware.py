@@ -6,6 +6,12 @@ is taken here, once, on what the request will actually reach: the route is resol
 own url_map (the one Flask dispatches with, which merges no slashes), and the auth check, the fast
 path, the metrics label and the log line all use that one route. Every route needs a key when keys
 are configured, except the few listed in OPEN_ROUTES: a path that matches no route is not open either.
+
+A path has one spelling (`spelled_once`): canonical once decoded, and no slash of it sent encoded
+("/v1%2fpredict" decodes to "/v1/predict", but is not that path). The encoded slash is seen where the
+server passes on the target as sent (gunicorn's RAW_URI, werkzeug's REQUEST_URI); granian passes only
+the decoded path, so nginx in front forwards such a target with its escapes escaped once more
+(.platform/nginx/conf.d/elasticbeanstalk/churn-paths.conf), and granian alone serves it decoded.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from werkzeug.exceptions import HTTPException
@@ -25,7 +32,7 @@ from werkzeug.wsgi import get_path_info
 
 from churn.errors import ApiError, Code
 from churn.logs import LineLog
-from churn.server.body import framing, read_body
+from churn.server.body import framing, read_body, refusal_headers
 from churn.server.metrics import Metrics
 from churn.server.wsgi import BODY_KEY, CLOSE_KEY, ROUTE_KEY, ROWS_KEY, status_line
 
@@ -63,8 +70,13 @@ UNAUTHORIZED_BODY = orjson.dumps(UNAUTHORIZED.body())
 NOT_CANONICAL = ApiError(
     404,
     Code.NOT_FOUND,
-    "no such route: a path has one spelling (one leading slash, no empty or dot segments, no trailing slash)",
+    "no such route: a path has one spelling "
+    "(one leading slash, no empty or dot segments, no trailing slash, no encoded slash)",
 )
+# Where a server passes on the request target as the client sent it (PEP 3333 has no such key):
+# gunicorn's RAW_URI, werkzeug's (and uWSGI's, mod_wsgi's) REQUEST_URI. granian 2 passes neither.
+RAW_TARGET_KEYS = ("RAW_URI", "REQUEST_URI")
+ENCODED_SLASH = re.compile("%2f", re.IGNORECASE)
 
 
 BAD_METHOD = ApiError(400, Code.BAD_REQUEST, "the request method is not an HTTP method (methods are upper case)")
@@ -77,6 +89,34 @@ def canonical(path: str) -> bool:
         return True
     segments = path.split("/")
     return len(segments) > 1 and segments[0] == "" and all(s not in ("", ".", "..") for s in segments[1:])
+
+
+def spelled_once(path: str, sent: str | None) -> bool:
+    """Whether a request's path is spelled the one way routes are: canonical, and no slash sent encoded."""
+    return canonical(path) and (sent is None or ENCODED_SLASH.search(sent) is None)
+
+
+def sent_path(environ: Mapping[str, Any]) -> str | None:
+    """The path as the client sent it, escapes and all; None when the server does not pass it on."""
+    for key in RAW_TARGET_KEYS:
+        target = environ.get(key)
+        if isinstance(target, str) and target:
+            path = target_path(target)
+            # Only this request's own target: granian copies os.environ into every environ, RAW_URI included.
+            decoded = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+            return path if path is not None and unquote(path, encoding="latin-1") == decoded else None
+    return None
+
+
+def target_path(target: str) -> str | None:
+    """The path of a request target, in origin form ("/a?b") or absolute form ("http://host/a?b")."""
+    path = target.partition("?")[0].partition("#")[0]
+    if path.startswith("/"):  # not urlsplit: it would read "//a/b" as the host "a"
+        return path
+    try:
+        return urlsplit(path).path
+    except ValueError:  # not a URL at all (an invalid IPv6 host): no path to speak of
+        return None
 
 
 def valid_request_id(value: str) -> bool:
@@ -155,9 +195,10 @@ class RequestMiddleware:
         if not request_id or not valid_request_id(request_id):
             request_id = os.urandom(12).hex()
         path = get_path_info(environ)  # decoded exactly as Flask decodes it before routing
-        spelled_once = canonical(path)
+        sent = sent_path(environ)
+        one_spelling = spelled_once(path, sent)
         route = environ[ROUTE_KEY] = (
-            self.routes.label(path, environ.get("REQUEST_METHOD", "")) if spelled_once else UNMATCHED
+            self.routes.label(path, environ.get("REQUEST_METHOD", "")) if one_spelling else UNMATCHED
         )
         status = ["500"]
 
@@ -171,7 +212,7 @@ class RequestMiddleware:
             if caller is None and route not in OPEN_ROUTES:
                 return self.refuse(environ, start, UNAUTHORIZED, self.challenge(environ))
             environ[CALLER_KEY] = caller or ANONYMOUS
-            if not spelled_once:  # Flask would route it (werkzeug strips leading slashes): refuse it here
+            if not one_spelling:  # Flask would route it (werkzeug strips leading slashes, servers decode %2f)
                 return self.refuse(environ, start, NOT_CANONICAL)
             if not METHOD.fullmatch(environ.get("REQUEST_METHOD", "")):  # werkzeug upper-cases "post"
                 return self.refuse(environ, start, BAD_METHOD)
@@ -180,12 +221,13 @@ class RequestMiddleware:
                 if frame.has_body:
                     read_body(environ, self.max_body_bytes, frame)
             except ApiError as e:
-                return self.refuse(environ, start, e)
+                return self.refuse(environ, start, e, refusal_headers(e))
             # Flask has the whole body in memory when it returns, so this is the time to answer;
             # a streamed body's sending time is not included (no route streams).
             return self.app(environ, start)
         finally:
-            self.finish(environ, path, route, status=status[0], started=started, request_id=request_id)
+            logged_path = path if sent is None else sent  # as sent, where the server says what was sent
+            self.finish(environ, logged_path, route, status=status[0], started=started, request_id=request_id)
 
     def caller(self, environ: dict[str, Any]) -> str | None:
         """The key that authorizes the request, by position ("key-1"), or None."""

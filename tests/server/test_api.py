@@ -248,3 +248,30 @@ def test_the_largest_answer_for_one_rejected_row_is_bounded(model: LoadedModel) 
         assert len(prediction["error"]["details"]) == 2 * len(features.FIELDS) + 1
         worst = max(worst, len(json.dumps(prediction, ensure_ascii=False).encode()))
     assert 10_000 < worst <= 20_000
+
+
+ARGUMENTS = {"<job:job_id>": "abc", "<model:model_name>": "churn", "<model:model_version>": "v1"}
+
+
+def test_options_answers_204_with_allow_and_no_content(app: Any) -> None:
+    client = app.test_client()
+    for rule in app.url_map.iter_rules():
+        path = rule.rule
+        for name, value in ARGUMENTS.items():
+            path = path.replace(name, value)
+        if rule.arguments - {"job_id", "model_name", "model_version"}:  # /docs/<asset>: one of its files
+            path = "/docs/swagger-ui.css"
+        response = client.open(path, method="OPTIONS")
+        assert response.status_code == 204 and response.data == b"", path
+        assert "Content-Type" not in response.headers and "Content-Length" not in response.headers, path
+        assert set(response.headers["Allow"].split(", ")) == rule.methods, path
+
+
+def test_options_on_a_path_no_route_matches_is_a_json_404(client: Any) -> None:
+    assert_error(client.open("/no/such/route", method="OPTIONS"), 404, "not_found")
+
+
+def test_options_on_a_protected_route_needs_a_key(model: LoadedModel) -> None:
+    client = create_app(Settings(api_keys=("k" * 24,)), model).test_client()
+    assert_error(client.open("/predict", method="OPTIONS"), 401, "unauthorized")
+    assert client.open("/healthz", method="OPTIONS").status_code == 204

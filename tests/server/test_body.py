@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 from typing import Any
 
@@ -9,8 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from churn.config import Settings
+from churn.core.model import LoadedModel
 from churn.errors import ApiError, Code
-from churn.server.body import read_body
+from churn.server.app import create_app
+from churn.server.body import read_body, refusal_headers
+from churn.server.middleware import template
 
 LIMIT = 1000
 
@@ -100,3 +105,55 @@ def test_a_framing_the_server_cannot_decode_is_the_clients_fault(fault: Exceptio
     env = environ(Trickle(b"abc", [2], fail=fault), None if chunked else "10", chunked=chunked)
     error = refused(env)
     assert (error.status, error.code) == (400, Code.INVALID_BODY)
+
+
+CODINGS = ["gzip", "GZIP", "x-gzip", "deflate", "br", "zstd", "compress", "gzip, identity", "identity, gzip", "bogus"]
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+@pytest.mark.parametrize("chunked", [True, False])
+def test_a_body_in_a_content_coding_is_refused_unread(coding: str, chunked: bool) -> None:
+    stream = Trickle(b"", [1], fail=AssertionError("read"))
+    env = {**environ(stream, None if chunked else "5", chunked=chunked), "HTTP_CONTENT_ENCODING": coding}
+    error = refused(env)
+    assert (error.status, error.code) == (415, Code.UNSUPPORTED_CONTENT_ENCODING)
+    assert stream.reads == 0 and refusal_headers(error) == (("Accept-Encoding", "identity"),)
+
+
+@pytest.mark.parametrize("coding", ["", "identity", "IDENTITY", " identity ", "identity, identity"])
+def test_an_identity_coding_is_no_coding(coding: str) -> None:
+    env = {**environ(Trickle(b"12345", [5]), "5"), "HTTP_CONTENT_ENCODING": coding}
+    assert read_body(env, LIMIT) == b"12345"
+
+
+def body_routes(app: Any) -> list[str]:
+    """Every route that takes a body, as a concrete path."""
+    names = {"<job_id>": "abc", "<model_name>": "churn", "<model_version>": "v1"}
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if rule.methods & {"POST", "PUT", "PATCH"}:
+            path = template(rule.rule)
+            for name, value in names.items():
+                path = path.replace(name, value)
+            paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("coding", CODINGS)
+def test_every_route_with_a_body_refuses_a_content_coding_before_reading_it(app: Any, coding: str) -> None:
+    paths = body_routes(app)
+    assert {"/predict", "/v1/predict", "/v1/jobs", "/invocations", "/v2/models/churn/infer"} <= set(paths)
+    client = app.test_client()
+    for path in paths:
+        headers = {"Content-Encoding": coding, "Content-Type": "application/json"}
+        response = client.post(path, data=gzip.compress(b'{"customers": []}'), headers=headers)
+        assert response.status_code == 415, (path, response.status_code)
+        assert response.headers["Accept-Encoding"] == "identity"
+        assert response.headers["Content-Type"] == "application/json"
+        assert b"unsupported_content_encoding" in response.data, path  # in whichever shape the route answers
+
+
+def test_a_key_is_checked_before_the_coding(model: LoadedModel) -> None:
+    client = create_app(Settings(api_keys=("k" * 24,)), model).test_client()
+    response = client.post("/predict", data=b"{}", headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 401

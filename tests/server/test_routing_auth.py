@@ -1,7 +1,8 @@
 """The route a request reaches is resolved once, and auth is decided on it: no spelling of a path skips the key.
 
 In-process, with WSGI environs built by hand so that PATH_INFO is exactly what a server would pass on
-(servers percent-decode the request target; tests/system/test_hostile_http.py sends raw bytes to real ones).
+(servers percent-decode the request target; some pass on the target as sent too, as RAW_URI or
+REQUEST_URI; tests/system/test_hostile_http.py sends raw bytes to real ones).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 import pytest
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from churn.config import Settings
 from churn.core.model import LoadedModel
 from churn.server.app import create_app
-from churn.server.middleware import OPEN_ROUTES, UNMATCHED, canonical, template
+from churn.server.middleware import OPEN_ROUTES, UNMATCHED, canonical, sent_path, spelled_once, template
 from tests.conftest import make_customer
 from tests.support.wsgi import environ as wsgi_environ
 
@@ -31,9 +33,11 @@ def secured(model: LoadedModel) -> Any:
     return create_app(Settings(api_keys=(KEY,)), model)
 
 
-def call(app: Any, method: str, path: str, body: bytes = b"", key: str | None = None) -> tuple[int, dict[str, Any]]:
+def call(
+    app: Any, method: str, path: str, body: bytes = b"", key: str | None = None, **server: str
+) -> tuple[int, dict[str, Any]]:
     """One request through the whole WSGI stack: the status and the environ the layers filled in."""
-    environ = wsgi_environ(method, path, body)
+    environ = wsgi_environ(method, path, body, **server)
     if key is not None:
         environ["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     statuses: list[str] = []
@@ -171,3 +175,132 @@ def test_canonical_paths(path: str, expected: bool) -> None:
 def test_a_method_that_is_not_an_http_method_is_refused(secured: Any, method: str) -> None:
     status, environ = call(secured, method, "/predict", CUSTOMER, key=KEY)
     assert status == 400 and environ.get("churn.rows", 0) == 0
+
+
+# How a server hands the app a request target as the client sent it ("/v1%2fpredict?x=1"):
+def as_gunicorn(target: str) -> tuple[str, dict[str, str]]:
+    """PATH_INFO decoded, the target as sent in RAW_URI."""
+    return unquote(target.partition("?")[0], encoding="latin-1"), {"RAW_URI": target}
+
+
+def as_werkzeug(target: str) -> tuple[str, dict[str, str]]:
+    """PATH_INFO decoded, the target as sent in REQUEST_URI (werkzeug's server and test client, uWSGI)."""
+    return unquote(target.partition("?")[0], encoding="latin-1"), {"REQUEST_URI": target}
+
+
+def as_granian_behind_nginx(target: str) -> tuple[str, dict[str, str]]:
+    """granian passes only PATH_INFO; nginx escaped the escapes of a target with an encoded slash
+    (churn-paths.conf), so the one decoding gives back the target as sent."""
+    return target.partition("?")[0], {}
+
+
+SERVERS = [as_gunicorn, as_werkzeug, as_granian_behind_nginx]
+
+
+def encoded_slashes(path: str) -> Iterator[str]:
+    """A path with an encoded slash at each place: for a slash, after a slash, at the end; both cases."""
+    for escape in ("%2f", "%2F"):
+        for i, c in enumerate(path):
+            if c == "/":
+                if i:  # the first slash cannot be sent encoded: a target starts with "/"
+                    yield path[:i] + escape + path[i + 1 :]
+                yield path[: i + 1] + escape + path[i + 1 :]
+        yield path + escape
+
+
+def every_route(app: Any) -> list[tuple[str, str]]:
+    """Every route (template, method), open and protected."""
+    return [(template(r.rule), m) for r in app.url_map.iter_rules() for m in sorted(r.methods - {"HEAD", "OPTIONS"})]
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_an_encoded_slash_matches_no_route_with_or_without_a_key(secured: Any, server: Any) -> None:
+    version = secured.extensions["churn"].model.version
+    for rule, method in every_route(secured):
+        for target in encoded_slashes(concrete(rule, version)):
+            path, raw = server(target)
+            status, environ = call(secured, method, path, CUSTOMER, **raw)
+            assert status == 401, (server.__name__, method, target, status)
+            status, environ = call(secured, method, path, CUSTOMER, key=KEY, **raw)
+            assert (status, environ["churn.route"]) == (404, UNMATCHED), (server.__name__, method, target, status)
+            assert environ.get("churn.rows", 0) == 0
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_without_keys_configured_an_encoded_slash_is_a_404(app: Any, server: Any) -> None:
+    for rule, method in every_route(app):
+        for target in encoded_slashes(concrete(rule, app.extensions["churn"].model.version)):
+            path, raw = server(target)
+            assert call(app, method, path, CUSTOMER, **raw)[0] == 404, (server.__name__, method, target)
+
+
+@pytest.mark.parametrize("server", [as_gunicorn, as_werkzeug])
+@pytest.mark.parametrize(
+    ("target", "route", "status"),
+    [
+        ("/v1/predict", "/v1/predict", 200),
+        ("/v1/%70redict", "/v1/predict", 200),
+        ("/v1/predict?next=%2fv1%2fjobs", "/v1/predict", 200),
+        ("/v1%2Fpredict", UNMATCHED, 404),
+    ],
+)
+def test_the_log_line_shows_the_path_as_sent(
+    app: Any, server: Any, target: str, route: str, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    path, raw = server(target)
+    answered, _ = call(app, "POST", path, b'{"customers": []}', **raw)
+    [line] = [r.fields for r in caplog.records if r.name == "churn.access"]  # type: ignore[attr-defined]
+    assert (line["path"], line["route"], line["status"], answered) == (target.partition("?")[0], route, status, status)
+
+
+def test_a_query_may_hold_encoded_slashes(app: Any) -> None:
+    path, raw = as_gunicorn("/v1/predict?next=%2Fv1%2fpredict")
+    assert call(app, "POST", path, b'{"customers": []}', **raw)[0] == 200
+
+
+def test_a_double_encoded_slash_is_decoded_once_and_matches_no_route(secured: Any) -> None:
+    for server in SERVERS:
+        path, raw = server("/v1%252fpredict")
+        assert call(secured, "POST", path, CUSTOMER, key=KEY, **raw)[0] == 404, server.__name__
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ({"RAW_URI": "/v1/predict"}, "/v1/predict"),
+        ({"REQUEST_URI": "/v1/%70redict?a=%2f"}, "/v1/%70redict"),
+        ({"RAW_URI": "http://example.com/v1%2Fpredict?a"}, "/v1%2Fpredict"),  # absolute form
+        ({"RAW_URI": "http://example.com/v1/predict?a"}, "/v1/predict"),
+        ({"RAW_URI": "/predict"}, None),  # another request's target (a stray RAW_URI in os.environ): ignored
+        ({"RAW_URI": "*"}, None),
+        ({"RAW_URI": "http://[::1/x"}, None),
+        ({}, None),
+    ],
+)
+def test_the_sent_path_is_only_ever_the_requests_own(server: dict[str, str], expected: str | None) -> None:
+    assert sent_path({"PATH_INFO": "/v1/predict", **server}) == expected
+
+
+ESCAPED = st.sampled_from(["/", "%2f", "%2F", "%2e", "%70", "%252f", "v1", "predict", "jobs", "", "."])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(ESCAPED, min_size=1, max_size=6), server=st.sampled_from([as_gunicorn, as_werkzeug]))
+def test_a_target_reaches_a_route_only_when_its_decoded_path_is_canonical_and_no_slash_was_sent_encoded(
+    secured: Any, parts: list[str], server: Any
+) -> None:
+    target = "/" + "".join(parts)
+    path, raw = server(target)
+    one_spelling = canonical(path) and "%2f" not in target.lower()
+    assert spelled_once(path, target) is one_spelling
+    status, environ = call(secured, "POST", path, CUSTOMER, key=KEY, **raw)
+    if not one_spelling:
+        assert (status, environ["churn.route"]) == (404, UNMATCHED), target
+    assert call(secured, "POST", path, CUSTOMER, **raw)[0] == 401 or environ["churn.route"] in OPEN_ROUTES
+
+
+def test_the_test_client_sends_the_target_as_given(secured: Any) -> None:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    assert secured.test_client().post("/v1%2fpredict", json={"customers": []}, headers=headers).status_code == 404
+    assert secured.test_client().post("/v1/%70redict", json={"customers": []}, headers=headers).status_code == 200

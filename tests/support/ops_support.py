@@ -126,7 +126,8 @@ class ProjectNginx(Nginx):
             for name, value in names.items():  # only our ${NAMES}, as scripts/stack.sh renders them
                 text = text.replace(f"${{{name}}}", value)
             (self.prefix / target).write_text(text)
-        shutil.copy(PROJECT / ".platform/nginx/conf.d/elasticbeanstalk/churn-errors.conf", self.prefix)
+        for included in ("churn-errors.conf", "churn-paths.conf"):  # as scripts/stack.sh copies them
+            shutil.copy(PROJECT / ".platform/nginx/conf.d/elasticbeanstalk" / included, self.prefix)
         cmd = [binary, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-e", "stderr"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if self.wait:
