@@ -7,13 +7,15 @@ the finished output also says whom to contact (expected_value and contact column
 --report FILE.html draws a self-contained campaign report (churn.campaign.report). docs/campaign.md.
 
 Exit status: 0 every row scored; 1 finished, but some rows were rejected (see the error column);
-2 bad usage, unreadable input or a --resume that does not match; 3 the service stayed unavailable
-(partial output kept: re-run with --resume); 4 the service refused the requests (authentication,
-options, a failed job, or its model changed mid-run); 5 with --async, a job did not finish within
+2 bad usage (churn.campaign.options checks every value before scoring), unreadable input or a --resume
+that does not match; 3 the service stayed unavailable (partial output kept: re-run with --resume);
+4 the service refused the requests (authentication, options, --async on a server without jobs, a failed
+job, or its model changed mid-run); 5 with --async, a job did not finish within
 --job-timeout seconds (partial output kept: re-run with --resume); 130 interrupted (re-run with --resume).
 
 The API key comes from $CHURN_API_KEY or --api-key-file FILE; --api-key KEY still works, with a
-warning, as every user of the machine can read a command line.
+warning, as every user of the machine can read a command line. White space around it is dropped; what
+is left must be printable ASCII without spaces, or the run stops naming the source, never the key.
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
-import os
 import sys
 import threading
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from churn.campaign import options as option
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
 from churn.campaign.offline.process import prepare_offline_process
 from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
@@ -37,16 +38,14 @@ from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
 from churn.campaign.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
 from churn.campaign.summary import write_rows
 from churn.config import DEFAULT_MODEL_PATH, ConfigError
-from churn.core.features import FIELDS
 from churn.core.records import InputError
-from churn.errors import ModelLoadError
+from churn.errors import Code, ModelLoadError
 
 if TYPE_CHECKING:
     from churn.campaign.carried import Carried
     from churn.campaign.outcome import Outcome
     from churn.campaign.plan import PlanOptions
 
-MAX_EXPLAIN = len(FIELDS)
 OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, JOB_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 REPORT_NEEDS_MATPLOTLIB = (
     "--report needs matplotlib, which is not installed: it is in the Pipfile's [train] category "
@@ -56,13 +55,7 @@ KEY_ON_COMMAND_LINE = (
     "warning: --api-key shows the key to every user of this machine (ps, /proc); "
     "set CHURN_API_KEY or use --api-key-file FILE instead"
 )
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return value
+JOBS_DISABLED_HINT = "drop --async to score through /v1/predict, or give the service a REDIS_URL"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -71,21 +64,33 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score every row of INPUT (CSV or JSON Lines) into OUTPUT (CSV)")
     s.add_argument("input", type=Path, help="CSV (raw CRM export or normalized) or .jsonl/.ndjson")
     s.add_argument("--output", "-o", type=Path, required=True)
-    s.add_argument("--url", help="the service, e.g. http://localhost:9696 (not with --offline)")
+    s.add_argument(
+        "--url", type=option.service_url, help="the service, e.g. http://localhost:9696 (not with --offline)"
+    )
     s.add_argument("--offline", action="store_true", help="score with the local model file instead of a service")
     s.add_argument("--model", type=Path, default=DEFAULT_MODEL_PATH, help="model file for --offline")
     s.add_argument("--async", dest="use_jobs", action="store_true", help="send chunks as jobs (POST /v1/jobs)")
-    s.add_argument("--chunk-size", type=positive, default=1000, help="rows per request (default 1000)")
-    s.add_argument("--concurrency", type=positive, default=4, help="requests in flight (default 4)")
-    s.add_argument("--explain", type=int, default=0, metavar="K", help="reason codes per customer (default 0)")
-    s.add_argument("--threshold", type=float, help="decide churn at this probability (default: the service's)")
-    s.add_argument("--top", type=int, default=0, metavar="N", help="list the N highest-risk customers at the end")
+    s.add_argument("--chunk-size", type=option.chunk_size, default=1000, help="rows per request (default 1000)")
+    s.add_argument("--concurrency", type=option.concurrency, default=4, help="requests in flight (default 4)")
+    s.add_argument(
+        "--explain",
+        type=option.explain,
+        default=0,
+        metavar="K",
+        help=f"reason codes per customer (0-{option.MAX_EXPLAIN})",
+    )
+    s.add_argument(
+        "--threshold", type=option.threshold, help="decide churn at this probability (default: the service's)"
+    )
+    s.add_argument(
+        "--top", type=option.top, default=0, metavar="N", help="list the N highest-risk customers at the end"
+    )
     s.add_argument("--top-output", type=Path, help="also write those N customers to this CSV")
     s.add_argument("--resume", action="store_true", help="continue an interrupted run into the same OUTPUT")
-    s.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP call (default 60)")
-    s.add_argument("--retries", type=positive, default=8, help="tries per HTTP call (default 8)")
+    s.add_argument("--timeout", type=option.wait, default=60.0, help="seconds per HTTP call (default 60)")
+    s.add_argument("--retries", type=option.retries, default=8, help="tries per HTTP call (default 8)")
     s.add_argument(
-        "--job-timeout", type=positive_seconds, default=600.0, metavar="S",
+        "--job-timeout", type=option.wait, default=600.0, metavar="S",
         help="with --async, seconds to wait for one job before giving up (default 600; exit status 5)",
     )  # fmt: skip
     s.add_argument("--api-key-file", type=Path, metavar="FILE", help="read the bearer token from FILE")
@@ -95,46 +100,24 @@ def parser() -> argparse.ArgumentParser:
         "expected value of a contact = p(churn) x retention rate x monthlycharges x horizon - contact cost; "
         "the output gets expected_value and contact columns",
     )
-    plan.add_argument("--contact-cost", type=amount, metavar="AMOUNT", help="what one contact costs")
+    plan.add_argument("--contact-cost", type=option.amount, metavar="AMOUNT", help="what one contact costs")
     plan.add_argument(
-        "--retention-rate", type=share, metavar="SHARE", help="share of contacted churners who stay (0 to 1)"
+        "--retention-rate",
+        type=option.plan_share,
+        metavar="SHARE",
+        help="share of contacted churners who stay (0 to 1)",
     )
     plan.add_argument(
-        "--horizon-months", type=whole, metavar="N", help="months of monthlycharges a kept customer brings"
+        "--horizon-months", type=option.plan_count, metavar="N", help="months of monthlycharges a kept customer brings"
     )
-    plan.add_argument("--budget", type=whole, metavar="N", help="contact at most N customers")
-    plan.add_argument("--budget-amount", type=amount, metavar="AMOUNT", help="spend at most AMOUNT on contacts")
+    plan.add_argument("--budget", type=option.plan_count, metavar="N", help="contact at most N customers")
+    plan.add_argument("--budget-amount", type=option.amount, metavar="AMOUNT", help="spend at most AMOUNT on contacts")
     s.add_argument("--report", type=Path, metavar="FILE.html", help="also write a self-contained HTML campaign report")
     return p
 
 
 PLAN_NEEDS = ("contact_cost", "retention_rate", "horizon_months")
 PLAN_OPTIONS = (*PLAN_NEEDS, "budget", "budget_amount")
-
-
-def amount(text: str) -> Decimal:
-    """An amount of money as a plain decimal number (no currency sign, no thousands separator)."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a plain decimal amount such as 2000 or 2.50") from None
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite amount")
-    return value
-
-
-def share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a share from 0 to 1")
-    return value
-
-
-def whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def plan_options(args: argparse.Namespace) -> PlanOptions | None:
@@ -151,26 +134,6 @@ def plan_options(args: argparse.Namespace) -> PlanOptions | None:
         return PlanOptions(args.contact_cost, args.retention_rate, args.horizon_months, args.budget, args.budget_amount)
     except PlanError as e:
         parser().error(str(e))
-
-
-def positive_seconds(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
-    return value
-
-
-def api_key(args: argparse.Namespace) -> str | None:
-    """The key from --api-key-file, --api-key (with a warning) or $CHURN_API_KEY, in that order."""
-    if args.api_key_file is not None:
-        key = Path(args.api_key_file).read_text().strip()
-        if not key:
-            raise ValueError(f"{args.api_key_file} holds no API key")
-        return key
-    if args.api_key is not None:
-        print(f"campaign.py: {KEY_ON_COMMAND_LINE}", file=sys.stderr)
-        return str(args.api_key)
-    return os.environ.get("CHURN_API_KEY") or None
 
 
 def make_scorer(args: argparse.Namespace, stop: threading.Event) -> ChunkScorer:
@@ -202,7 +165,10 @@ def score(args: argparse.Namespace) -> int:
         return fail(UNAVAILABLE, f"the service is unavailable ({e}); re-run with --resume to continue")
     except JobTimedOut as e:
         return fail(JOB_TIMEOUT, f"gave up waiting: {e} (--job-timeout); re-run with --resume to continue")
-    except (RequestRefused, ModelChanged) as e:
+    except RequestRefused as e:
+        hint = f"; {JOBS_DISABLED_HINT}" if e.code == Code.JOBS_DISABLED else ""
+        return fail(REFUSED, f"the service refused the requests: {e}{hint}")
+    except ModelChanged as e:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
@@ -260,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("give exactly one of --url and --offline")
     if args.offline and args.use_jobs:
         parser().error("--async needs a service (--url)")
-    if not 0 <= args.explain <= MAX_EXPLAIN:
-        parser().error(f"--explain takes 0 to {MAX_EXPLAIN}")
+    if args.top_output is not None and args.top == 0:
+        parser().error("--top-output needs --top N, the number of customers to write")
     if args.api_key is not None and args.api_key_file is not None:
         parser().error("give at most one of --api-key and --api-key-file")
     args.plan = plan_options(args)
@@ -270,14 +236,16 @@ def main(argv: list[str] | None = None) -> int:
             parser().error(f"--report writes an HTML file (FILE.html), not {args.report}")
         if args.report.resolve() in (args.output.resolve(), args.input.resolve()):
             parser().error("--report needs a file of its own, not the input or the output")
-        if not args.report.resolve().parent.is_dir():
-            parser().error(f"--report {args.report}: no such directory {args.report.parent}")
         if importlib.util.find_spec("matplotlib") is None:  # before scoring, not after
             return fail(USAGE, REPORT_NEEDS_MATPLOTLIB)
+    if (problem := option.output_problem(args)) is not None:
+        parser().error(problem)
+    if args.api_key is not None:
+        print(f"campaign.py: {KEY_ON_COMMAND_LINE}", file=sys.stderr)
     try:
-        args.key = api_key(args)
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        return fail(USAGE, f"cannot read the API key: {e}")
+        args.key = None if args.offline else option.api_key(args.api_key_file, args.api_key)
+    except option.ApiKeyError as e:
+        return fail(USAGE, str(e))
     return score(args)
 
 

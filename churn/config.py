@@ -75,9 +75,7 @@ class Settings:
                 want="a positive number of seconds",
             ),
             model_path=Path(env.get("CHURN_MODEL_PATH") or cls.model_path),
-            threshold=read(
-                env, "CHURN_THRESHOLD", float, cls.threshold, ok=lambda v: 0 < v < 1, want="a number between 0 and 1"
-            ),
+            threshold=read(env, "CHURN_THRESHOLD", float, cls.threshold, ok=is_threshold, want=THRESHOLD_WANT),
             max_batch=read(env, "CHURN_MAX_BATCH", int, cls.max_batch, ok=lambda v: v > 0, want="a positive integer"),
             max_body_bytes=read(
                 env,
@@ -151,6 +149,15 @@ def read_range_tolerance(env: Mapping[str, str]) -> float:
     )
 
 
+THRESHOLD_WANT = "a number strictly between 0 and 1 (not 0, not 1)"
+
+
+def is_threshold(value: float) -> bool:
+    """CHURN_THRESHOLD's rule, which `campaign.py --threshold` shares: the open interval (0, 1), since at 0
+    every customer churns and at 1 none can (NaN compares False: refused too)."""
+    return 0 < value < 1
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SWITCH_ON = ("1", "true", "yes", "on")
 SWITCH = (*SWITCH_ON, "0", "false", "no", "off")
@@ -164,6 +171,13 @@ def positive(value: int) -> bool:
 
 
 MIN_KEY_LENGTH = 16
+KEY_CHARACTERS = "printable ASCII without spaces"
+
+
+def is_header_safe_key(key: str) -> bool:
+    """Whether a key travels in `Authorization: Bearer KEY` as it is: the service's keys (CHURN_API_KEYS)
+    and the one `campaign.py` sends are held to this rule."""
+    return key.isascii() and key.isprintable() and " " not in key
 
 
 def read_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -181,8 +195,8 @@ def read_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
         # The message names the key's position, never the key: start-up errors end up in logs.
         if len(key) < MIN_KEY_LENGTH:
             raise ConfigError(f"CHURN_API_KEYS: key #{position} is shorter than {MIN_KEY_LENGTH} characters")
-        if not key.isascii() or not key.isprintable() or " " in key:
-            raise ConfigError(f"CHURN_API_KEYS: key #{position} must be printable ASCII without spaces")
+        if not is_header_safe_key(key):
+            raise ConfigError(f"CHURN_API_KEYS: key #{position} must be {KEY_CHARACTERS}")
     return keys
 
 

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     import requests
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-PERMANENT_CODES = frozenset({Code.JOB_FAILED})  # a 5xx that says the same thing however often it is asked
+# A 5xx that says the same thing however often it is asked: a job that failed, a server without jobs.
+PERMANENT_CODES = frozenset({Code.JOB_FAILED, Code.JOBS_DISABLED})
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is capped rather than trusted blindly
 
 

@@ -15,14 +15,52 @@ tighter applies) or neither (every customer worth contacting). Rows that were no
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 
+# Amounts of money are plain decimals: digits, at most one point (no sign, exponent, space, separator).
+PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+# 15 digits are what a float holds exactly (DBL_DIG), so the plan's float arithmetic sees the amount as
+# typed; with at most 6 of them decimals, budget // cost stays below 10^21, inside Decimal's 28 digits.
+AMOUNT_DIGITS, AMOUNT_DECIMALS = 15, 6
+# A century: no customer's value is counted further ahead (and monthly charges x horizon stay small).
+MAX_HORIZON_MONTHS = 1200
+
 
 class PlanError(ValueError):
     """An option value no plan can use; the message names the option."""
+
+
+def parse_amount(text: str) -> Decimal:
+    """An amount as the command line gives it; PlanOptions checks its size."""
+    if not PLAIN_DECIMAL.fullmatch(text):
+        raise PlanError(
+            f"{text!r} is not a plain decimal amount such as 2000 or 2.50 "
+            "(digits and a decimal point only: no sign, exponent, space or separator)"
+        )
+    return Decimal(text)
+
+
+def amount_problem(value: Decimal) -> str | None:
+    """Why no plan can use this amount, whatever its sign (None: it can); zeros ending the decimals do not count."""
+    if not value.is_finite():
+        return "is not a finite amount"
+    _, digits, exponent = value.normalize().as_tuple()
+    assert isinstance(exponent, int)  # noqa: S101 - finite, checked above
+    decimals = max(0, -exponent)
+    if decimals > AMOUNT_DECIMALS:
+        return f"has {decimals} digits after the point: at most {AMOUNT_DECIMALS}"
+    if (length := max(0, len(digits) + exponent) + decimals) > AMOUNT_DIGITS:
+        return f"has {length} digits: at most {AMOUNT_DIGITS}"
+    return None
+
+
+def shown(value: Decimal) -> str:
+    """An amount in plain notation, never in str()'s exponent form (0E-7 for 0.0000000)."""
+    return f"{value:f}"
 
 
 @dataclass(frozen=True)
@@ -34,16 +72,38 @@ class PlanOptions:
     budget_amount: Decimal | None = None  # money, in contact_cost's currency
 
     def __post_init__(self) -> None:
-        if not (self.contact_cost.is_finite() and self.contact_cost >= 0):
-            raise PlanError(f"--contact-cost must be a finite amount of 0 or more, not {self.contact_cost}")
+        problem = self.problem()
+        if problem is not None:
+            raise PlanError(problem)
+
+    def problem(self) -> str | None:
+        """What no plan can use, naming the option (None: the plan can be made)."""
+        return self.economics_problem() or self.budget_problem()
+
+    def economics_problem(self) -> str | None:
+        if (trouble := amount_problem(self.contact_cost)) is not None:
+            return f"--contact-cost {shown(self.contact_cost)} {trouble}"
+        if self.contact_cost < 0:
+            return f"--contact-cost must be an amount of 0 or more, not {shown(self.contact_cost)}"
         if not 0 <= self.retention_rate <= 1:  # also refuses NaN
-            raise PlanError(f"--retention-rate is a share from 0 to 1, not {self.retention_rate}")
-        if self.horizon_months < 1:
-            raise PlanError(f"--horizon-months must be a whole number of months, 1 or more, not {self.horizon_months}")
+            return f"--retention-rate is a share from 0 to 1, not {self.retention_rate}"
+        if not 1 <= self.horizon_months <= MAX_HORIZON_MONTHS:
+            return f"--horizon-months is a number of months from 1 to {MAX_HORIZON_MONTHS}, not {self.horizon_months}"
+        return None
+
+    def budget_problem(self) -> str | None:
+        amount = self.budget_amount
         if self.budget is not None and self.budget < 1:
-            raise PlanError(f"--budget is a number of contacts, 1 or more, not {self.budget}")
-        if self.budget_amount is not None and not (self.budget_amount.is_finite() and self.budget_amount > 0):
-            raise PlanError(f"--budget-amount must be a finite amount above 0, not {self.budget_amount}")
+            return f"--budget is a number of contacts, 1 or more, not {self.budget}"
+        if amount is None:
+            return None
+        if (trouble := amount_problem(amount)) is not None:
+            return f"--budget-amount {shown(amount)} {trouble}"
+        if amount <= 0:
+            return f"--budget-amount must be an amount above 0, not {shown(amount)}"
+        if self.max_contacts() == 0:  # as refused as a --budget of 0
+            return f"--budget-amount {shown(amount)} buys no contact at --contact-cost {shown(self.contact_cost)}"
+        return None
 
     def max_contacts(self) -> int | None:
         """How many contacts the budget pays for (None: no limit). Money is counted in Decimal, so
@@ -58,9 +118,9 @@ class PlanOptions:
         if self.budget is not None:
             budget.append(f"{self.budget} contacts")
         if self.budget_amount is not None:
-            budget.append(f"{self.budget_amount} to spend")
+            budget.append(f"{shown(self.budget_amount)} to spend")
         return (
-            f"contact cost {self.contact_cost}, retention rate {self.retention_rate:g}, "
+            f"contact cost {shown(self.contact_cost)}, retention rate {self.retention_rate:g}, "
             f"horizon {self.horizon_months} months, budget {' and '.join(budget) or 'unlimited'}"
         )
 

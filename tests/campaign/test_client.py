@@ -91,6 +91,21 @@ def test_a_failed_job_is_not_retried_though_it_is_a_500(fake: FakeService) -> No
     assert len(fake.requests) == 1
 
 
+def test_a_server_without_jobs_is_not_retried_though_it_is_a_503(fake: FakeService) -> None:
+    fake.answers.append((503, {}, error("jobs_disabled")))
+    with pytest.raises(RequestRefused) as caught:
+        ServiceClient(fake.url, policy=FAST).post_json("/v1/jobs", {})
+    assert (caught.value.status, caught.value.code, len(fake.requests)) == (503, "jobs_disabled", 1)
+    assert "jobs_disabled happened" in str(caught.value)  # the server's own message
+
+
+@pytest.mark.parametrize("code", ["jobs_busy", "queue_unavailable", "not_ready", "upstream_unavailable"])
+def test_a_503_that_heals_is_retried(fake: FakeService, code: str) -> None:
+    fake.answers += [(503, {"Retry-After": "0"}, error(code))] * 2
+    assert ServiceClient(fake.url, policy=FAST).post_json("/v1/jobs", {}) == {"ok": True}
+    assert len(fake.requests) == 3
+
+
 def test_retries_are_bounded(fake: FakeService) -> None:
     fake.answers += [(502, {}, error("bad_gateway"))] * 10
     with pytest.raises(Unavailable, match="4 times"):

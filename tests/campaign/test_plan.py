@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +18,35 @@ from hypothesis.extra.numpy import arrays
 from churn.campaign.arrowtext import cents_text
 from churn.campaign.facts import arrow_facts, python_facts
 from churn.campaign.output import plan_cells
-from churn.campaign.plan import PlanError, PlanOptions, expected_values, figures, net_value_curve, ranking, select
+from churn.campaign.plan import (
+    AMOUNT_DECIMALS,
+    AMOUNT_DIGITS,
+    MAX_HORIZON_MONTHS,
+    PlanError,
+    PlanOptions,
+    expected_values,
+    figures,
+    net_value_curve,
+    parse_amount,
+    ranking,
+    select,
+)
 
 money = st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False, allow_infinity=False)
 rates = st.floats(min_value=0, max_value=1)
 months = st.integers(min_value=1, max_value=600)
 budgets = st.none() | st.integers(min_value=1, max_value=10**9)
 amounts = st.none() | st.decimals(min_value=Decimal("0.01"), max_value=10**9, places=2)
-plans = st.builds(PlanOptions, money, rates, months, budgets, amounts)
+
+
+@st.composite
+def plan_options(draw: st.DrawFn) -> PlanOptions:
+    cost, amount = draw(money), draw(amounts)
+    # A budget that buys no contact is refused (test_a_budget_that_buys_no_contact_is_refused): add a contact's worth.
+    return PlanOptions(cost, draw(rates), draw(months), draw(budgets), None if amount is None else amount + cost)
+
+
+plans = plan_options()
 # Probabilities and monthly charges as the output and the input can hold them: any score, NaN for a
 # rejected row, charges from 0 to far beyond training's range; many repeated values to make ties.
 probability = st.one_of(st.floats(min_value=0, max_value=1), st.just(math.nan), st.sampled_from([0.0, 0.25, 0.5, 1.0]))
@@ -129,6 +152,13 @@ BAD = [
     {"retention_rate": math.nan},
     {"horizon_months": 0},
     {"horizon_months": -3},
+    {"horizon_months": MAX_HORIZON_MONTHS + 1},
+    {"contact_cost": Decimal("1E+400")},
+    {"contact_cost": Decimal(10**AMOUNT_DIGITS)},
+    {"contact_cost": Decimal("0.0000001")},
+    {"budget_amount": Decimal("99999999999999999999999999999999")},
+    {"budget_amount": Decimal("1E+400")},
+    {"budget_amount": Decimal("1234567890.1234567")},
     {"budget": 0},
     {"budget": -5},
     {"budget_amount": Decimal("0")},
@@ -143,6 +173,61 @@ def test_option_values_no_plan_can_use_are_refused_by_name(bad: dict[str, object
     with pytest.raises(PlanError) as e:
         PlanOptions(**{**good, **bad})  # type: ignore[arg-type]
     assert "--" + next(iter(bad)).replace("_", "-") in str(e.value)
+
+
+def test_a_budget_that_buys_no_contact_is_refused_as_a_budget_of_0_is() -> None:
+    with pytest.raises(PlanError, match=re.escape("--budget-amount 9.99 buys no contact at --contact-cost 10.00")):
+        PlanOptions(Decimal("10.00"), 0.3, 12, budget_amount=Decimal("9.99"))
+    assert PlanOptions(Decimal("10.00"), 0.3, 12, budget_amount=Decimal("10")).max_contacts() == 1
+
+
+# Amounts as large and as fine as the rule allows: every digit counts, none is lost.
+@st.composite
+def amounts_within_the_rule(draw: st.DrawFn) -> Decimal:
+    decimals = draw(st.integers(0, AMOUNT_DECIMALS))
+    units = draw(st.integers(0, 10**AMOUNT_DIGITS - 1))
+    return Decimal(units).scaleb(-decimals)
+
+
+@settings(max_examples=300, deadline=None)
+@given(amounts_within_the_rule(), amounts_within_the_rule())
+def test_every_amount_the_rule_allows_is_exact_and_counts_whole_contacts(cost: Decimal, budget: Decimal) -> None:
+    assert Decimal(f"{float(cost):.{AMOUNT_DIGITS}g}") == cost  # the float the plan computes with is the amount
+    if cost == 0 or budget < cost:
+        return
+    plan = PlanOptions(cost, 0.5, MAX_HORIZON_MONTHS, budget_amount=budget)
+    assert plan.max_contacts() == Fraction(budget) // Fraction(cost)  # Decimal's // has digits to spare
+    assert math.isfinite(plan.max_contacts() * float(cost))
+
+
+# The class of texts that are no plain decimal amount: exponents, infinities and NaNs, signs, spaces,
+# separators, currency signs, digits of other scripts, and nothing at all.
+NOT_PLAIN = ["1e3", "1E+3", "2.5e-1", "1e400", "inf", "Infinity", "-inf", "nan", "NaN", "sNaN", "+5", "-5", "-0",
+             "-0.01", " 5", "5 ", "1 000", "1,000", "1_000", "2.50.1", ".", "", "€5", "5$", "0x10",
+             "\u0661\u0660", "\uff15", "\u0967\u0966.\u0966"]  # fmt: skip
+ACCEPTED = {"5": "5", "5.": "5", ".5": "0.5", "2.50": "2.50", "0": "0", "000123.40": "123.40"}
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN)
+def test_texts_that_are_no_plain_decimal_amount_are_refused(text: str) -> None:
+    with pytest.raises(PlanError, match="is not a plain decimal amount"):
+        parse_amount(text)
+
+
+@pytest.mark.parametrize(("text", "value"), ACCEPTED.items())
+def test_plain_decimal_amounts_are_read_as_typed(text: str, value: str) -> None:
+    assert str(parse_amount(text)) == value
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.from_regex(r"\A[0-9.eE+-]{1,8}\Z"))
+def test_an_accepted_amount_text_is_digits_and_a_point_and_its_value_is_finite(text: str) -> None:
+    try:
+        value = parse_amount(text)
+    except PlanError:
+        return
+    assert set(text) <= set("0123456789.") and text.count(".") <= 1
+    assert value.is_finite() and value >= 0
 
 
 @settings(max_examples=300)

@@ -33,6 +33,9 @@ def test_values_are_read() -> None:
         ("CHURN_THRESHOLD", "1.5"),
         ("CHURN_THRESHOLD", "nan"),
         ("CHURN_THRESHOLD", "half"),
+        ("CHURN_THRESHOLD", "0"),
+        ("CHURN_THRESHOLD", "1"),
+        ("CHURN_THRESHOLD", "inf"),
         ("CHURN_MAX_BATCH", "0"),
         ("CHURN_MAX_BATCH", "1e4"),
         ("CHURN_MAX_BODY_BYTES", "-1"),
@@ -53,6 +56,13 @@ def test_values_are_read() -> None:
 def test_bad_values_name_their_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{name}="):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("value", ["0", "1", "-0.0", "1.0"])
+def test_the_threshold_message_says_0_and_1_are_excluded(value: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"CHURN_THRESHOLD": value})
+    assert "strictly between 0 and 1" in str(e.value) and "not 0, not 1" in str(e.value)
 
 
 @pytest.mark.parametrize("value", ["a" * 16, "x" * 64, f"{'k' * 20},{'r' * 30}", f" {'k' * 20} , "])
