@@ -18,7 +18,10 @@ INVOCATION_ERRORS = {
     **ERROR_STATUSES,
     400: "The body is not valid JSON (`invalid_json`), CSV or JSON Lines (`invalid_csv`, `invalid_json`)",
     406: "The Accept header names none of the answer's media types (`not_acceptable`)",
-    415: "The body was sent as none of JSON, CSV and JSON Lines, or not in UTF-8 (`unsupported_media_type`)",
+    415: (
+        "The body was sent as none of JSON, CSV and JSON Lines, or not in UTF-8 (`unsupported_media_type`), "
+        "or in a content coding (`unsupported_content_encoding`)"
+    ),
     422: "The JSON is not one of MLflow's forms, or has params (`invalid_request`)",
 }
 

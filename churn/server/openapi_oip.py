@@ -23,7 +23,10 @@ INFERENCE_ERRORS = {
     400: "The body is not valid JSON (`invalid_json`) or not an inference request this model takes "
     "(`invalid_request`: an input's shape, datatype or data, the outputs asked for)",
     404: "No such model or version here (`not_found`)",
-    415: "The body was not sent as application/json or Triton's application/octet-stream (`unsupported_media_type`)",
+    415: (
+        "The body was not sent as application/json or Triton's application/octet-stream (`unsupported_media_type`), "
+        "or in a content coding (`unsupported_content_encoding`)"
+    ),
     422: "A customer failed validation (`validation_failed`): the request is refused whole, details has "
     "each refused row's index and error",
 }

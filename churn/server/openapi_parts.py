@@ -20,7 +20,10 @@ ERROR_STATUSES = {
     400: "The body is not valid JSON (`invalid_json`)",
     401: "An API key is needed and was missing or wrong (`unauthorized`); see WWW-Authenticate",
     413: "The body or the batch is too large (`payload_too_large`, `batch_too_large`)",
-    415: "The body was not sent as application/json (`unsupported_media_type`)",
+    415: (
+        "The body was not sent as application/json (`unsupported_media_type`), "
+        "or in a content coding (`unsupported_content_encoding`)"
+    ),
     422: "The request is well-formed JSON but not a valid request (`validation_failed`, `invalid_request`)",
     500: "A fault of the service (`internal_error`); the details are only in its log",
 }
