@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from churn.campaign import options as option
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
+from churn.campaign.files import SameFile, check_distinct, written_files
 from churn.campaign.offline.process import prepare_offline_process
 from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
 from churn.campaign.progress import Progress
@@ -215,6 +216,16 @@ def has_plan_columns(path: Path) -> bool:
     return output_columns(path)[-len(PLAN_COLUMNS) :] == PLAN_COLUMNS
 
 
+def files_read(args: argparse.Namespace) -> dict[str, Path]:
+    """The files a run reads, which none it writes may be."""
+    files = {"the input": args.input}
+    if args.offline:
+        files["--model"] = args.model
+    if args.api_key_file is not None:
+        files["--api-key-file"] = args.api_key_file
+    return files
+
+
 def fail(status: int, message: str) -> int:
     print(f"campaign.py: {message}", file=sys.stderr)
     return status
@@ -234,12 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.report is not None:
         if args.report.suffix.lower() not in (".html", ".htm"):
             parser().error(f"--report writes an HTML file (FILE.html), not {args.report}")
-        if args.report.resolve() in (args.output.resolve(), args.input.resolve()):
-            parser().error("--report needs a file of its own, not the input or the output")
         if importlib.util.find_spec("matplotlib") is None:  # before scoring, not after
             return fail(USAGE, REPORT_NEEDS_MATPLOTLIB)
     if (problem := option.output_problem(args)) is not None:
         parser().error(problem)
+    try:
+        check_distinct(files_read(args), written_files(args.output, args.top_output, args.report))
+    except SameFile as e:
+        parser().error(str(e))
     if args.api_key is not None:
         print(f"campaign.py: {KEY_ON_COMMAND_LINE}", file=sys.stderr)
     try:

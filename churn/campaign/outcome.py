@@ -32,6 +32,7 @@ import pyarrow.csv as pacsv
 from churn.campaign.arrowtext import quote_one, text_bytes, text_view
 from churn.campaign.carried import Carried
 from churn.campaign.facts import Facts, python_facts, read_facts
+from churn.campaign.files import plan_tmp_path
 from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OUTPUT_COLUMNS, PLAN_COLUMNS, plan_cells
 from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
@@ -164,7 +165,7 @@ def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, se
     header = ",".join(base_columns(scores.columns) + (PLAN_COLUMNS if values is not None else ()))
     cells = plan_cells(values, selected) if values is not None else None
     strip = len(base_columns(scores.columns)) < len(scores.columns)
-    tmp = path.with_name(path.name + ".plan.tmp")
+    tmp = plan_tmp_path(path)
     if plain(path):
         with path.open("rb") as f, tmp.open("wb") as out:
             f.readline()  # the old header
@@ -189,7 +190,7 @@ def rewrite_carried(path: Path, line_ends: list[np.ndarray], values: np.ndarray,
     """
     starts = np.cumsum([0] + [len(ends) - 1 for ends in line_ends])
     positions = len(HEADER) + np.cumsum([0] + [int(ends[-1]) for ends in line_ends])
-    tmp = path.with_name(path.name + ".plan.tmp")
+    tmp = plan_tmp_path(path)
     with path.open("rb") as f, tmp.open("wb") as out:
         if os.fstat(f.fileno()).st_size != positions[-1] or os.pread(f.fileno(), len(HEADER), 0) != HEADER:
             raise OutputMismatch(f"{path} is no longer the output the run wrote")

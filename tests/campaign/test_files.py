@@ -1,0 +1,190 @@
+"""No file a campaign run writes may be a file it reads or another file it writes, however it is spelled."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import campaign
+from churn.campaign.files import SameFile, check_distinct, written_files
+from tests.conftest import DATA_PATH, MODEL_PATH
+
+SOURCE = b"".join(DATA_PATH.read_bytes().splitlines(keepends=True)[:201])  # 200 customers
+Spelling = Callable[[Path], Path]  # another name for an existing file, made in its folder
+
+
+def same_path(path: Path) -> Path:
+    return path
+
+
+def dotted(path: Path) -> Path:
+    return path.parent / "." / ".." / path.parent.name / path.name
+
+
+def doubled_slash(path: Path) -> Path:
+    return Path(f"{path.parent}//{path.name}")
+
+
+def relative(path: Path) -> Path:
+    return Path(os.path.relpath(path))
+
+
+def symlink(path: Path) -> Path:
+    return linked(path.with_name("link-" + path.name), path.name)  # relative, as a user would make it
+
+
+def symlink_to_symlink(path: Path) -> Path:
+    return linked(path.with_name("link2-" + path.name), symlink(path))
+
+
+def through_linked_folder(path: Path) -> Path:
+    return linked(path.parent.with_name(path.parent.name + "-alias"), path.parent) / path.name
+
+
+def linked(link: Path, target: Path | str) -> Path:
+    """A symlink to target (made once: a spelling may be asked for twice)."""
+    if not link.is_symlink():
+        link.symlink_to(target)
+    return link
+
+
+def hard_link(path: Path) -> Path:
+    link = path.with_name("hard-" + path.name)
+    os.link(path, link)
+    return link
+
+
+SPELLINGS = [same_path, dotted, doubled_slash, relative, symlink, symlink_to_symlink, through_linked_folder, hard_link]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under folder (symlinks as their target's name), to show a refused run touched nothing."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            out[str(path)] = os.readlink(path).encode()
+        elif path.is_file():
+            out[str(path)] = path.read_bytes()
+    return out
+
+
+def refused(argv: list[str], folder: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run campaign.py, check it stopped as a usage error having written nothing; its message."""
+    before = snapshot(folder)
+    with pytest.raises(SystemExit) as stopped:
+        campaign.main(argv)
+    assert stopped.value.code == 2
+    assert snapshot(folder) == before
+    return capsys.readouterr().err
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder holding a copy of the data (the input), the current directory (for relative spellings)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "in.csv").write_bytes(SOURCE)
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize("option", ["--output", "--top-output"])
+def test_no_output_may_be_the_input(
+    folder: Path, capsys: pytest.CaptureFixture[str], spelling: Spelling, option: str
+) -> None:
+    other = spelling(folder / "in.csv")
+    outputs = {"--output": str(folder / "out.csv"), "--top-output": str(folder / "top.csv"), option: str(other)}
+    argv = ["score", str(folder / "in.csv"), "--offline", "--top", "3", *[a for o in outputs.items() for a in o]]
+    message = refused(argv, folder, capsys)
+    assert f"{option} {other} is the same file as the input" in message
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_report_may_not_be_the_input(folder: Path, capsys: pytest.CaptureFixture[str], spelling: Spelling) -> None:
+    source = folder / "in.html"  # a report must end in .html: an input of that name, read as CSV
+    (folder / "in.csv").rename(source)
+    report = spelling(source)
+    message = refused(["score", str(source), "--offline", "-o", "out.csv", "--report", str(report)], folder, capsys)
+    assert f"--report {report} is the same file as the input" in message
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize("sidecar", ["out.csv.state.json", "out.csv.state.json.tmp", "out.csv.plan.tmp"])
+def test_the_output_s_own_files_may_not_be_the_input(
+    folder: Path, capsys: pytest.CaptureFixture[str], spelling: Spelling, sidecar: str
+) -> None:
+    """The state file, its temporary copy and the plan's copy of the output are written too."""
+    source = folder / sidecar
+    (folder / "in.csv").rename(source)
+    message = refused(["score", str(spelling(source)), "--offline", "-o", "out.csv"], folder, capsys)
+    assert "is the same file as the input" in message
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_two_outputs_may_not_be_one_file_existing_or_not(
+    folder: Path, capsys: pytest.CaptureFixture[str], spelling: Spelling
+) -> None:
+    out = folder / "out.csv"
+    out.write_text("an earlier run's output\n")
+    argv = ["score", "in.csv", "--offline", "-o", str(out), "--top", "2", "--top-output", str(spelling(out))]
+    assert "is the same file as --output" in refused(argv, folder, capsys)
+    out.unlink()  # not there yet: the same file-to-be however it is spelled (a hard link is now a file of its own)
+    if spelling is not hard_link:
+        argv[-1] = str(spelling(out))
+        assert "is the same file as --output" in refused(argv, folder, capsys)
+
+
+def test_two_links_to_a_file_not_yet_written_are_one_file(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("a.csv", "b.csv"):
+        (folder / name).symlink_to("missing.csv")
+    argv = ["score", "in.csv", "--offline", "-o", "a.csv", "--top", "2", "--top-output", "b.csv"]
+    assert "--top-output b.csv is the same file as --output a.csv" in refused(argv, folder, capsys)
+
+
+def test_an_output_that_is_a_link_to_the_output_s_state_file_is_refused(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "top.csv").symlink_to("out.csv.state.json")
+    argv = ["score", "in.csv", "--offline", "-o", "out.csv", "--top", "2", "--top-output", "top.csv"]
+    assert "--top-output top.csv is the same file as the output's state file" in refused(argv, folder, capsys)
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_model_and_the_key_file_are_read_and_so_never_written(
+    folder: Path, capsys: pytest.CaptureFixture[str], spelling: Spelling
+) -> None:
+    model = folder / "model.bin"
+    model.write_bytes(MODEL_PATH.read_bytes())
+    argv = ["score", "in.csv", "--offline", "--model", str(model), "-o", str(spelling(model))]
+    assert "is the same file as --model" in refused(argv, folder, capsys)
+    key = folder / "key.txt"
+    key.write_text("k-1\n")
+    argv = ["score", "in.csv", "--url", "http://127.0.0.1:9", "--api-key-file", str(key), "-o", str(spelling(key))]
+    assert "is the same file as --api-key-file" in refused(argv, folder, capsys)
+
+
+def test_files_only_read_may_be_one_file(folder: Path) -> None:
+    """Reading a file twice harms nothing: the rule is about what is written."""
+    source = folder / "in.csv"
+    read = {"the input": source, "--api-key-file": hard_link(source)}
+    check_distinct(read, written_files(folder / "out.csv", folder / "top.csv", folder / "r.html"))
+
+
+def test_distinct_files_pass_and_every_written_file_is_checked(folder: Path) -> None:
+    source = folder / "in.csv"
+    written = written_files(folder / "out.csv", folder / "top.csv", folder / "r.html")
+    check_distinct({"the input": source}, written)
+    for name, path in written.items():
+        with pytest.raises(SameFile, match=f"^{name} "):
+            check_distinct({"the input": path}, written)
+
+
+def test_a_run_with_files_of_their_own_still_runs(folder: Path) -> None:
+    argv = ["score", "in.csv", "--offline", "-o", "out.csv", "--top", "2", "--top-output", "top.csv"]
+    assert campaign.main(argv) == 0
+    assert (folder / "in.csv").read_bytes() == SOURCE
+    assert (folder / "top.csv").read_text().count("\n") == 3
