@@ -6,36 +6,43 @@ bytes are done. The offline engine for CSV files (churn.campaign.offline.engine)
 checkpoints the same way about once a second and at the end; a resumed run goes on with the chunked
 path from the recorded row (same bytes), as does a run whose file the engine cannot read exactly.
 The state never claims more than the disk holds, so a resumed run truncates the output to the
-recorded size, skips the recorded rows and carries on: no row lost, none twice.
+recorded size, skips the recorded rows and carries on: no row lost, none twice. The state file is
+read back as input all the same (churn.campaign.state): a resume goes on only from a state that the
+output and the input agree with, and refuses any other before it touches the output.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import json
 import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from churn.campaign.carried import Carried
+from churn.campaign.files import state_path
 from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OutputText, from_predictions
 from churn.campaign.progress import Progress
 from churn.campaign.rows import JSONL_SUFFIXES, BackgroundDigest, Unreadable, chunked, read_rows
 from churn.campaign.scorers import ChunkScorer, OfflineScorer
-from churn.campaign.summary import Summary, read_back
+from churn.campaign.state import (
+    ResumeError,
+    RunState,
+    check_output,
+    check_resumable,
+    check_rows_left,
+    load_state,
+)
+from churn.campaign.summary import Summary
 
-STATE_VERSION = 2  # 2: the output has a warnings column
 CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
 
-
-class ResumeError(Exception):
-    """The output's state file belongs to another input or other options; the message says what to do."""
+__all__ = ["ModelChanged", "ResumeError", "RunOptions", "RunState", "run", "state_path"]  # the state's: for callers
 
 
 class ModelChanged(Exception):
@@ -55,93 +62,30 @@ class RunOptions:
     carry: bool = False  # the offline engine keeps what a plan needs (RunState.carried)
 
 
-@dataclass
-class RunState:
-    """What the sidecar file records: the run's identity and how far the durable output goes."""
-
-    input_sha256: str
-    options: dict[str, Any]
-    rows_done: int = 0
-    output_bytes: int = 0
-    complete: bool = False
-    model_version: str | None = None
-    version: int = STATE_VERSION
-    path: Path = field(default=Path(), compare=False, repr=False)
-    # Not saved: a fresh run's input digest while it is still being computed, the summary of the
-    # output (counted as it is written; a resumed run reads back what earlier runs wrote), and, when
-    # asked for and the offline engine wrote every row, what it hands the plan.
-    digest: BackgroundDigest | None = field(default=None, compare=False, repr=False)
-    summary: Summary = field(default_factory=Summary, compare=False, repr=False)
-    carried: Carried | None = field(default=None, compare=False, repr=False)
-
-    def save(self) -> None:
-        """Replace the state file atomically and durably (write, fsync, rename, fsync the folder).
-
-        A state that claims output rows (or completion) waits for the input's digest; one that claims
-        nothing yet (the header) is saved without it, and a resume then simply starts over.
-        """
-        if self.digest is not None and (self.rows_done or self.complete or self.digest.done.is_set()):
-            self.input_sha256, self.digest = self.digest.result(), None
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SAVED}
-        with tmp.open("w") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fsync_dir(self.path.parent)
-
-
-NOT_SAVED = frozenset({"path", "digest", "summary", "carried"})
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def state_path(output: Path) -> Path:
-    return output.with_name(output.name + ".state.json")
-
-
 def identity(options: RunOptions) -> dict[str, Any]:
     """The options that change the output's content: a resumed run must use the same ones."""
     return {"explain": options.explain, "threshold": options.threshold}
 
 
 def open_state(options: RunOptions, digest: BackgroundDigest | None = None) -> RunState:
-    """The state to continue from (with --resume and a matching state file), else a fresh one.
+    """The state to continue from (with --resume and a matching state file), else a fresh one; either
+    way with its summary of the rows the output already holds.
 
     The input is hashed on a background thread (`digest`, when the caller started it early, as
     campaign.py does before loading the model): a fresh run's state needs the digest only once it
-    claims rows; a resumed run checks it before anything else.
+    claims rows; a resumed run checks it before anything else, then the output against the state.
     """
     path = state_path(options.output)
     digest = digest or BackgroundDigest(options.input)
+    summary = Summary(keep=options.top)
     if options.resume and path.exists() and options.output.exists():
-        state = RunState(**{**json.loads(path.read_text()), "path": path})
+        state = load_state(path, options.output)
         if state.input_sha256:  # empty: saved before any row was done, so there is nothing to resume
-            check_resumable(state, options, digest.result())
+            check_resumable(state, options.output, identity(options), digest.result())
+            state.summary = summary
+            check_output(state, options.output)
             return state
-    return RunState(input_sha256="", options=identity(options), path=path, digest=digest)
-
-
-def check_resumable(state: RunState, options: RunOptions, digest: str) -> None:
-    if state.version != STATE_VERSION:
-        raise ResumeError(
-            f"{options.output} was written by another version of campaign.py (its columns differ): "
-            "drop --resume to start over, or choose another --output"
-        )
-    if state.input_sha256 != digest:
-        raise ResumeError(
-            f"{options.output} was started from another input (sha256 {state.input_sha256[:12]}..., "
-            f"this one is {digest[:12]}...): drop --resume to start over, or choose another --output"
-        )
-    if state.options != identity(options):
-        raise ResumeError(f"{options.output} was started with options {state.options}: resume with the same ones")
+    return RunState(input_sha256="", options=identity(options), path=path, digest=digest, summary=summary)
 
 
 class OutputWriter:
@@ -218,19 +162,17 @@ def run(
 ) -> RunState:
     """Score every row not yet done; the state says how far it got even when this raises."""
     state = open_state(options, digest)
-    state.summary = Summary(keep=options.top)
     if state.complete:
-        read_back(options.output, state.summary)
         return state
+    engine = scorer if isinstance(scorer, OfflineScorer) and fast_path_applies(options, state) else None
+    if engine is None:
+        start_counted(progress, options.input, state)
     writer = OutputWriter(state, options.output)  # a resumed run: the output cut to what the state records
     try:
-        if state.rows_done:
-            read_back(options.output, state.summary, state.rows_done)
-        engine = scorer if isinstance(scorer, OfflineScorer) and fast_path_applies(options, state) else None
-        if engine is not None and run_fast(options, engine, state, writer, progress):
-            return state
-        if not progress.total:
-            progress.start(count_rows(options.input), state.rows_done)
+        if engine is not None:
+            if run_fast(options, engine, state, writer, progress):
+                return state
+            start_counted(progress, options.input, state)  # the rest goes the chunked way
         rows = itertools.islice(read_rows(options.input), state.rows_done, None)
         score = functools.partial(score_chunk, scorer, threshold=options.threshold)
         # stop.set(): calls in flight stop retrying when the run ends early
@@ -247,6 +189,14 @@ def run(
         writer.close()
         progress.finish()
     return state
+
+
+def start_counted(progress: Progress, path: Path, state: RunState) -> None:
+    """Start the bar at the input's row count, which a resumed state must not exceed (checked before
+    the output is touched: such a state is not this run's)."""
+    total = count_rows(path)
+    check_rows_left(state, total)
+    progress.start(total, state.rows_done)
 
 
 def fast_path_applies(options: RunOptions, state: RunState) -> bool:

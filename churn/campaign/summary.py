@@ -1,18 +1,20 @@
 """The end-of-run summary: counted from the rows as they are written, on every path.
 
 A fresh run counts each chunk or block it writes (OutputColumns.count); a resumed run first reads back
-the rows earlier runs wrote (read_back), through the same Summary.add, so the summary covers the
-whole output either way.
+the rows earlier runs wrote (read_back, which also tells the resume whether the output holds what its
+state records: churn.campaign.state), through the same Summary.add, so the summary covers the whole
+output either way.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -66,15 +68,54 @@ def rank_key(probability: float, row: int) -> tuple[bool, float, int]:
     return nan, 0.0 if nan else -probability, row
 
 
-def read_back(path: Path, summary: Summary, rows: int | None = None, chunk: int = 10_000) -> None:
-    """Add the first `rows` rows of an output file (all of them by default) to the summary."""
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = islice(csv.DictReader(f), rows)
-        while part := list(islice(reader, chunk)):
+class NotAnOutput(ValueError):
+    """A file read back as a campaign output is not one; the message says where."""
+
+
+def read_back(
+    path: Path, summary: Summary, columns: tuple[str, ...] = (), size: int | None = None, chunk: int = 10_000
+) -> int:
+    """Add the rows of an output file, or of its first `size` bytes, to the summary; return how many.
+
+    The header must start with `columns` and every row have as many cells as the header: NotAnOutput
+    otherwise (csv.Error, UnicodeDecodeError or ValueError for text that is not the output's CSV).
+    """
+    with path.open("rb") as f:
+        reader = csv.reader(decoded_lines(f, size), strict=True)
+        header = next(reader, [])
+        if tuple(header[: len(columns)]) != columns:
+            raise NotAnOutput(f"{path}: the first line is not the header of a campaign output")
+        rows = (output_row(header, cells, reader.line_num) for cells in reader)
+        count = 0
+        while part := list(islice(rows, chunk)):
             rejected = np.array([r["error"] != "" for r in part], dtype=bool)
             churn = np.array([r["churn"] == "true" for r in part], dtype=bool)
             probabilities = np.array([float(r["churn_probability"] or 0) for r in part])
             summary.add(rejected, churn, probabilities, part.__getitem__)
+            count += len(part)
+    return count
+
+
+def decoded_lines(f: BinaryIO, size: int | None) -> Iterator[str]:
+    """The lines of a binary file as UTF-8 text, line ends kept, up to `size` bytes when given.
+
+    Read as bytes so that `size` counts bytes, as the state's output_bytes does; the output's line
+    end is always "\n" (a "\r" is only ever inside a quoted cell).
+    """
+    left = size
+    while left is None or left > 0:
+        line = f.readline(-1 if left is None else left)
+        if not line:
+            return
+        if left is not None:
+            left -= len(line)
+        yield line.decode("utf-8")
+
+
+def output_row(header: list[str], cells: list[str], line: int) -> Row:
+    if len(cells) != len(header):
+        raise NotAnOutput(f"line {line} of the output has {len(cells)} cells, not {len(header)}")
+    return dict(zip(header, cells, strict=True))
 
 
 def write_rows(path: Path, rows: list[Row], columns: tuple[str, ...]) -> None:
