@@ -5,6 +5,7 @@ A JSON Lines line that does not parse becomes an Unreadable row, so every input 
 exactly one output row; a key repeated in a line is kept (churn.core.jsonkeys), for the validator to
 refuse. A line whose strings hold a lone surrogate escape ("\ud800": JSON, but not text, so no output
 could hold it; the service's JSON parser refuses it too) is Unreadable as well. Blank lines are not rows.
+Either format is UTF-8 text, a BOM in front allowed (text_lines); the input is a regular file (open_input).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from churn.core import jsonkeys
-from churn.core.records import csv_rows
+from churn.core.records import InputError, csv_rows
 from churn.errors import Code
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -42,15 +44,40 @@ def read_rows(path: Path) -> Iterator[Any]:
 
 
 def read_csv(path: Path) -> Iterator[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        yield from csv_rows(f, str(path))
+    yield from csv_rows(text_lines(path), str(path))
 
 
 def read_jsonl(path: Path) -> Iterator[Any]:
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                yield parse_json_line(line, number)
+    for number, line in enumerate(text_lines(path), 1):
+        if line.strip():
+            yield parse_json_line(line, number)
+
+
+def text_lines(path: Path) -> Iterator[str]:
+    """The lines of an input file as text, line ends kept as they are (csv needs them so; JSON ignores
+    them): UTF-8, a BOM in front allowed and dropped (as a spreadsheet's "CSV UTF-8" has one), in every
+    format. An InputError naming the first line that is not UTF-8 otherwise."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        try:
+            yield from f
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
+
+
+def not_utf8(path: Path) -> InputError:
+    """The error for an input that is not UTF-8 text, naming its first line that is not (lines end as
+    text_lines ends them: at a line feed, a carriage return, or both)."""
+    with path.open("rb") as f:
+        lines = (line for block in f for line in block.splitlines(keepends=True))
+        for number, line in enumerate(lines, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return InputError(
+                    f"{path}: line {number} is not UTF-8 text (byte 0x{line[e.start]:02x}): the file must be "
+                    "UTF-8 (save it as UTF-8, or convert it, e.g. iconv -f WINDOWS-1252 -t UTF-8)"
+                )
+    return InputError(f"{path} is not UTF-8 text: the file must be UTF-8")
 
 
 def parse_json_line(line: str, number: int) -> Any:
@@ -78,6 +105,25 @@ def chunked(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def open_input(path: Path) -> BinaryIO:
+    """The input file opened for reading; an InputError saying why where it cannot be.
+
+    It must be a regular file: a run reads it more than once (its digest, its rows, their count), and
+    opening a named pipe would wait for a writer, so its kind is checked before it is opened.
+    """
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{path} is a directory, not a customer file")
+        if not stat.S_ISREG(mode):
+            raise InputError(
+                f"{path} is not a regular file (a pipe or a device): the run reads its input more than once"
+            )
+        return path.open("rb")
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+
+
 def file_sha256(path: Path) -> str:
     with path.open("rb") as f:
         return stream_sha256(f)
@@ -101,7 +147,7 @@ class BackgroundDigest:
         self.done = threading.Event()
         self.value = ""
         self.error: BaseException | None = None
-        file = path.open("rb")  # here, so that a missing or unreadable input fails the caller at once
+        file = open_input(path)  # here, so that a missing or unreadable input fails the caller at once
         threading.Thread(target=self.compute, args=(file,), name="sha256", daemon=True).start()
 
     def compute(self, file: BinaryIO) -> None:
