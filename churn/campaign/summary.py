@@ -9,12 +9,13 @@ output either way.
 from __future__ import annotations
 
 import csv
+import io
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -80,8 +81,10 @@ def read_back(
     The header must start with `columns` and every row have as many cells as the header: NotAnOutput
     otherwise (csv.Error, UnicodeDecodeError or ValueError for text that is not the output's CSV).
     """
-    with path.open("rb") as f:
-        reader = csv.reader(decoded_lines(f, size), strict=True)
+    with path.open("rb", buffering=0) as raw:
+        limited = raw if size is None else Prefix(raw, size)
+        text = io.TextIOWrapper(io.BufferedReader(limited), encoding="utf-8", newline="")
+        reader = csv.reader(text, strict=True)
         header = next(reader, [])
         if tuple(header[: len(columns)]) != columns:
             raise NotAnOutput(f"{path}: the first line is not the header of a campaign output")
@@ -96,20 +99,20 @@ def read_back(
     return count
 
 
-def decoded_lines(f: BinaryIO, size: int | None) -> Iterator[str]:
-    """The lines of a binary file as UTF-8 text, line ends kept, up to `size` bytes when given.
+class Prefix(io.RawIOBase):
+    """The first `size` bytes of a file, read as a file of their own: a limit in bytes (the state's
+    output_bytes) under a text reader."""
 
-    Read as bytes so that `size` counts bytes, as the state's output_bytes does; the output's line
-    end is always "\n" (a "\r" is only ever inside a quoted cell).
-    """
-    left = size
-    while left is None or left > 0:
-        line = f.readline(-1 if left is None else left)
-        if not line:
-            return
-        if left is not None:
-            left -= len(line)
-        yield line.decode("utf-8")
+    def __init__(self, file: io.RawIOBase, size: int):
+        self.file, self.left = file, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.file.readinto(memoryview(buffer).cast("B")[: self.left]) or 0
+        self.left -= n
+        return n
 
 
 def output_row(header: list[str], cells: list[str], line: int) -> Row:

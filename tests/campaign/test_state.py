@@ -15,10 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import campaign
+from churn.campaign.output import OUTPUT_COLUMNS
 from churn.campaign.progress import Progress
 from churn.campaign.run import RunOptions, RunState, run, state_path
 from churn.campaign.scorers import offline_scorer
 from churn.campaign.state import FIELD_RULES, NOT_SAVED, ResumeError, load_state
+from churn.campaign.summary import Summary, read_back
 from tests.conftest import DATA_PATH, MODEL_PATH
 
 ROWS = 300
@@ -256,3 +258,15 @@ def test_a_resume_error_from_a_state_file_that_cannot_be_read(
     assert campaign.main(["score", str(source), "--offline", "-o", str(out), "--resume"]) == 2
     assert "cannot be read as a state file" in capsys.readouterr().err
     assert out.read_bytes() == whole
+
+
+def test_the_recorded_bytes_are_read_back_exactly(finished: tuple[Path, bytes, dict[str, Any]], tmp_path: Path) -> None:
+    """read_back stops at output_bytes, wherever in the file that is: each line end counts the rows before it."""
+    whole = finished[1]
+    out = tmp_path / "out.csv"
+    out.write_bytes(whole)
+    ends = [i + 1 for i, byte in enumerate(whole) if byte == ord("\n")]
+    counted = [read_back(out, Summary(), OUTPUT_COLUMNS, size) for size in ends]
+    assert counted == list(range(len(ends)))
+    summary = Summary()
+    assert read_back(out, summary, OUTPUT_COLUMNS) == ROWS == summary.rows
