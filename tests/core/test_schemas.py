@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from churn.core import features
 from churn.core.model import LoadedModel
 from churn.core.validation import CustomerValidator, InvalidCustomer
 from tests.conftest import make_customer
@@ -238,3 +239,38 @@ def test_same_value_under_two_spellings_is_accepted(validator: CustomerValidator
 
 def test_integer_customerid_passes_through(validator: CustomerValidator) -> None:
     assert validator.validate(make_customer(customerid=12345))[1] == 12345
+
+
+ASCII_BLANKS = ["", " ", "\t", " \r\n ", "\x0b\x0c"]
+OTHER_BLANKS = ["\u00a0", "\u3000 ", " \u2028\t"]  # white space a category's spelling may have around it
+
+
+@pytest.mark.parametrize("blank", ASCII_BLANKS + OTHER_BLANKS)
+@pytest.mark.parametrize("field", [f for f in features.CATEGORICAL if f not in features.FLAG_FIELDS])
+def test_a_blank_category_is_a_missing_field(validator: CustomerValidator, field: str, blank: str) -> None:
+    """docs/api.md: any blank, null or NaN other than totalcharges is a missing field, a category too."""
+    for value in (blank, None, math.nan):
+        with pytest.raises(InvalidCustomer) as info:
+            validator.validate(make_customer() | {field: value})
+        assert [(e.field, e.code) for e in info.value.errors] == [(field, "missing_field")], repr(value)
+
+
+@pytest.mark.parametrize("blank", ASCII_BLANKS)
+@pytest.mark.parametrize("field", [*features.FLAG_FIELDS, *features.NUMERICAL])
+def test_a_blank_number_is_missing_except_totalcharges_which_is_0(
+    validator: CustomerValidator, field: str, blank: str
+) -> None:
+    record = make_customer() | {field: blank}
+    if field in features.BLANK_IS_ZERO:  # the Telco export's " " for a new customer, as in training
+        assert validator.validate(record)[0][field] == 0.0
+    else:
+        assert problems(validator, record) == [(field, "missing_field")]
+
+
+@pytest.mark.parametrize("blank", OTHER_BLANKS)
+@pytest.mark.parametrize("field", features.NUMERICAL)
+def test_a_number_padded_only_with_other_white_space_is_not_a_numeral(
+    validator: CustomerValidator, field: str, blank: str
+) -> None:
+    """A numeral's padding is ASCII white space (docs/api.md), so this is not a blank number either."""
+    assert problems(validator, make_customer() | {field: blank}) == [(field, "invalid_number")]
