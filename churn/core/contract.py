@@ -323,6 +323,24 @@ class Contract:
         return {"type": "object", "required": list(features.FIELDS), "properties": properties}
 
 
+def reading(spec: Field | IdField, value: Any) -> tuple[Any, ...]:
+    """What a field reads a value as: two values given for one field (under two spellings, or as a
+    repeated key) agree exactly when their readings are equal.
+
+    An accepted value reads as its canonical value (41, 41.0 and "41" as 41.0; "ONE YEAR" as one_year;
+    for totalcharges a blank, a null and 0 as 0.0). A missing value reads as missing, whatever its form
+    (a null, NaN, a blank). Any other refused value reads as itself (a string as training normalizes it):
+    two such values agree only when they are the same value given twice, so that two different wrong
+    values are reported as ambiguous as well as wrong.
+    """
+    canonical, error = spec.check(value)
+    if error is None:
+        return ("accepted", canonical)
+    if error.code == FieldCode.MISSING_FIELD:
+        return ("missing",)
+    return ("refused", type(value), features.normalize(value) if type(value) is str else value)
+
+
 def read_category(name: str, value: Any) -> str | FieldError:
     """A category's text as training normalizes it (churn.core.features.normalize), whatever the vocabulary;
     else the error: a blank string, a null or NaN is a missing value, any other non-string a wrong type."""
