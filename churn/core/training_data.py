@@ -10,9 +10,9 @@ missing, except a blank totalcharges, 0 as in the book (a new customer). The bun
 the same model byte for byte.
 
 compare_export() sets an accepted export against what the current model was trained on: categories it
-has never seen, categories it knows that the export lacks, the churn rate, and each field's population
-stability index against the training distribution (the bins of churn.core.drift, as the service's
-drift metric uses them).
+has never seen, categories it knows that the export lacks, numbers outside the ranges it accepts, the
+churn rate, and each field's population stability index against the training distribution (the bins
+of churn.core.drift, as the service's drift metric uses them).
 """
 
 from __future__ import annotations
@@ -27,14 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn.config import RANGE_TOLERANCE
 from churn.core import features, grammar
 from churn.core.contract import (
+    Contract,
     FieldError,
     FlagField,
     not_a_domain_number,
     quote,
     read_category,
     read_number,
+    shown,
 )
 from churn.core.drift import Bins, psi_by_field
 from churn.errors import FieldCode, TrainingDataError
@@ -192,10 +195,11 @@ def refusal(field: str, code: str) -> str:
     return "must be a finite number >= 0 in every row"
 
 
-def examples(values: np.ndarray, bad: np.ndarray) -> str:
+def examples(values: np.ndarray, bad: np.ndarray, show: Callable[[Any], str] | None = None) -> str:
     """How many rows are bad and the first few, by line of the file (the header is line 1)."""
     rows = np.flatnonzero(bad)
-    shown_rows = ", ".join(f"{shown_value(values[i])} on line {i + 2}" for i in rows[:SHOWN])
+    show = show or shown_value
+    shown_rows = ", ".join(f"{show(values[i])} on line {i + 2}" for i in rows[:SHOWN])
     return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown_rows}{', ...' if len(rows) > SHOWN else ''})"
 
 
@@ -209,6 +213,7 @@ class ExportComparison:
     """An accepted export against the data the current model was trained on."""
 
     unknown: dict[str, dict[str, int]]  # field -> category the model never saw -> rows
+    outside: dict[str, str]  # field -> its numbers the model refuses (out_of_range), described
     lost: dict[str, list[str]]  # field -> categories the model knows and the export lacks
     churn_rate: float
     trained_churn_rate: float | None  # None for a model trained before the rate was recorded
@@ -220,12 +225,16 @@ class ExportComparison:
             for field, values in self.unknown.items()
         )
 
+    def outside_text(self) -> str:
+        return "; ".join(self.outside.values())
+
     def lost_text(self) -> str:
         return "; ".join(f"{field}={', '.join(values)}" for field, values in self.lost.items())
 
 
-def compare_export(df: pd.DataFrame, metadata: dict[str, Any]) -> ExportComparison:
-    """Where an export differs from the champion's training data (its metadata's vocabulary and distribution)."""
+def compare_export(df: pd.DataFrame, metadata: dict[str, Any], tolerance: float = RANGE_TOLERANCE) -> ExportComparison:
+    """Where an export differs from the champion's training data (its metadata's vocabulary, ranges and
+    distribution); tolerance is the service's range tolerance (CHURN_RANGE_TOLERANCE)."""
     vocabulary = metadata["vocabulary"]
     unknown: dict[str, dict[str, int]] = {}
     lost: dict[str, list[str]] = {}
@@ -238,7 +247,23 @@ def compare_export(df: pd.DataFrame, metadata: dict[str, Any]) -> ExportComparis
         if absent:
             lost[field] = absent
     rate = metadata.get("data", {}).get("churn_rate")
-    return ExportComparison(unknown, lost, float(df[features.TARGET].mean()), rate, drift(df, metadata))
+    outside = outside_ranges(df, Contract(vocabulary, metadata["numeric_ranges"], tolerance))
+    return ExportComparison(unknown, outside, lost, float(df[features.TARGET].mean()), rate, drift(df, metadata))
+
+
+def outside_ranges(df: pd.DataFrame, contract: Contract) -> dict[str, str]:
+    """Each number field's values the contract refuses as out_of_range, described with their lines."""
+    outside = {}
+    for spec in contract.numbers:
+        values = df[spec.name].to_numpy()
+        bad = ~spec.accepts_array(values)
+        if bad.any():
+            (low, high), (seen_low, seen_high) = spec.accepted, spec.training
+            outside[spec.name] = (
+                f"{spec.name} outside the accepted {shown(low)} to {shown(high)} (training saw {shown(seen_low)} "
+                f"to {shown(seen_high)}): {examples(values, bad, lambda v: shown(float(v)))}"
+            )
+    return outside
 
 
 def drift(df: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, float]:

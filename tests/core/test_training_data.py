@@ -331,3 +331,11 @@ def test_categories_are_spelled_as_the_service_spells_them(model: LoadedModel, t
         )
     else:  # a numeral only in a category column reads as a label-encoded export, refused
         assert grammar.is_numeral(text) or not features.normalize(text)
+
+
+def test_train_refuses_a_range_tolerance_the_service_would_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHURN_RANGE_TOLERANCE", "lots")
+    assert train_cli.main(["--output", str(tmp_path / "m.bin")]) == 2
+    assert "CHURN_RANGE_TOLERANCE" in capsys.readouterr().err and not (tmp_path / "m.bin").exists()
