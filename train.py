@@ -3,8 +3,8 @@
 Usage: python train.py [--data NEW.csv] [--output churn-model.bin] [--force]
 
 Exit status: 0 the model was written (or was already the same), 1 the champion was kept (the challenger
-is worse beyond the tolerances; nothing written), 2 the data or the committed model cannot be used,
-or CHURN_RANGE_TOLERANCE is not a tolerance.
+is worse beyond the tolerances; nothing written), 2 the data, the committed model or the output path
+cannot be used (checked before training where it can be), or CHURN_RANGE_TOLERANCE is not a tolerance.
 """
 
 from __future__ import annotations
@@ -73,12 +73,29 @@ def run(data: Path, output: Path, force: bool) -> Outcome:
         tolerance = read_range_tolerance(os.environ)  # the service's own setting: the API's accepted ranges
     except ConfigError as e:
         raise Refused(str(e)) from None
+    problem = output_problem(output)
+    if problem:
+        raise Refused(problem)
     try:
         return retrain(data, output, force=force, tolerance=tolerance)
     except TrainingDataError as e:
         raise Refused(str(e)) from None
     except ModelLoadError as e:
         raise Refused(f"the committed model cannot be compared with: {e} (--force replaces it)") from None
+    except OSError as e:  # the checks above make it rare: a full disk, a file replaced meanwhile
+        raise Refused(f"cannot write {e.filename or output}: {e.strerror or e}") from None
+
+
+def output_problem(output: Path) -> str | None:
+    """Why the model, its metadata and its card cannot be written beside output, found before training."""
+    folder = output.parent
+    if not folder.is_dir():
+        return f"--output {output}: the folder {folder} does not exist"
+    if output.is_dir():
+        return f"--output {output} is a folder: name the model file (churn-model.bin)"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"--output {output}: the folder {folder} is not writable"
+    return None
 
 
 def export_lines(export: ExportComparison | None) -> list[str]:

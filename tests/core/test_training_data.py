@@ -333,6 +333,20 @@ def test_categories_are_spelled_as_the_service_spells_them(model: LoadedModel, t
         assert grammar.is_numeral(text) or not features.normalize(text)
 
 
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [("missing/m.bin", "does not exist"), (".", "is a folder"), ("file/m.bin", "does not exist")],
+)
+def test_train_refuses_an_output_it_cannot_write_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str, expected: str
+) -> None:
+    (tmp_path / "file").write_text("")
+    assert train_cli.main(["--output", str(tmp_path / output)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: --output") and expected in captured.err and captured.out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_train_refuses_a_range_tolerance_the_service_would_refuse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
