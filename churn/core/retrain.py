@@ -14,7 +14,10 @@ written, unless force says so (and the metadata says it was forced). Whatever is
 lineage: the decision, the parent model, the data's sha256, the comparison and the drift.
 
 A retrain that changes nothing writes nothing: the same data gives the same model bytes, the metadata
-keeps its training time when nothing else in it changed, and the card is drawn from the metadata.
+keeps its training time when nothing else in it changed, and the card is drawn from the metadata. The
+same data means the same rows read the same way: a copy with a byte-order mark, CRLF line ends or
+another spelling of the header gives the same model and the same facts, and keeps the record of the
+file first trained from.
 
 The checks of the export come first: what the champion's API refuses (a category it never saw, a
 number outside the ranges it accepts) is refused here too, unless force says so.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +94,7 @@ def retrain(data_path: Path, model_path: Path, *, force: bool = False, tolerance
     if champion and champion.metadata["model_sha256"] == candidate.metadata["model_sha256"]:
         # The same model, byte for byte: keep its lineage, so that nothing changes unless the code did.
         lineage = champion.metadata.get("lineage") or initial_lineage(candidate)
-        metadata, written = write(model_path, candidate, lineage)
+        metadata, written = write(model_path, same_data_record(candidate, champion.metadata), lineage)
         return Outcome(UNCHANGED, metadata, export, None, written)
     comparison = compare(champion, candidate) if champion else None
     if comparison and not comparison.passed:
@@ -133,6 +136,26 @@ def refused_by_champion(data_path: Path, export: ExportComparison, force: bool) 
             "real, retrain with --force (the new model, and so the API, accepts them)"
         )
     return list(present)
+
+
+def same_data_record(candidate: Candidate, champion: dict[str, Any]) -> Candidate:
+    """The candidate, with the champion's record of its data file when only the file's name or bytes differ.
+
+    The same model with every fact the metadata records from the data (rows, rates, ranges, vocabulary,
+    distributions, metrics) is the same training, whatever the file's name, byte-order mark, line ends or
+    header spelling: it keeps the file name and sha256 it was first trained from, so nothing is rewritten.
+    """
+    if data_facts(candidate.metadata) != data_facts(champion):
+        return candidate
+    data = {**candidate.metadata["data"], "file": champion["data"]["file"], "sha256": champion["data"]["sha256"]}
+    return replace(candidate, metadata={**candidate.metadata, "data": data})
+
+
+def data_facts(metadata: dict[str, Any]) -> Any:
+    """The metadata without what writing it sets, nor the data file's name and sha256, as it reads back."""
+    kept = {k: v for k, v in metadata.items() if k not in ("trained_at", "model_file", "lineage")}
+    kept["data"] = {k: v for k, v in metadata.get("data", {}).items() if k not in ("file", "sha256")}
+    return json.loads(json.dumps(kept))
 
 
 def load_champion(model_path: Path, force: bool) -> tuple[LoadedModel | None, list[str]]:

@@ -205,6 +205,42 @@ def test_an_unloadable_champion_is_refused_unless_forced(champion: Path, tmp_pat
     assert load_model(champion).self_test()["passed"]
 
 
+def respelled_copies(folder: Path) -> list[Path]:
+    """The bundled rows in other bytes: a byte-order mark, CRLF line ends and lower-case names, another
+    spelling of the header, the same bytes under another name."""
+    data = DATA_PATH.read_bytes()
+    header, rest = data.split(b"\n", 1)
+    variants = {
+        "bom.csv": b"\xef\xbb\xbf" + data,
+        "crlf-lower.csv": (header.lower() + b"\n" + rest).replace(b"\n", b"\r\n"),
+        "spaced.csv": b",".join(b" " + name.upper() + b" " for name in header.split(b",")) + b"\n" + rest,
+        "renamed.csv": data,
+    }
+    for name, content in variants.items():
+        (folder / name).write_bytes(content)
+    return [folder / name for name in variants]
+
+
+def test_the_same_rows_in_other_bytes_change_no_file(champion: Path, tmp_path: Path) -> None:
+    """docs/model.md: a retrain that changes nothing writes nothing, whatever the file's bytes or name."""
+    for path in respelled_copies(tmp_path):
+        outcome = retrain(path, champion)
+        assert (path.name, outcome.decision, outcome.written) == (path.name, UNCHANGED, [])
+        assert files(champion) == committed()
+
+
+def test_a_changed_fact_with_the_same_model_is_written_with_the_new_file(champion: Path, tmp_path: Path) -> None:
+    """Only the data file's name and sha256 are kept from the champion, and only when nothing else changed."""
+    meta = json.loads(metadata_path(champion).read_text())
+    meta["data"]["churners"] += 1  # as if the champion's data had one churner more
+    metadata_path(champion).write_text(json.dumps(meta, indent=2) + "\n")
+    (path,) = [p for p in respelled_copies(tmp_path) if p.name == "bom.csv"]
+    outcome = retrain(path, champion)
+    assert outcome.decision == UNCHANGED and metadata_path(champion) in outcome.written
+    written = json.loads(metadata_path(champion).read_text())["data"]
+    assert written["file"] == "bom.csv" and written["sha256"] != meta["data"]["sha256"]
+
+
 def beyond_accepted(field: str, rows_changed: int = 1) -> tuple[list[dict[str, str]], str]:
     """Shuffled rows with a number just beyond the champion's accepted range in the first rows."""
     spec = load_model(MODEL_PATH).contract().fields[field]
