@@ -3,16 +3,19 @@
 Usage: python train.py [--data NEW.csv] [--output churn-model.bin] [--force]
 
 Exit status: 0 the model was written (or was already the same), 1 the champion was kept (the challenger
-is worse beyond the tolerances; nothing written), 2 the data or the committed model cannot be used.
+is worse beyond the tolerances; nothing written), 2 the data, the committed model or the output path
+cannot be used (checked before training where it can be), or CHURN_RANGE_TOLERANCE is not a tolerance.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from churn.config import ConfigError, read_range_tolerance
 from churn.core.model import load_model
 from churn.core.retrain import KEPT, UNCHANGED, Outcome, retrain
 from churn.core.service import ChurnService
@@ -31,16 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="write the new model even when it is worse or the export has new categories",
+        help="write the new model even when it is worse, or the export has new categories or numbers beyond "
+        "the ranges the committed model accepts",
     )
     args = parser.parse_args(argv)
     try:
-        outcome = retrain(args.data, args.output, force=args.force)
-    except TrainingDataError as e:
+        outcome = run(args.data, args.output, args.force)
+    except Refused as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except ModelLoadError as e:
-        print(f"error: the committed model cannot be compared with: {e} (--force replaces it)", file=sys.stderr)
         return 2
     for line in export_lines(outcome.export) + comparison_lines(outcome):
         print(line)
@@ -62,6 +63,41 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class Refused(Exception):
+    """Why train.py cannot go on (exit status 2), said in one line."""
+
+
+def run(data: Path, output: Path, force: bool) -> Outcome:
+    """retrain() with the service's range tolerance, every refusal turned into Refused."""
+    try:
+        tolerance = read_range_tolerance(os.environ)  # the service's own setting: the API's accepted ranges
+    except ConfigError as e:
+        raise Refused(str(e)) from None
+    problem = output_problem(output)
+    if problem:
+        raise Refused(problem)
+    try:
+        return retrain(data, output, force=force, tolerance=tolerance)
+    except TrainingDataError as e:
+        raise Refused(str(e)) from None
+    except ModelLoadError as e:
+        raise Refused(f"the committed model cannot be compared with: {e} (--force replaces it)") from None
+    except OSError as e:  # the checks above make it rare: a full disk, a file replaced meanwhile
+        raise Refused(f"cannot write {e.filename or output}: {e.strerror or e}") from None
+
+
+def output_problem(output: Path) -> str | None:
+    """Why the model, its metadata and its card cannot be written beside output, found before training."""
+    folder = output.parent
+    if not folder.is_dir():
+        return f"--output {output}: the folder {folder} does not exist"
+    if output.is_dir():
+        return f"--output {output} is a folder: name the model file (churn-model.bin)"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"--output {output}: the folder {folder} is not writable"
+    return None
+
+
 def export_lines(export: ExportComparison | None) -> list[str]:
     if export is None:
         return []
@@ -72,6 +108,8 @@ def export_lines(export: ExportComparison | None) -> list[str]:
         )
     if export.unknown:
         lines.append(f"categories the champion never saw (forced): {export.unknown_text()}")
+    if export.outside:
+        lines.append(f"numbers outside the champion's accepted ranges (forced): {export.outside_text()}")
     shifted = [f"{f} {v:.3f}" for f, v in sorted(export.psi.items(), key=lambda kv: -kv[1]) if v > PSI_SHIFTED]
     top = max(export.psi.items(), key=lambda kv: kv[1], default=("none", 0.0))
     lines.append(f"drift (PSI against training): largest {top[0]} {top[1]:.3f}")

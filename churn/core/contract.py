@@ -13,9 +13,11 @@ scored and flagged (outside_training_range); one farther out is refused (out_of_
 model's answer there is an extrapolation with a probability of ~0 or 1. The accepted range is rounded
 outwards to whole numbers and never goes below 0.
 
-Missing values: a null (None) and a float NaN (pandas' missing value, which pandas users send) mean
-the same, a value that is not there. A missing totalcharges is 0, as a blank is in training (a new
-customer); any other missing field is refused (missing_field); a missing customerid is no id.
+Missing values: a null (None), a float NaN (pandas' missing value, which pandas users send) and a blank
+string (churn.core.grammar: nothing but the white space the field allows around a value) mean the
+same, a value that is not there. A missing totalcharges is 0, as a blank is in training (a new
+customer); any other missing field is refused (missing_field), a category as much as a number; a
+missing customerid is no id. A field left out of a record is missing too, totalcharges included.
 """
 
 from __future__ import annotations
@@ -96,16 +98,16 @@ class CategoryField:
         self.known = {v: v for v in self.values}
 
     def check(self, value: Any) -> Checked:
-        if type(value) is str:
-            canonical = self.known.get(value) or self.known.get(features.normalize(value))
-            if canonical is not None:
-                return canonical, None
-            return None, unknown_category(self.name, value, self.values)
-        if value is ABSENT or is_missing(value):
-            return None, missing(self.name, value)
-        return None, FieldError(
-            self.name, FieldCode.WRONG_TYPE, f"{self.name} must be a string, got {json_type(value)}"
-        )
+        canonical = self.known.get(value) if type(value) is str else None  # the common case, first
+        if canonical is not None:
+            return canonical, None
+        spelling = read_category(self.name, value)
+        if isinstance(spelling, FieldError):
+            return None, spelling
+        canonical = self.known.get(spelling)
+        if canonical is not None:
+            return canonical, None
+        return None, unknown_category(self.name, value, self.values)
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -321,6 +323,34 @@ class Contract:
         return {"type": "object", "required": list(features.FIELDS), "properties": properties}
 
 
+def reading(spec: Field | IdField, value: Any) -> tuple[Any, ...]:
+    """What a field reads a value as: two values given for one field (under two spellings, or as a
+    repeated key) agree exactly when their readings are equal.
+
+    An accepted value reads as its canonical value (41, 41.0 and "41" as 41.0; "ONE YEAR" as one_year;
+    for totalcharges a blank, a null and 0 as 0.0). A missing value reads as missing, whatever its form
+    (a null, NaN, a blank). Any other refused value reads as itself (a string as training normalizes it):
+    two such values agree only when they are the same value given twice, so that two different wrong
+    values are reported as ambiguous as well as wrong.
+    """
+    canonical, error = spec.check(value)
+    if error is None:
+        return ("accepted", canonical)
+    if error.code == FieldCode.MISSING_FIELD:
+        return ("missing",)
+    return ("refused", type(value), features.normalize(value) if type(value) is str else value)
+
+
+def read_category(name: str, value: Any) -> str | FieldError:
+    """A category's text as training normalizes it (churn.core.features.normalize), whatever the vocabulary;
+    else the error: a blank string, a null or NaN is a missing value, any other non-string a wrong type."""
+    if type(value) is str:
+        return blank_string(name) if grammar.is_blank_spelling(value) else features.normalize(value)
+    if value is ABSENT or is_missing(value):
+        return missing(name, value)
+    return FieldError(name, FieldCode.WRONG_TYPE, f"{name} must be a string, got {json_type(value)}")
+
+
 def read_number(name: str, value: Any, blank: float | None) -> float | FieldError:
     """A JSON number or a numeric string (churn.core.grammar) as a float, possibly not finite; else the error."""
     kind = type(value)
@@ -335,9 +365,7 @@ def read_number(name: str, value: Any, blank: float | None) -> float | FieldErro
         if grammar.is_numeral(value):
             return float(value)
         if grammar.is_blank(value):
-            if blank is not None:
-                return blank
-            return FieldError(name, FieldCode.MISSING_FIELD, f"{name} is required, got a blank string")
+            return blank if blank is not None else blank_string(name)
         return FieldError(name, FieldCode.INVALID_NUMBER, f"{name} must be a plain decimal number, got {quote(value)}")
     if value is ABSENT:
         return missing(name)
@@ -355,6 +383,10 @@ def not_a_domain_number(name: str, number: float) -> FieldError:
 def is_missing(value: Any) -> bool:
     """None, or a float NaN: pandas' missing value, which its users send for a blank or absent cell."""
     return value is None or (type(value) is float and math.isnan(value))
+
+
+def blank_string(name: str) -> FieldError:
+    return FieldError(name, FieldCode.MISSING_FIELD, f"{name} is required, got a blank string")
 
 
 def missing(name: str, value: Any = None) -> FieldError:

@@ -6,6 +6,10 @@ feed, carriage return, vertical tab, form feed). No exponent, no "_", no other d
 "nan" or hex. A category may be spelled as training normalized it (churn.core.features.normalize): any
 case, a space for "_", white space around.
 
+A blank is a value with nothing in it but the white space the field allows around a value: for a number,
+empty or ASCII white space only; for a category, empty or white space only as str.strip() sees it. Both
+mean a value that is not there (churn.core.contract says what a missing value is).
+
 The patterns are built from these rules, not written beside them: the OpenAPI document (through
 churn.core.contract) accepts a string exactly when the service does, which tests/core/test_contract.py checks
 on generated text.
@@ -27,8 +31,14 @@ def is_numeral(text: str) -> bool:
 
 
 def is_blank(text: str) -> bool:
-    """Empty or ASCII white space only (what a blank CSV cell holds)."""
+    """A blank number: empty or ASCII white space only (what a blank CSV cell holds), the white space a
+    numeral may have around it."""
     return not text.strip(ASCII_SPACE)
+
+
+def is_blank_spelling(text: str) -> bool:
+    """A blank category: nothing left once the white space a spelling may have around it is trimmed."""
+    return not text.strip()
 
 
 BLANK_PATTERN = f"^{_SPACE}$"

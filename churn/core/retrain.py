@@ -14,7 +14,13 @@ written, unless force says so (and the metadata says it was forced). Whatever is
 lineage: the decision, the parent model, the data's sha256, the comparison and the drift.
 
 A retrain that changes nothing writes nothing: the same data gives the same model bytes, the metadata
-keeps its training time when nothing else in it changed, and the card is drawn from the metadata.
+keeps its training time when nothing else in it changed, and the card is drawn from the metadata. The
+same data means the same rows read the same way: a copy with a byte-order mark, CRLF line ends or
+another spelling of the header gives the same model and the same facts, and keeps the record of the
+file first trained from.
+
+The checks of the export come first: what the champion's API refuses (a category it never saw, a
+number outside the ranges it accepts) is refused here too, unless force says so.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from churn.config import RANGE_TOLERANCE
 from churn.core import card, features
 from churn.core.evaluation import evaluate
 from churn.core.model import GOLDEN_TOLERANCE, LoadedModel, card_path, load_model, metadata_path
@@ -70,27 +77,24 @@ class Outcome:
     written: list[Path] = field(default_factory=list)
 
 
-def retrain(data_path: Path, model_path: Path, *, force: bool = False) -> Outcome:
+def retrain(data_path: Path, model_path: Path, *, force: bool = False, tolerance: float = RANGE_TOLERANCE) -> Outcome:
     """Train on data_path and replace model_path (and its metadata and card) when the challenger is not worse.
 
-    Raises TrainingDataError for an export that cannot be trained on, and ModelLoadError for a champion
-    that cannot be loaded to compare with (unless force).
+    Raises TrainingDataError for an export that cannot be trained on, or that holds what the champion's
+    API refuses (unless force): categories it never saw, numbers outside the ranges it accepts with the
+    service's range tolerance. Raises ModelLoadError for a champion that cannot be loaded to compare
+    with (unless force).
     """
     df = read_export(data_path)
     champion, overridden = load_champion(model_path, force)
-    export = compare_export(df, champion.metadata) if champion else None
-    if export and export.unknown:
-        if not force:
-            raise TrainingDataError(
-                f"{data_path}: categories the model has never seen: {export.unknown_text()}. The champion cannot "
-                "score them; if they are real, retrain with --force (the new model, and so the API, accepts them)"
-            )
-        overridden.append("categories the champion never saw")
+    export = compare_export(df, champion.metadata, tolerance) if champion else None
+    if export:
+        overridden += refused_by_champion(data_path, export, force)
     candidate = build(df, data_path)
     if champion and champion.metadata["model_sha256"] == candidate.metadata["model_sha256"]:
         # The same model, byte for byte: keep its lineage, so that nothing changes unless the code did.
         lineage = champion.metadata.get("lineage") or initial_lineage(candidate)
-        metadata, written = write(model_path, candidate, lineage)
+        metadata, written = write(model_path, same_data_record(candidate, champion.metadata), lineage)
         return Outcome(UNCHANGED, metadata, export, None, written)
     comparison = compare(champion, candidate) if champion else None
     if comparison and not comparison.passed:
@@ -105,6 +109,53 @@ def retrain(data_path: Path, model_path: Path, *, force: bool = False) -> Outcom
         )
     metadata, written = write(model_path, candidate, lineage)
     return Outcome(str(lineage["decision"]), metadata, export, comparison, written)
+
+
+def refused_by_champion(data_path: Path, export: ExportComparison, force: bool) -> list[str]:
+    """What in the export the champion's API refuses: a TrainingDataError naming it, or, forced, its
+    names for the lineage's overridden list.
+
+    Such values would make the challenger, and so the API, accept what nobody decided to accept: a new
+    category, or a number the plausibility guard refuses (one row of tenure 1000000 would widen the
+    accepted tenure to millions).
+    """
+    found = {
+        "categories the champion never saw": (
+            export.unknown,
+            f"categories the model has never seen: {export.unknown_text()}",
+        ),
+        "numbers outside the champion's accepted ranges": (
+            export.outside,
+            f"numbers the model refuses as out_of_range: {export.outside_text()}",
+        ),
+    }
+    present = {name: text for name, (values, text) in found.items() if values}
+    if present and not force:
+        raise TrainingDataError(
+            f"{data_path}: " + "; ".join(present.values()) + ". The champion cannot score them; if they are "
+            "real, retrain with --force (the new model, and so the API, accepts them)"
+        )
+    return list(present)
+
+
+def same_data_record(candidate: Candidate, champion: dict[str, Any]) -> Candidate:
+    """The candidate, with the champion's record of its data file when only the file's name or bytes differ.
+
+    The same model with every fact the metadata records from the data (rows, rates, ranges, vocabulary,
+    distributions, metrics) is the same training, whatever the file's name, byte-order mark, line ends or
+    header spelling: it keeps the file name and sha256 it was first trained from, so nothing is rewritten.
+    """
+    if data_facts(candidate.metadata) != data_facts(champion):
+        return candidate
+    data = {**candidate.metadata["data"], "file": champion["data"]["file"], "sha256": champion["data"]["sha256"]}
+    return replace(candidate, metadata={**candidate.metadata, "data": data})
+
+
+def data_facts(metadata: dict[str, Any]) -> Any:
+    """The metadata without what writing it sets, nor the data file's name and sha256, as it reads back."""
+    kept = {k: v for k, v in metadata.items() if k not in ("trained_at", "model_file", "lineage")}
+    kept["data"] = {k: v for k, v in metadata.get("data", {}).items() if k not in ("file", "sha256")}
+    return json.loads(json.dumps(kept))
 
 
 def load_champion(model_path: Path, force: bool) -> tuple[LoadedModel | None, list[str]]:

@@ -1,20 +1,25 @@
 """Read a training export and check it before anything is trained on it.
 
 read_export() refuses, with a TrainingDataError saying what is wrong and where, a file that is not a
-readable CSV, lacks a column the model needs, holds values the book's preprocessing cannot turn into
-the model's inputs, or has too few churners or non-churners to train and evaluate on. It returns the
-model's columns preprocessed exactly as the book does (names and text lower case with spaces as _,
-blank totalcharges 0), so the bundled data still gives the same model byte for byte.
+readable CSV, lacks a column the model needs or has one twice, holds values the service would not
+read, or has too few churners or non-churners to train and evaluate on. Every cell is read as text by
+the customer contract's own rules (churn.core.contract, churn.core.grammar), as the service reads the
+same CSV: names and categories as churn.core.features.normalize spells them, numbers as the API's
+plain decimals ("1e3" is refused here as /predict refuses it), a blank category or number refused as
+missing, except a blank totalcharges, 0 as in the book (a new customer). The bundled data still gives
+the same model byte for byte.
 
 compare_export() sets an accepted export against what the current model was trained on: categories it
-has never seen, categories it knows that the export lacks, the churn rate, and each field's population
-stability index against the training distribution (the bins of churn.core.drift, as the service's
-drift metric uses them).
+has never seen, categories it knows that the export lacks, numbers outside the ranges it accepts, the
+churn rate, and each field's population stability index against the training distribution (the bins
+of churn.core.drift, as the service's drift metric uses them).
 """
 
 from __future__ import annotations
 
 import csv
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,29 +27,42 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churn.core import features
+from churn.config import RANGE_TOLERANCE
+from churn.core import features, grammar
+from churn.core.contract import (
+    Contract,
+    FieldError,
+    FlagField,
+    not_a_domain_number,
+    quote,
+    read_category,
+    read_number,
+    shown,
+)
 from churn.core.drift import Bins, psi_by_field
-from churn.errors import TrainingDataError
+from churn.errors import FieldCode, TrainingDataError
 
 # Each class needs enough rows for the test split and every cross-validation fold to hold some.
 MIN_CLASS_ROWS = 50
 LABELS = ("no", "yes")
 SHOWN = 3  # examples of bad values shown in a message
 NEEDED = (*features.FIELDS, features.TARGET)
+FLAGS = (0, 1)
+Reader = Callable[[str], Any]  # a cell's text to the model's value, or the FieldError refusing it
 
 
 def read_export(path: Path) -> pd.DataFrame:
-    """The export's rows as the book preprocesses them, or a TrainingDataError naming every problem."""
-    raw = read_csv(path)
-    names = [features.book_normalize(str(c)) for c in raw.columns]
-    problems = column_problems(names)
+    """The export's rows as the service reads them, or a TrainingDataError naming every problem."""
+    table = read_csv(path).fillna("")  # a row shorter than the header ends in blanks, as csv.reader reads it
+    header = [str(h) for h in table.iloc[0]]
+    problems = column_problems(header)
     if problems:
         raise TrainingDataError(f"{path}: " + "; ".join(problems))
-    raw.columns = names
-    if raw.empty:
+    if len(table) == 1:
         raise TrainingDataError(f"{path}: the file has a header but no rows")
-    df = raw[list(NEEDED)].copy()
-    problems = [p for field in NEEDED if (p := convert(df, field))]
+    names = [features.normalize(h) for h in header]
+    df = pd.DataFrame(index=range(len(table) - 1))
+    problems = [p for field in NEEDED for p in convert(df, field, table.iloc[1:, names.index(field)].to_numpy())]
     if problems:
         raise TrainingDataError(f"{path}: some values cannot be trained on:\n  " + "\n  ".join(problems))
     churners = int(df[features.TARGET].sum())
@@ -57,8 +75,10 @@ def read_export(path: Path) -> pd.DataFrame:
 
 
 def read_csv(path: Path) -> pd.DataFrame:
+    """Every cell as the text the file holds, the header as the first row (as a header, pandas would rename
+    a repeated name to "Contract.1", and it would read "1e3" as a number)."""
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise TrainingDataError(f"training data not found: {path}") from None
     except IsADirectoryError:
@@ -73,80 +93,119 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise TrainingDataError(f"{path} is not a readable CSV file: {str(e).strip()}") from None
 
 
-def column_problems(names: list[str]) -> list[str]:
-    problems = []
-    repeated = sorted({n for n in names if names.count(n) > 1 and n in NEEDED})
-    if repeated:
-        problems.append(f"more than one column is named {', '.join(repeated)} (after the book's normalization)")
-    missing = [n for n in NEEDED if n not in names]
+def column_problems(header: list[str]) -> list[str]:
+    """A needed column missing or given twice, names matched as the service matches a record's keys."""
+    spellings: dict[str, list[str]] = {}
+    for name in header:
+        spellings.setdefault(features.normalize(name), []).append(name)
+    problems = [
+        f"more than one column is named {field} ({', '.join(map(repr, spellings[field]))}): the model needs it once"
+        for field in NEEDED
+        if len(spellings.get(field, ())) > 1
+    ]
+    missing = [n for n in NEEDED if n not in spellings]
     if missing:
         problems.append(
             f"the export lacks the column{'s' if len(missing) > 1 else ''} {', '.join(missing)} that the model "
-            "needs (names are matched in lower case, spaces as _)"
+            "needs (names are matched in any case, spaces as _, white space around trimmed)"
         )
     return problems
 
 
-def convert(df: pd.DataFrame, field: str) -> str | None:
-    """Turn one column into the model's input as the book does; a description of what stops it, if anything."""
-    column = df[field]
+def convert(df: pd.DataFrame, field: str, cells: np.ndarray) -> list[str]:
+    """Read one column of text into df by the contract's rules (each distinct text once); what stops it."""
+    if numbers_for_categories(field, cells):
+        bad = np.array([grammar.is_numeral(v) for v in cells])
+        return [f"{field} must be a category (text), not numbers, in every row: {examples(cells, bad)}"]
+    codes, texts = pd.factorize(cells)
+    read_cell = reader(field)
+    read = [read_cell(text) for text in texts]
+    problems = [f"{field} {what}: {examples(cells, np.isin(codes, group))}" for what, group in refusals(field, read)]
+    if not problems:
+        df[field] = np.asarray(read, dtype=column_type(field))[codes]
+    return problems
+
+
+def numbers_for_categories(field: str, cells: np.ndarray) -> bool:
+    """A category column holding numbers only: codes of an encoded export, not the CRM's categories."""
+    if field not in features.CATEGORICAL or field in features.FLAG_FIELDS:
+        return False
+    texts = [v for v in pd.unique(cells) if not grammar.is_blank_spelling(v)]
+    return bool(texts) and all(map(grammar.is_numeral, texts))
+
+
+def reader(field: str) -> Reader:
+    """How a field's cell is read: as the service reads it, with the model's values fixed by training."""
     if field == features.TARGET:
-        return convert_labels(df, column)
+        return read_label
     if field in features.NUMERICAL:
-        return convert_numbers(df, field, column)
+        blank = 0.0 if field in features.BLANK_IS_ZERO else None  # the book's rule: a new customer has no charges yet
+        return lambda text: within_domain(field, read_number(field, text, blank))
     if field in features.FLAG_FIELDS:
-        flags = column if pd.api.types.is_integer_dtype(column) else pd.to_numeric(column, errors="coerce")
-        bad = ~flags.isin([0, 1])
-        if bad.any():
-            return f"{field} must be 0 or 1 in every row: {examples(column, bad)}"
-        df[field] = flags.astype(np.int64)
-        return None
-    if pd.api.types.is_numeric_dtype(column) or column.isna().any():
-        bad = column.isna() | column.map(lambda v: not isinstance(v, str))
-        return f"{field} must be a category (text) in every row: {examples(column, bad)}"
-    df[field] = column.str.lower().str.replace(" ", "_")
-    return None
+        check = FlagField(field, FLAGS).check
+        return lambda text: value_or_error(*check(text))
+    return lambda text: read_category(field, text)
 
 
-def convert_labels(df: pd.DataFrame, column: pd.Series) -> str | None:
-    text = column.map(lambda v: features.book_normalize(v) if isinstance(v, str) else None)
-    bad = ~text.isin(LABELS)
-    if bad.any():
-        return f"{features.TARGET} must be yes or no in every row: {examples(column, bad)}"
-    df[features.TARGET] = (text == "yes").astype(int)
-    return None
+def within_domain(field: str, number: float | FieldError) -> float | FieldError:
+    """A number the model can take (finite, not negative), as the contract's check requires."""
+    if isinstance(number, FieldError) or (math.isfinite(number) and number >= 0):
+        return number
+    return not_a_domain_number(field, number)
 
 
-def convert_numbers(df: pd.DataFrame, field: str, column: pd.Series) -> str | None:
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
-        values = column.astype(float) if column.isna().any() else column
-        blank = column.isna()
-    else:
-        values = pd.to_numeric(column, errors="coerce")
-        blank = column.map(lambda v: not isinstance(v, str) or not v.strip())
-        if (values.isna() & ~blank).any():
-            return f"{field} must be a number in every row: {examples(column, values.isna() & ~blank)}"
-    if field in features.BLANK_IS_ZERO:
-        values = values.fillna(0)  # the book's rule: a new customer has no total charges yet
-    elif blank.any():
-        return f"{field} is blank in some rows: {examples(column, blank)}"
-    invalid = ~np.isfinite(values) | (values < 0)
-    if invalid.any():
-        return f"{field} must be a finite number >= 0 in every row: {examples(column, invalid)}"
-    df[field] = values
-    return None
+def value_or_error(value: Any, error: FieldError | None) -> Any:
+    return value if error is None else error
 
 
-def examples(column: pd.Series, bad: pd.Series | np.ndarray) -> str:
+def read_label(text: str) -> int | FieldError:
+    label = read_category(features.TARGET, text)
+    if isinstance(label, str) and label in LABELS:
+        return LABELS.index(label)
+    if isinstance(label, FieldError):
+        return label
+    return FieldError(features.TARGET, FieldCode.UNKNOWN_CATEGORY, f"{features.TARGET} must be yes or no")
+
+
+def column_type(field: str) -> type:
+    if field in features.NUMERICAL:
+        return np.float64
+    return np.int64 if field in (*features.FLAG_FIELDS, features.TARGET) else object
+
+
+def refusals(field: str, read: list[Any]) -> list[tuple[str, list[int]]]:
+    """The refused distinct values (by position in read), grouped by what the refusal says, first seen first."""
+    groups: dict[str, list[int]] = {}
+    for i, value in enumerate(read):
+        if isinstance(value, FieldError):
+            groups.setdefault(refusal(field, value.code), []).append(i)
+    return list(groups.items())
+
+
+def refusal(field: str, code: str) -> str:
+    """What a training column's refused value lacks, by the contract's code."""
+    if code == FieldCode.MISSING_FIELD:
+        return "is blank in some rows"
+    if field == features.TARGET:
+        return "must be yes or no in every row"
+    if field in features.FLAG_FIELDS:
+        return f"must be {' or '.join(map(str, FLAGS))} in every row"
+    if code == FieldCode.INVALID_NUMBER:
+        return "must be a plain decimal number in every row, as the API reads one (no exponent, inf or nan)"
+    return "must be a finite number >= 0 in every row"
+
+
+def examples(values: np.ndarray, bad: np.ndarray, show: Callable[[Any], str] | None = None) -> str:
     """How many rows are bad and the first few, by line of the file (the header is line 1)."""
-    rows = np.flatnonzero(np.asarray(bad))
-    values = column.to_numpy()
-    shown = ", ".join(f"{shown_value(values[i])} on line {i + 2}" for i in rows[:SHOWN])
-    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown}{', ...' if len(rows) > SHOWN else ''})"
+    rows = np.flatnonzero(bad)
+    show = show or shown_value
+    shown_rows = ", ".join(f"{show(values[i])} on line {i + 2}" for i in rows[:SHOWN])
+    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown_rows}{', ...' if len(rows) > SHOWN else ''})"
 
 
-def shown_value(value: Any) -> str:
-    return "a blank" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
+def shown_value(text: str) -> str:
+    """A cell as the file holds it, quoted (an empty one said as such)."""
+    return quote(text) if text else "a blank"
 
 
 @dataclass(frozen=True)
@@ -154,6 +213,7 @@ class ExportComparison:
     """An accepted export against the data the current model was trained on."""
 
     unknown: dict[str, dict[str, int]]  # field -> category the model never saw -> rows
+    outside: dict[str, str]  # field -> its numbers the model refuses (out_of_range), described
     lost: dict[str, list[str]]  # field -> categories the model knows and the export lacks
     churn_rate: float
     trained_churn_rate: float | None  # None for a model trained before the rate was recorded
@@ -165,12 +225,16 @@ class ExportComparison:
             for field, values in self.unknown.items()
         )
 
+    def outside_text(self) -> str:
+        return "; ".join(self.outside.values())
+
     def lost_text(self) -> str:
         return "; ".join(f"{field}={', '.join(values)}" for field, values in self.lost.items())
 
 
-def compare_export(df: pd.DataFrame, metadata: dict[str, Any]) -> ExportComparison:
-    """Where an export differs from the champion's training data (its metadata's vocabulary and distribution)."""
+def compare_export(df: pd.DataFrame, metadata: dict[str, Any], tolerance: float = RANGE_TOLERANCE) -> ExportComparison:
+    """Where an export differs from the champion's training data (its metadata's vocabulary, ranges and
+    distribution); tolerance is the service's range tolerance (CHURN_RANGE_TOLERANCE)."""
     vocabulary = metadata["vocabulary"]
     unknown: dict[str, dict[str, int]] = {}
     lost: dict[str, list[str]] = {}
@@ -183,7 +247,23 @@ def compare_export(df: pd.DataFrame, metadata: dict[str, Any]) -> ExportComparis
         if absent:
             lost[field] = absent
     rate = metadata.get("data", {}).get("churn_rate")
-    return ExportComparison(unknown, lost, float(df[features.TARGET].mean()), rate, drift(df, metadata))
+    outside = outside_ranges(df, Contract(vocabulary, metadata["numeric_ranges"], tolerance))
+    return ExportComparison(unknown, outside, lost, float(df[features.TARGET].mean()), rate, drift(df, metadata))
+
+
+def outside_ranges(df: pd.DataFrame, contract: Contract) -> dict[str, str]:
+    """Each number field's values the contract refuses as out_of_range, described with their lines."""
+    outside = {}
+    for spec in contract.numbers:
+        values = df[spec.name].to_numpy()
+        bad = ~spec.accepts_array(values)
+        if bad.any():
+            (low, high), (seen_low, seen_high) = spec.accepted, spec.training
+            outside[spec.name] = (
+                f"{spec.name} outside the accepted {shown(low)} to {shown(high)} (training saw {shown(seen_low)} "
+                f"to {shown(seen_high)}): {examples(values, bad, lambda v: shown(float(v)))}"
+            )
+    return outside
 
 
 def drift(df: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, float]:

@@ -8,10 +8,11 @@ is the reference every column-wise path is compared with, and the only one that 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from churn.core import features
-from churn.core.contract import ABSENT, Contract, FieldError, json_type
+from churn.core.contract import ABSENT, Contract, Field, FieldError, IdField, json_type, reading
 from churn.errors import FieldCode
 
 _KNOWN_KEYS = frozenset((*features.FIELDS, features.ID_FIELD))
@@ -43,6 +44,7 @@ class CustomerValidator:
         self.contract = contract
         # Each field's check, with the values it accepts as they are (a category's vocabulary) looked up first.
         self._checks = tuple((name, getattr(spec, "known", {}), spec.check) for name, spec in contract.fields.items())
+        self._specs: dict[str, Field | IdField] = {**contract.fields, features.ID_FIELD: contract.customerid}
 
     def validate(self, raw: object) -> tuple[dict[str, Any], Any]:
         """Return (canonical customer, customerid) or raise InvalidCustomer naming every problem."""
@@ -51,7 +53,7 @@ class CustomerValidator:
                 [FieldError("", FieldCode.NOT_AN_OBJECT, f"a customer must be an object, got {json_type(raw)}")]
             )
         errors: list[FieldError] = []
-        record = raw if _KNOWN_KEYS.issuperset(raw) else canonical_keys(raw, errors)
+        record = raw if _KNOWN_KEYS.issuperset(raw) else canonical_keys(raw, errors, self._specs)
         customerid, error = self.contract.customerid.check(record.get(features.ID_FIELD))
         if error is not None:
             errors.append(error)
@@ -75,24 +77,26 @@ class CustomerValidator:
         return customer, customerid
 
 
-def canonical_keys(raw: dict[str, Any], errors: list[FieldError]) -> dict[str, Any]:
+def canonical_keys(
+    raw: dict[str, Any], errors: list[FieldError], specs: Mapping[str, Field | IdField]
+) -> dict[str, Any]:
     """Map CRM-style keys ("MonthlyCharges", "customerID") onto the model's names, as training did.
 
-    A name given twice with different values (two spellings, or a repeated JSON key, which
-    churn.core.jsonkeys turns into a second spelling) is ambiguous: reported once, whatever the count.
+    A name given twice (two spellings, or a repeated JSON key, which churn.core.jsonkeys turns into a
+    second spelling) is accepted when both values agree as its field reads them (churn.core.contract's
+    reading: 41 and "41" agree, "abc" and "xyz" do not), else ambiguous: reported once, whatever the count.
     """
     record: dict[str, Any] = {}
     ambiguous: set[str] = set()
     for key, value in raw.items():
         name = features.normalize(key) if isinstance(key, str) else str(key)
-        if name in record and name in _KNOWN_KEYS and name not in ambiguous and not same_value(record[name], value):
+        spec = specs.get(name)
+        if name in record and spec is not None and name not in ambiguous and not agree(spec, record[name], value):
             ambiguous.add(name)
             errors.append(FieldError(name, FieldCode.AMBIGUOUS_FIELD, f"{name} is given twice, with different values"))
         record[name] = value
     return record
 
 
-def same_value(a: Any, b: Any) -> bool:
-    if isinstance(a, str) and isinstance(b, str):
-        return features.normalize(a) == features.normalize(b)
-    return bool(a == b)
+def agree(spec: Field | IdField, a: Any, b: Any) -> bool:
+    return a is b or reading(spec, a) == reading(spec, b)

@@ -27,7 +27,7 @@ from churn.core.validation import InvalidCustomer
 from churn.errors import Code
 from churn.server import openapi
 from churn.server.app import create_app
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, make_customer
 from tests.server.test_fastpath import call
 from tests.support import strategies
 from tests.support.output_spec import expected_csv
@@ -269,3 +269,28 @@ def test_the_api_doc_states_the_accepted_ranges_of_the_committed_model(contract:
     doc = " ".join((PROJECT / "docs" / "api.md").read_text().split())
     tenure, monthly, total = (f"{int(s.accepted[0])}-{int(s.accepted[1])}" for s in contract.numbers)
     assert f"tenure {tenure}, monthly charges {monthly} and total charges {total}" in doc
+
+
+BLANKS = ["", " ", "\t", "\u00a0"]
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+@pytest.mark.parametrize("field", [f for f in features.CATEGORICAL if f not in features.FLAG_FIELDS])
+def test_a_blank_category_is_missing_in_every_path(
+    model: LoadedModel, service: ChurnService, tmp_path: Path, field: str, blank: str
+) -> None:
+    """One rule, in the contract: the per-row validator, the batch path, the offline engine and the OpenAPI
+    schema all refuse a blank category, and as a missing field."""
+    row = {**make_customer(customerid="c-1"), field: blank}
+    want = reference(service, row)
+    assert [(d["field"], d["code"]) for d in want["error"]["details"]] == [(field, "missing_field")]
+    assert without_index(service.score_rows([row, row])["predictions"]) == [want, want]
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    with source.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([row] * 3)
+    score_csv(source, target, service, explain=0, chunk_bytes=2048)
+    assert target.read_bytes() == expected_csv([want] * 3)
+    schema = openapi.build(model, 100, secured=False)["components"]["schemas"]["Customer"]
+    assert not schema_validator(schema).is_valid(row)

@@ -20,10 +20,12 @@ import pytest
 
 import train as train_cli
 from churn.core import features
-from churn.core.model import card_path, load_model, metadata_path
+from churn.core.contract import shown
+from churn.core.model import LoadedModel, card_path, load_model, metadata_path
 from churn.core.panel import PANEL
 from churn.core.retrain import FORCED, KEPT, PROMOTED, UNCHANGED, retrain
 from churn.core.training import split
+from churn.core.training_data import compare_export, read_export
 from churn.errors import ModelLoadError, TrainingDataError
 from tests.conftest import DATA_PATH, MODEL_PATH
 
@@ -201,3 +203,85 @@ def test_an_unloadable_champion_is_refused_unless_forced(champion: Path, tmp_pat
     assert outcome.decision == FORCED and lineage["overridden"] == ["a champion that cannot be loaded"]
     assert lineage["parent_model_version"] == parent and lineage["comparison"] is None
     assert load_model(champion).self_test()["passed"]
+
+
+def respelled_copies(folder: Path) -> list[Path]:
+    """The bundled rows in other bytes: a byte-order mark, CRLF line ends and lower-case names, another
+    spelling of the header, the same bytes under another name."""
+    data = DATA_PATH.read_bytes()
+    header, rest = data.split(b"\n", 1)
+    variants = {
+        "bom.csv": b"\xef\xbb\xbf" + data,
+        "crlf-lower.csv": (header.lower() + b"\n" + rest).replace(b"\n", b"\r\n"),
+        "spaced.csv": b",".join(b" " + name.upper() + b" " for name in header.split(b",")) + b"\n" + rest,
+        "renamed.csv": data,
+    }
+    for name, content in variants.items():
+        (folder / name).write_bytes(content)
+    return [folder / name for name in variants]
+
+
+def test_the_same_rows_in_other_bytes_change_no_file(champion: Path, tmp_path: Path) -> None:
+    """docs/model.md: a retrain that changes nothing writes nothing, whatever the file's bytes or name."""
+    for path in respelled_copies(tmp_path):
+        outcome = retrain(path, champion)
+        assert (path.name, outcome.decision, outcome.written) == (path.name, UNCHANGED, [])
+        assert files(champion) == committed()
+
+
+def test_a_changed_fact_with_the_same_model_is_written_with_the_new_file(champion: Path, tmp_path: Path) -> None:
+    """Only the data file's name and sha256 are kept from the champion, and only when nothing else changed."""
+    meta = json.loads(metadata_path(champion).read_text())
+    meta["data"]["churners"] += 1  # as if the champion's data had one churner more
+    metadata_path(champion).write_text(json.dumps(meta, indent=2) + "\n")
+    (path,) = [p for p in respelled_copies(tmp_path) if p.name == "bom.csv"]
+    outcome = retrain(path, champion)
+    assert outcome.decision == UNCHANGED and metadata_path(champion) in outcome.written
+    written = json.loads(metadata_path(champion).read_text())["data"]
+    assert written["file"] == "bom.csv" and written["sha256"] != meta["data"]["sha256"]
+
+
+def beyond_accepted(field: str, rows_changed: int = 1) -> tuple[list[dict[str, str]], str]:
+    """Shuffled rows with a number just beyond the champion's accepted range in the first rows."""
+    spec = load_model(MODEL_PATH).contract().fields[field]
+    value = f"{spec.accepted[1] + 0.5:g}"  # type: ignore[union-attr]
+    rows = shuffled()
+    for r in rows[:rows_changed]:
+        r[COLUMN[field]] = value
+    return rows, value
+
+
+@pytest.mark.parametrize("field", features.NUMERICAL)
+def test_numbers_the_champion_refuses_are_refused_before_training(champion: Path, tmp_path: Path, field: str) -> None:
+    """One row of tenure 1000000 would widen the served range to millions: the API's guard holds here too."""
+    rows, value = beyond_accepted(field)
+    with pytest.raises(TrainingDataError) as caught:
+        retrain(export(tmp_path, rows), champion)
+    message = str(caught.value)
+    assert "out_of_range" in message and f"{field} outside the accepted" in message
+    assert f"1 row ({value} on line 2)" in message and "--force" in message
+    assert files(champion) == committed()
+
+
+def test_the_range_check_is_the_services_own(model: LoadedModel) -> None:
+    """compare_export flags exactly the numbers the champion's contract refuses as out_of_range, at any
+    tolerance the service may run with."""
+    df = read_export(DATA_PATH).head(50).copy()
+    for tolerance in (0.0, 0.5, 1.0, 3.0):
+        contract = model.contract(tolerance)
+        for spec in contract.numbers:
+            low, high = spec.accepted
+            probes = [low, high, high + 0.01, high * 10, (low + high) / 2, 1e300]
+            frame = df.copy()
+            frame.loc[: len(probes) - 1, spec.name] = probes
+            flagged = compare_export(frame, model.metadata, tolerance).outside.get(spec.name, "")
+            for line, value in enumerate(probes, 2):
+                refused = spec.check(value)[1] is not None
+                assert (f"{shown(value)} on line {line}" in flagged) == refused, (tolerance, spec.name, value)
+
+
+def test_force_accepts_numbers_beyond_the_range_and_says_so(champion: Path, tmp_path: Path) -> None:
+    rows, value = beyond_accepted("tenure", rows_changed=3)
+    outcome = retrain(export(tmp_path, rows), champion, force=True)
+    assert "numbers outside the champion's accepted ranges" in outcome.metadata["lineage"]["overridden"]
+    assert load_model(champion).metadata["numeric_ranges"]["tenure"]["max"] == float(value)

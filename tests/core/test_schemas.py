@@ -7,10 +7,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from churn.core import features
 from churn.core.model import LoadedModel
 from churn.core.validation import CustomerValidator, InvalidCustomer
 from tests.conftest import make_customer
+from tests.support import strategies
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +242,150 @@ def test_same_value_under_two_spellings_is_accepted(validator: CustomerValidator
 
 def test_integer_customerid_passes_through(validator: CustomerValidator) -> None:
     assert validator.validate(make_customer(customerid=12345))[1] == 12345
+
+
+ASCII_BLANKS = ["", " ", "\t", " \r\n ", "\x0b\x0c"]
+OTHER_BLANKS = ["\u00a0", "\u3000 ", " \u2028\t"]  # white space a category's spelling may have around it
+
+
+@pytest.mark.parametrize("blank", ASCII_BLANKS + OTHER_BLANKS)
+@pytest.mark.parametrize("field", [f for f in features.CATEGORICAL if f not in features.FLAG_FIELDS])
+def test_a_blank_category_is_a_missing_field(validator: CustomerValidator, field: str, blank: str) -> None:
+    """docs/api.md: any blank, null or NaN other than totalcharges is a missing field, a category too."""
+    for value in (blank, None, math.nan):
+        with pytest.raises(InvalidCustomer) as info:
+            validator.validate(make_customer() | {field: value})
+        assert [(e.field, e.code) for e in info.value.errors] == [(field, "missing_field")], repr(value)
+
+
+@pytest.mark.parametrize("blank", ASCII_BLANKS)
+@pytest.mark.parametrize("field", [*features.FLAG_FIELDS, *features.NUMERICAL])
+def test_a_blank_number_is_missing_except_totalcharges_which_is_0(
+    validator: CustomerValidator, field: str, blank: str
+) -> None:
+    record = make_customer() | {field: blank}
+    if field in features.BLANK_IS_ZERO:  # the Telco export's " " for a new customer, as in training
+        assert validator.validate(record)[0][field] == 0.0
+    else:
+        assert problems(validator, record) == [(field, "missing_field")]
+
+
+@pytest.mark.parametrize("blank", OTHER_BLANKS)
+@pytest.mark.parametrize("field", features.NUMERICAL)
+def test_a_number_padded_only_with_other_white_space_is_not_a_numeral(
+    validator: CustomerValidator, field: str, blank: str
+) -> None:
+    """A numeral's padding is ASCII white space (docs/api.md), so this is not a blank number either."""
+    assert problems(validator, make_customer() | {field: blank}) == [(field, "invalid_number")]
+
+
+AGREEING = [
+    ("tenure", 41, "41"),
+    ("tenure", 41, 41.0),
+    ("tenure", "41", " +41.00 "),
+    ("seniorcitizen", 0, "0"),
+    ("seniorcitizen", 1, 1.0),
+    ("totalcharges", None, 0),
+    ("totalcharges", "", None),
+    ("totalcharges", " ", math.nan),
+    ("contract", "one_year", "ONE YEAR"),
+    ("contract", "", None),
+    ("contract", math.nan, " "),
+    ("customerid", 12, 12.0),
+    ("customerid", None, math.nan),
+]
+DISAGREEING = [
+    ("tenure", 41, "42"),
+    ("tenure", 41, "x"),
+    ("tenure", "abc", "xyz"),
+    ("totalcharges", None, 1),
+    ("contract", "one_year", "two_year"),
+    ("contract", "montly", "weekly"),
+    ("contract", "one_year", None),
+    ("customerid", 12, "12"),
+]
+
+
+def both(field: str, first: Any, second: Any) -> dict[str, Any]:
+    """A valid record with field given twice: under its own name, then in upper case."""
+    record = make_customer() | {field: first}
+    record[field.upper()] = second
+    return record
+
+
+def last_only(field: str, second: Any) -> dict[str, Any]:
+    return make_customer() | {field: second}
+
+
+def verdict(validator: CustomerValidator, record: Any) -> Any:
+    try:
+        return validator.validate(record)
+    except InvalidCustomer as e:
+        return e.details()
+
+
+@pytest.mark.parametrize(("field", "first", "second"), AGREEING)
+def test_two_values_that_agree_are_one_value(validator: CustomerValidator, field: str, first: Any, second: Any) -> None:
+    for a, b in ((first, second), (second, first)):
+        assert verdict(validator, both(field, a, b)) == verdict(validator, last_only(field, b))
+
+
+@pytest.mark.parametrize(("field", "first", "second"), DISAGREEING)
+def test_two_values_that_disagree_are_ambiguous(
+    validator: CustomerValidator, field: str, first: Any, second: Any
+) -> None:
+    for a, b in ((first, second), (second, first)):
+        assert (field, "ambiguous_field") in problems(validator, both(field, a, b))
+
+
+def forms_of(value: Any) -> st.SearchStrategy[Any]:
+    """Other ways to write a value: as text, as a float, respelled, padded; and the missing values."""
+    forms: list[Any] = [value, None, math.nan, "", " "]
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e15:  # NaN is not
+        forms += [str(value), float(value), f" {value!r} ", f"+{abs(value)}"]
+    if isinstance(value, str):
+        forms += [value.upper(), f" {value}\t", value.replace("_", " ")]
+    return st.sampled_from(forms)
+
+
+@pytest.mark.parametrize("field", [*features.FIELDS, features.ID_FIELD])
+def test_two_values_agree_exactly_when_the_field_reads_them_alike(validator: CustomerValidator, field: str) -> None:
+    """docs/api.md: accepted when both values agree: both accepted as the same value, both missing, or the
+    same refused value twice; else ambiguous_field. Over each field's whole domain of values."""
+    contract = validator.contract
+    spec = contract.customerid if field == features.ID_FIELD else contract.fields[field]
+    values = strategies.customerids() if field == features.ID_FIELD else strategies.values(spec)
+
+    @settings(max_examples=150, deadline=None)
+    @given(data=st.data())
+    def check(data: Any) -> None:
+        first = data.draw(values)
+        second = data.draw(st.one_of(values, forms_of(first)))
+        agree = agreement(spec, first, second)
+        found = verdict(validator, both(field, first, second))
+        if agree:
+            assert found == verdict(validator, last_only(field, second)), (first, second)
+        else:
+            assert isinstance(found, list) and {"field": field, "code": "ambiguous_field"} in [
+                {"field": d["field"], "code": d["code"]} for d in found
+            ], (first, second)
+
+    check()
+
+
+def agreement(spec: Any, first: Any, second: Any) -> bool:
+    """The documented rule, from the field's own check."""
+    (one, error_one), (two, error_two) = spec.check(first), spec.check(second)
+    missing = {"missing_field"}
+    if error_one is None or error_two is None:
+        return error_one is None and error_two is None and one == two
+    if {error_one.code, error_two.code} == missing:
+        return True
+    return missing.isdisjoint({error_one.code, error_two.code}) and same_refused(first, second)
+
+
+def same_refused(a: Any, b: Any) -> bool:
+    """The same refused value given twice (a text in any spelling training would normalize alike)."""
+    if isinstance(a, str) and isinstance(b, str):
+        return features.normalize(a) == features.normalize(b)
+    return type(a) is type(b) and bool(a == b)

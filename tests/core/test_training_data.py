@@ -19,7 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import train as train_cli
-from churn.core import features
+from churn.core import features, grammar
+from churn.core.contract import quote
+from churn.core.model import LoadedModel
 from churn.core.training_data import MIN_CLASS_ROWS, NEEDED, read_export
 from churn.errors import TrainingDataError
 from tests.conftest import DATA_PATH
@@ -115,30 +117,71 @@ def test_two_columns_of_one_name_are_refused(tmp_path: Path) -> None:
     assert "more than one column is named churn" in refused(path)
 
 
+SPELLINGS: list[Callable[[str], str]] = [lambda c: c, str.upper, str.lower, lambda c: f" {c} ", lambda c: c.swapcase()]
+
+
+@pytest.mark.parametrize("respell", SPELLINGS, ids=["the same name", "upper", "lower", "padded", "swapped case"])
+@pytest.mark.parametrize("field", NEEDED)
+def test_a_needed_column_given_twice_is_refused_in_any_spelling(
+    tmp_path: Path, field: str, respell: Callable[[str], str]
+) -> None:
+    """pandas would read a second "Contract" as "Contract.1"; the service would read any of these spellings
+    as the same key, so training refuses to choose between the two columns."""
+    second = respell(COLUMN[field])
+    path = tmp_path / "export.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*HEADER, second])
+        writer.writerows([*r.values(), r[COLUMN[field]]] for r in ROWS)
+    message = refused(path)
+    assert f"more than one column is named {field} ({COLUMN[field]!r}, {second!r})" in message
+
+
+def test_train_refuses_a_column_given_twice_before_writing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dup.csv"
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows([*r.values(), r["Contract"]] for r in [{c: c for c in HEADER}, *ROWS])
+    assert train_cli.main(["--data", str(path), "--output", str(tmp_path / "m.bin")]) == 2
+    assert "more than one column is named contract" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dup.csv"]
+
+
+def test_column_names_are_matched_as_the_service_matches_keys(tmp_path: Path) -> None:
+    header = [f" {c.upper()}\t" for c in HEADER]
+    rows = [dict(zip(header, r.values(), strict=True)) for r in ROWS]
+    pd.testing.assert_frame_equal(read_export(export(tmp_path, lambda _: rows, header)), read_export(DATA_PATH))
+
+
+NOT_PLAIN = "must be a plain decimal number in every row, as the API reads one"
+NOT_DOMAIN = "must be a finite number >= 0"
+
+
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
     [
-        ("tenure", "abc", "tenure must be a number"),
+        *((f, v, f"{f} {NOT_PLAIN}") for f in features.NUMERICAL for v in
+          ("abc", "12,5", "n/a ", "1e3", "4_1", "\u0664\u0661", "0x10", "nan", "inf", "-inf", "41\u00a0", "\u00a0")),
+        *((f, v, f"{f} {NOT_DOMAIN}") for f in features.NUMERICAL for v in ("-1", "-0.5", "1" * 400)),
         ("tenure", "", "tenure is blank"),
-        ("tenure", "-1", "tenure must be a finite number >= 0"),
-        ("monthlycharges", "inf", "monthlycharges must be a finite number >= 0"),
-        ("monthlycharges", "12,5", "monthlycharges must be a number"),
-        ("totalcharges", "n/a ", "totalcharges must be a number"),
-        ("totalcharges", "-5", "totalcharges must be a finite number >= 0"),
+        ("monthlycharges", " \t", "monthlycharges is blank"),
         ("seniorcitizen", "2", "seniorcitizen must be 0 or 1"),
         ("seniorcitizen", "yes", "seniorcitizen must be 0 or 1"),
-        ("seniorcitizen", "", "seniorcitizen must be 0 or 1"),
-        ("gender", "", "gender must be a category"),
-        ("contract", "", "contract must be a category"),
+        ("seniorcitizen", "1e0", "seniorcitizen must be 0 or 1"),
+        ("seniorcitizen", "-1", "seniorcitizen must be 0 or 1"),
+        ("seniorcitizen", "", "seniorcitizen is blank"),
+        *((f, v, f"{f} is blank") for f in ("gender", "contract", "paymentmethod") for v in ("", " ", "\u00a0")),
         ("churn", "maybe", "churn must be yes or no"),
-        ("churn", "", "churn must be yes or no"),
+        ("churn", "", "churn is blank"),
     ],
-)
+)  # fmt: skip
 def test_a_value_that_cannot_be_trained_on_is_refused_with_its_line(
     tmp_path: Path, field: str, value: str, expected: str
 ) -> None:
     message = refused(export(tmp_path, set_value(field, value, rows=(4, 9))))
     assert expected in message and "2 rows" in message and "on line 6" in message and "on line 11" in message
+    assert (quote(value) if value else "a blank") in message  # the cell as the file holds it, never a numpy repr
 
 
 def test_every_bad_column_is_named_at_once(tmp_path: Path) -> None:
@@ -146,7 +189,7 @@ def test_every_bad_column_is_named_at_once(tmp_path: Path) -> None:
         return set_value("churn", "?")(set_value("tenure", "x")(rows))
 
     message = refused(export(tmp_path, edit))
-    assert "tenure must be a number" in message and "churn must be yes or no" in message
+    assert f"tenure {NOT_PLAIN}" in message and "churn must be yes or no" in message
 
 
 def test_a_numeric_category_column_is_refused(tmp_path: Path) -> None:
@@ -227,3 +270,86 @@ def test_train_refuses_bad_data_with_a_message_and_status_2(tmp_path: Path, caps
         captured = capsys.readouterr()
         assert captured.err.startswith("error: ") and "Traceback" not in captured.err and captured.out == ""
     assert not (tmp_path / "m.bin").exists()
+
+
+def frame_with(tmp_path: Path, field: str, text: str) -> pd.DataFrame | TrainingDataError:
+    """The first 400 bundled rows with one cell of field set to text, read (or refused)."""
+    path = tmp_path / "export.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HEADER)
+        writer.writeheader()
+        writer.writerows([{**r, COLUMN[field]: text} if i == 7 else r for i, r in enumerate(ROWS[:400])])
+    try:
+        return read_export(path)
+    except TrainingDataError as e:
+        return e
+
+
+NUMBER_TEXT = st.one_of(
+    st.sampled_from(
+        ["", " ", "\t41 ", "+41", "41.", ".5", "-0", "1e3", "4_1", "0x10", "inf", "nan", "\u00a0", "41\u00a0"]
+    ),
+    st.from_regex(grammar.NUMERAL, fullmatch=True).map(lambda t: t[:30]),
+    st.floats(0, 1e6).map(repr),
+    st.text(alphabet=st.sampled_from("0123456789.+-eE_x \t\u0664"), max_size=8),
+).filter(lambda t: not set(t) & set('",\r\n'))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(features.NUMERICAL), text=NUMBER_TEXT)
+def test_numbers_are_read_by_the_apis_grammar(model: LoadedModel, tmp_path: Path, field: str, text: str) -> None:
+    """Whatever /predict reads as a number, training reads as the same number; anything else it refuses
+    (a plain decimal outside the accepted range is the retrain's to judge against the champion)."""
+    read = frame_with(tmp_path, field, text)
+    api, error = model.contract().fields[field].check(text)
+    if error is None:
+        assert not isinstance(read, TrainingDataError) and read[field].iloc[7] == api
+    elif isinstance(read, pd.DataFrame):
+        assert error.code == "out_of_range" and read[field].iloc[7] == float(text)
+    else:
+        assert f"{field} " in str(read) and "on line 9" in str(read)
+
+
+CATEGORY_TEXT = st.one_of(
+    st.sampled_from(["", " ", "\u00a0", "\u3000\t", "Month-to-month", " ONE YEAR ", "two year\u00a0", "Weekly"]),
+    st.text(max_size=6),
+).filter(lambda t: not set(t) & set('",\r\n'))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=CATEGORY_TEXT)
+def test_categories_are_spelled_as_the_service_spells_them(model: LoadedModel, tmp_path: Path, text: str) -> None:
+    """A category cell is read as /predict reads it: normalized the same way, a blank refused as missing."""
+    read = frame_with(tmp_path, "contract", text)
+    api, error = model.contract().fields["contract"].check(text)
+    if grammar.is_blank_spelling(text):
+        assert error is not None and error.code == "missing_field"
+        assert isinstance(read, TrainingDataError) and "contract is blank" in str(read)
+    elif isinstance(read, pd.DataFrame):
+        assert (
+            read["contract"].iloc[7] == features.normalize(text) == (api if error is None else features.normalize(text))
+        )
+    else:  # a numeral only in a category column reads as a label-encoded export, refused
+        assert grammar.is_numeral(text) or not features.normalize(text)
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [("missing/m.bin", "does not exist"), (".", "is a folder"), ("file/m.bin", "does not exist")],
+)
+def test_train_refuses_an_output_it_cannot_write_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str, expected: str
+) -> None:
+    (tmp_path / "file").write_text("")
+    assert train_cli.main(["--output", str(tmp_path / output)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: --output") and expected in captured.err and captured.out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_train_refuses_a_range_tolerance_the_service_would_refuse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHURN_RANGE_TOLERANCE", "lots")
+    assert train_cli.main(["--output", str(tmp_path / "m.bin")]) == 2
+    assert "CHURN_RANGE_TOLERANCE" in capsys.readouterr().err and not (tmp_path / "m.bin").exists()
