@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,12 +150,26 @@ def test_an_output_nowhere_writable_is_refused_before_scoring(
     assert not (tmp_path / "out.csv").is_file() and not list(tmp_path.glob("*.state.json"))
 
 
-@pytest.mark.skipif(options.os.geteuid() == 0, reason="root may write anywhere")
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Path]:
+    """A folder this process may not write in. Root may write anywhere a mode allows nothing, so as
+    root the folder is made immutable instead (chattr +i, which binds root too)."""
+    folder = tmp_path / "locked"
+    folder.mkdir(mode=0o500)
+    if options.os.geteuid() != 0:
+        yield folder
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("root, on a file system without the immutable flag: no folder root cannot write in")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
 def test_an_output_in_a_folder_without_write_permission_is_refused(
-    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    source: Path, locked: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
     err = usage_error(["score", str(source), "--offline", "-o", str(locked / "out.csv")], capsys)
     assert "cannot write in" in err
 
