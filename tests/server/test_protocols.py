@@ -23,6 +23,7 @@ from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
 from churn.server.app import create_app
 from churn.server.protocols import formats
+from churn.server.protocols import tensors as oip_tensors
 from tests.conftest import DATA_PATH, make_customer
 from tests.support import strategies
 
@@ -69,10 +70,10 @@ def tensors(rows: list[dict[str, Any]], service: ChurnService) -> list[dict[str,
     ]  # fmt: skip
 
 
-def binary_request(rows: list[dict[str, Any]], service: ChurnService) -> tuple[bytes, int]:
-    """The same inputs in Triton's binary tensor data, as tritonclient sends them by default."""
+def binary_request(json_inputs: list[dict[str, Any]]) -> tuple[bytes, int]:
+    """The same inputs (BYTES, INT64, FP64) in Triton's binary tensor data, as tritonclient sends them by default."""
     inputs, blobs = [], []
-    for tensor in tensors(rows, service):
+    for tensor in json_inputs:
         if tensor["datatype"] == "BYTES":
             blob = b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in tensor["data"])
         else:
@@ -110,7 +111,7 @@ def test_the_reference_customer_scores_the_same_to_the_bit_through_every_protoco
     lines = client.post("/invocations", data=orjson.dumps(CUSTOMER), content_type="application/jsonlines")
     assert lines.json["predictions"][0]["churn_probability"] == p
     assert client.post(V2, json={"inputs": tensors([CUSTOMER], service)}).json["outputs"][0]["data"] == [p]
-    body, length = binary_request([CUSTOMER], service)
+    body, length = binary_request(tensors([CUSTOMER], service))
     answer = client.post(V2, data=body, headers={"Inference-Header-Content-Length": str(length)})
     head = int(answer.headers["Inference-Header-Content-Length"])
     assert np.frombuffer(answer.data[head : head + 8], dtype="<f8").tolist() == [p]
@@ -183,6 +184,94 @@ def test_v2_infer_scores_like_the_scoring_path_and_refuses_what_it_refuses(
     assert body["id"] == "r-1" and [o["name"] for o in body["outputs"]] == ["churn_probability", "churn"]
     assert body["outputs"][0]["data"] == [p["churn_probability"] for p in want]
     assert body["outputs"][1]["data"] == [p["churn"] for p in want]
+
+
+def v1_verdict(client: Any, rows: list[dict[str, Any]]) -> tuple[int, Any]:
+    """What /v2's infer must answer for these customers, from /v1/predict's verdict on each: the refused rows
+    (422, each row's index and /v1/predict's error), or the probabilities when none is refused."""
+    body = json.dumps({"customers": rows})  # NaN as NaN
+    predictions = client.post("/v1/predict", data=body, content_type="application/json").json["predictions"]
+    refused = [{"index": i, "error": p["error"]} for i, p in enumerate(predictions) if "error" in p]
+    return (422, refused) if refused else (200, [p["churn_probability"] for p in predictions])
+
+
+def v2_verdict(answer: Any) -> tuple[int, Any]:
+    if answer.status_code == 422:
+        assert answer.json["code"] == "validation_failed", answer.json
+        return 422, answer.json["details"]
+    assert answer.status_code == 200, answer.json
+    return 200, answer.json["outputs"][0]["data"]
+
+
+def missing_value(field: str, error: Any) -> bool:
+    """Whether /v1/predict's error for a row says that field is missing (and nothing else)."""
+    return [(d["field"], d["code"]) for d in error["details"]] == [(field, "missing_field")]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_a_null_anywhere_in_a_tensor_is_that_customers_value_missing(
+    client: Any, service: ChurnService, data: Any
+) -> None:
+    """A JSON null in an input's data is not a value of the wrong type: it is that row's field missing, and the
+    answer is /v1/predict's verdict on the same customers, at every row of a batch, in an input of any datatype
+    (a column of nulls only fits every datatype)."""
+    specs = service.contract.fields
+    valid = st.fixed_dictionaries({name: strategies.plain_values(specs[name]) for name in features.FIELDS})
+    rows = data.draw(st.lists(valid, min_size=1, max_size=5))
+    cells = st.tuples(st.integers(0, len(rows) - 1), st.sampled_from(features.FIELDS))
+    for row, field in data.draw(st.sets(cells, min_size=1, max_size=8)):
+        rows[row][field] = None
+    inputs = tensors(rows, service)
+    for tensor in inputs:
+        if all(value is None for value in tensor["data"]):
+            tensor["datatype"] = data.draw(st.sampled_from(sorted(oip_tensors.DATATYPES)))
+    assert v2_verdict(client.post(V2, json={"inputs": inputs})) == v1_verdict(client, rows)
+
+
+@pytest.mark.parametrize("field", features.FIELDS)
+@pytest.mark.parametrize("row", [0, 1, 2])
+def test_a_null_value_of_each_field_is_judged_as_on_every_route(client: Any, service: ChurnService, field: str,
+                                                                 row: int) -> None:  # fmt: skip
+    """The docs' rule: a null totalcharges is a new customer's 0, a null in any other field is missing_field."""
+    rows = [make_customer(), make_customer(), make_customer()]
+    rows[row][field] = None
+    status, verdict = v2_verdict(client.post(V2, json={"inputs": tensors(rows, service)}))
+    if field == "totalcharges":
+        new_customer = client.post("/predict", json=make_customer(totalcharges=0)).json["churn_probability"]
+        assert status == 200 and verdict[row] == new_customer
+    else:
+        assert status == 422 and [d["index"] for d in verdict] == [row]
+        assert missing_value(field, verdict[0]["error"])
+
+
+@pytest.mark.parametrize("field", features.FIELDS)
+def test_binary_tensors_send_a_missing_value_as_nan_or_a_blank(client: Any, service: ChurnService, field: str) -> None:
+    """Binary data has no null: a number is sent missing as NaN in a float tensor (seniorcitizen too, as FP64), a
+    category as an empty BYTES element; each gets the verdict /v1/predict gives the same value."""
+    rows = [make_customer(), make_customer()]
+    numeric = not isinstance(service.contract.fields[field], CategoryField)
+    rows[1][field] = float("nan") if numeric else ""
+    inputs = tensors(rows, service)
+    for tensor in inputs:
+        if tensor["name"] == field and numeric:
+            tensor["datatype"] = "FP64"
+    body, length = binary_request(inputs)
+    answer = client.post(V2, data=body, headers={"Inference-Header-Content-Length": str(length)})
+    want = v1_verdict(client, rows)
+    if want[0] == 422:
+        assert v2_verdict(answer) == want
+    else:
+        head = int(answer.headers["Inference-Header-Content-Length"])
+        assert (answer.status_code, np.frombuffer(answer.data[head : head + 16], dtype="<f8").tolist()) == want
+
+
+def test_a_value_neither_null_nor_of_the_datatype_is_still_a_400(client: Any) -> None:
+    for datatype, value in [("FP64", "1"), ("FP64", True), ("INT64", 1.5), ("BYTES", 1), ("BOOL", 0), ("UINT8", -1)]:
+        tensor = {"name": "tenure", "datatype": datatype, "shape": [2], "data": [None, value]}
+        answer = client.post(V2, json={"inputs": [tensor]})
+        assert (answer.status_code, answer.json["code"]) == (400, "invalid_request"), (datatype, value)
+        assert answer.json["error"].endswith("at 1")
 
 
 def test_a_csv_header_in_any_spelling_gives_a_header_in_the_answer(client: Any) -> None:
