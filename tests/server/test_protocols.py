@@ -291,18 +291,95 @@ def test_the_export_columns_are_the_data_sets_without_churn() -> None:
     assert tuple(features.normalize(h) for h in header) == (*features.EXPORT_COLUMNS, features.TARGET)
 
 
-@pytest.mark.parametrize(
-    ("accept", "media"),
-    [(None, "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
-     ("application/jsonlines", "application/jsonlines"), ("application/x-jsonlines", "application/jsonlines"),
-     ("text/*;q=0.9, application/json;q=0.5", "text/csv")],
-)  # fmt: skip
+ACCEPTS = [
+    (None, "application/json"), ("", "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
+    ("application/jsonlines", "application/jsonlines"), ("application/x-jsonlines", "application/jsonlines"),
+    ("application/jsonl", "application/jsonlines"), ("text/*;q=0.9, application/json;q=0.5", "text/csv"),
+    # a parameter: the answer's own charset is the answer, another one is another representation
+    ("application/json; charset=utf-8", "application/json"), ("text/csv; charset=utf-8", "text/csv"),
+    ("application/jsonlines; charset=utf-8", "application/jsonlines"), ('text/csv; charset="utf-8"', "text/csv"),
+    ("TEXT/CSV; Charset=UTF-8", "text/csv"), ("text/csv;charset=latin-1, application/json;q=0.1", "application/json"),
+    ("text/csv;charset=utf-8;q=0.5, application/json;q=0.4", "text/csv"),
+    # q=0 refuses a type; the most specific entry that names a type decides its quality
+    ("text/csv;q=0, */*", "application/json"), ("application/json;q=0, application/*", "application/jsonlines"),
+    ("application/json;q=0, */*;q=0.1", "text/csv"), ("text/csv;q=0.1, text/*", "text/csv"),
+    ("image/png, text/csv;q=0.1", "text/csv"), ("Application/JSON", "application/json"),
+    # ties: the more specific entry, then the one listed first, then JSON, CSV, JSON Lines
+    ("text/*, application/json", "application/json"), ("text/csv, application/json", "text/csv"),
+    ("application/json, text/csv", "application/json"), ("application/*", "application/json"),
+]  # fmt: skip
+NOT_ACCEPTABLE = ["image/png", "*/*;q=0", "application/json;q=0", "text/csv; charset=latin-1", "text/html, text/*;q=0",
+                  "text/csv;charset=utf-8;q=0, text/*", "application/json; version=2", "garbage"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("accept", "media"), ACCEPTS, ids=[str(a) for a, _ in ACCEPTS])
 def test_invocations_answer_in_the_accepted_type(client: Any, accept: str | None, media: str) -> None:
-    headers = {"Accept": accept} if accept else {}
+    headers = {"Accept": accept} if accept is not None else {}
     answer = client.post("/invocations", json=[CUSTOMER, CUSTOMER], headers=headers)
-    assert answer.status_code == 200 and answer.mimetype == media
+    assert answer.status_code == 200 and answer.mimetype == media, answer.data
     if media == "application/jsonlines":
         assert [orjson.loads(line)["churn"] for line in answer.data.split(b"\n")] == [False, False]
+
+
+@pytest.mark.parametrize("accept", NOT_ACCEPTABLE)
+def test_an_accept_header_that_refuses_every_answer_type_is_a_406(client: Any, accept: str) -> None:
+    answer = client.post("/invocations", json=[CUSTOMER], headers={"Accept": accept})
+    assert answer.status_code == 406 and answer.json["error"]["code"] == "not_acceptable"
+
+
+ANSWERS = {"application/json": ["application/json"], "text/csv": ["text/csv"],
+           "application/jsonlines": ["application/jsonlines", "application/x-jsonlines", "application/jsonl"]}  # fmt: skip
+RANGES = [*(name for names in ANSWERS.values() for name in names), "text/*", "application/*", "*/*", "image/png"]
+
+
+@st.composite
+def accept_entries(draw: Any) -> tuple[str, str, dict[str, str], float]:
+    """One entry of an Accept header: a media range, its parameters (on a whole type only) and its quality."""
+    media_range = draw(st.sampled_from(RANGES))
+    params = {} if "*" in media_range else draw(st.sampled_from([{}, {"charset": "utf-8"}, {"charset": "UTF-8"},
+                                                                 {"charset": "latin-1"}, {"header": "present"}]))  # fmt: skip
+    quality = draw(st.sampled_from([1.0, 0.9, 0.5, 0.001, 0.0]))
+    kind, subtype = media_range.split("/")
+    return kind, subtype, params, quality
+
+
+def written(draw: Any, entry: tuple[str, str, dict[str, str], float]) -> str:
+    """An entry as a client may write it: any case, spaces around ";" or none, q given or left at 1."""
+    kind, subtype, params, quality = entry
+    media = "".join(draw(st.sampled_from([c.lower(), c.upper()])) for c in f"{kind}/{subtype}")
+    parts = [media, *(f"{k}={v}" for k, v in params.items())]
+    if quality != 1 or draw(st.booleans()):
+        parts.append(f"q={quality:g}")
+    return draw(st.sampled_from([";", "; ", " ; "])).join(parts)
+
+
+def rfc_quality(entries: list[tuple[str, str, dict[str, str], float]], answer: str) -> float:
+    """RFC 9110's quality of an answer (UTF-8, no other parameter): that of the most specific entry naming it."""
+
+    def names(entry: tuple[str, str, dict[str, str], float]) -> bool:
+        kind, subtype, params, _ = entry
+        params_fit = {k: v.lower() for k, v in params.items()} in ({}, {"charset": "utf-8"})
+        return params_fit and any(
+            (kind, subtype) == ("*", "*") or (kind == t and subtype in ("*", s))
+            for t, s in (name.split("/") for name in ANSWERS[answer])
+        )
+
+    specific = [((e[0] != "*", e[1] != "*", bool(e[2])), e[3]) for e in entries if names(e)]
+    return max(specific, default=((), 0.0))[1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_any_accept_header_is_answered_in_a_type_it_prefers_most_or_406(client: Any, data: Any) -> None:
+    entries = data.draw(st.lists(accept_entries(), min_size=1, max_size=5))
+    header = data.draw(st.sampled_from([",", ", "])).join(written(data.draw, e) for e in entries)
+    qualities = {answer: rfc_quality(entries, answer) for answer in ANSWERS}
+    answer = client.post("/invocations", json=[CUSTOMER], headers={"Accept": header})
+    if max(qualities.values()) == 0:
+        assert answer.status_code == 406 and answer.json["error"]["code"] == "not_acceptable", header
+    else:
+        assert answer.status_code == 200, (header, answer.data)
+        assert qualities[answer.mimetype] == max(qualities.values()), (header, qualities)
 
 
 MLFLOW_BAD = [

@@ -13,7 +13,7 @@ asks for (JSON when it asks for none): JSON `{"predictions": [...]}`, JSON Lines
 line, CSV the lines `churn_probability,churn,error_code,error_message`, under a header line exactly
 when the CSV request had one, so that a file's header and each of its lines keep their answer's
 place when Batch Transform joins input and output. Lines are joined by a newline with none after the
-last: Batch Transform puts one between the answers it assembles.
+last: Batch Transform puts one between the answers it assembles. Every answer is UTF-8.
 """
 
 from __future__ import annotations
@@ -38,6 +38,14 @@ JSON_LINES_TYPES = frozenset({JSON_LINES, "application/x-jsonlines", "applicatio
 ANSWER_TYPES = (JSON, CSV, JSON_LINES)  # the first is the answer to */* or no Accept header
 CSV_COLUMNS = ("churn_probability", "churn", "error_code", "error_message")
 HEADER_NAMES = frozenset((features.ID_FIELD, *features.FIELDS, features.TARGET))
+UTF8 = "; charset=utf-8"
+# The Accept entries that name each answer: its media types (JSON Lines goes by three), bare or with the one
+# charset it is written in. Werkzeug matches an entry's parameters exactly, so both spellings are offered;
+# an entry with any other parameter ("charset=latin-1") names an answer this server does not give.
+ACCEPTED_AS = {
+    media: tuple(name + params for name in sorted(names) for params in ("", UTF8))
+    for media, names in ((JSON, {JSON}), (CSV, {CSV}), (JSON_LINES, JSON_LINES_TYPES))
+}
 
 
 @dataclass(frozen=True)
@@ -96,15 +104,30 @@ def read_json_lines(body: bytes) -> list[Any]:
 
 
 def answer_type(accept: MIMEAccept) -> str:
-    """The media type to answer in, from the Accept header; 406 when it names none of ANSWER_TYPES."""
-    if not accept:
+    """The media type to answer in, by the Accept header (RFC 9110, 12.5.1); 406 when it accepts none of them.
+
+    Each answer type takes the quality of the most specific entry that names it, as the RFC says: Werkzeug
+    keeps the entries sorted by specificity, then quality, so that is the first one found. "text/csv;q=0,
+    */*" refuses CSV and accepts the others. The highest quality wins; among equals, the more specific
+    entry, then the one the client lists first, then the order of ANSWER_TYPES.
+    """
+    if not accept:  # no Accept header (or none Werkzeug could read): any type will do
         return JSON
-    best = accept.best_match(ANSWER_TYPES) or next((t for t in JSON_LINES_TYPES if accept[t]), None)
-    if best is None:
+    offers = []
+    for order, media in enumerate(ANSWER_TYPES):
+        entry = governing_entry(accept, media)
+        if entry is not None and accept[entry][1] > 0:
+            offers.append((-accept[entry][1], entry, order, media))
+    if not offers:
         raise ApiError(
             406, Code.NOT_ACCEPTABLE, f"the answer can be given as {', '.join(ANSWER_TYPES)}: set Accept to one of them"
         )
-    return JSON_LINES if best in JSON_LINES_TYPES else best
+    return min(offers)[3]
+
+
+def governing_entry(accept: MIMEAccept, media: str) -> int | None:
+    """The position of the most specific Accept entry that names this answer type, if one does."""
+    return min((i for i in map(accept.find, ACCEPTED_AS[media]) if i >= 0), default=None)
 
 
 def prediction(row: dict[str, Any]) -> dict[str, Any]:
