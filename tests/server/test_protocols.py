@@ -430,6 +430,28 @@ def test_bad_invocations_answer_in_mlflows_shape_with_the_services_code(
     assert answer.json["message"] == answer.json["error"]["message"]
 
 
+@pytest.mark.parametrize("rows", [0, 1, 3])
+@pytest.mark.parametrize("labels", [0, 1, 2, 3, 4])
+def test_a_dataframe_split_index_holds_one_label_per_row(client: Any, rows: int, labels: int) -> None:
+    """pandas' split orient has one index label per row: an index of another length is refused, not ignored."""
+    columns = list(CUSTOMER)
+    split = {"columns": columns, "data": [[CUSTOMER[c] for c in columns]] * rows, "index": list(range(labels))}
+    answer = client.post("/invocations", json={"dataframe_split": split})
+    if labels == rows:
+        assert answer.status_code == 200 and len(answer.json["predictions"]) == rows
+    else:
+        assert (answer.status_code, answer.json["error_code"], answer.json["error"]["code"]) == (
+            422, "BAD_REQUEST", "invalid_request")  # fmt: skip
+        assert "index" in answer.json["message"] and f"{rows} labels" in answer.json["message"]
+
+
+@pytest.mark.parametrize("index", [None, {}, "0", 0, True, {"0": 0}])
+def test_a_dataframe_split_index_that_is_not_an_array_is_refused(client: Any, index: Any) -> None:
+    split = {"columns": ["tenure"], "data": [[1]], "index": index}
+    answer = client.post("/invocations", json={"dataframe_split": split})
+    assert (answer.status_code, answer.json["error"]["code"]) == (422, "invalid_request")
+
+
 def test_an_answer_type_nobody_offers_is_a_406_before_any_scoring(client: Any) -> None:
     answer = client.post("/invocations", json=[CUSTOMER], headers={"Accept": "image/png"})
     assert answer.status_code == 406 and answer.json["error"]["code"] == "not_acceptable"

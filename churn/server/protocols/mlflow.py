@@ -99,13 +99,17 @@ def records(payload: Any) -> list[Any]:
 
 
 def split_rows(split: Any) -> list[dict[str, Any]]:
-    """pandas' split orient: column names and rows of values ("index" is allowed, and not needed)."""
+    """pandas' split orient: column names and rows of values, and optionally "index", one label per row (unused)."""
     if type(split) is not dict or type(split.get("columns")) is not list or type(split.get("data")) is not list:
         raise invalid('dataframe_split must be an object with "columns" and "data" arrays')
     if not SPLIT_KEYS.issuperset(split):
         raise invalid(f"unknown dataframe_split fields: {', '.join(sorted(set(split) - SPLIT_KEYS))}")
     columns = column_names(split["columns"], "dataframe_split columns")
     rows = split["data"]
+    index = split.get("index", rows)
+    if type(index) is not list or len(index) != len(rows):
+        # pandas writes one label per row: an index of another length means rows were lost or added on the way
+        raise invalid(f"dataframe_split index must be an array of {len(rows)} labels, one per row of data")
     for i, row in enumerate(rows):
         if type(row) is not list or len(row) != len(columns):
             raise invalid(f"dataframe_split row {i} must be an array of {len(columns)} values, one per column")
