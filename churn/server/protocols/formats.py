@@ -1,12 +1,9 @@
 """The media types /invocations reads and answers in: JSON, CSV and JSON Lines, as MLflow and SageMaker send them.
 
-CSV holds one customer per line. The first line is a header when it names two or more columns of the
-CRM export (in any spelling training normalizes: "customerID", "MonthlyCharges", "Churn", which is
-ignored), as pandas' to_csv writes it for MLflow's clients; a row of customer data cannot, since only
-its customerID is free text. Otherwise every line is a row of the export's 20 columns
-in the export's order (churn.core.features.EXPORT_COLUMNS), as SageMaker Batch Transform sends a
-headerless file split by line. A line with another number of cells is refused, naming the line: a
-shifted column would be scored as the wrong field. JSON Lines holds one customer object per line.
+CSV holds one customer per line, under a header line or in the CRM export's column order without one,
+by the one rule of every CSV body (churn.core.records.csv_table; POST /v1/jobs reads its CSV here too):
+a line with another number of cells is refused, naming the line. JSON Lines holds one customer object
+per line.
 
 An answer is a list of predictions, one per customer in input order, in the type the Accept header
 asks for (JSON when it asks for none): JSON `{"predictions": [...]}`, JSON Lines one prediction per
@@ -20,14 +17,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from werkzeug.datastructures import MIMEAccept
 
-from churn.core import features
+from churn.core.records import InputError, Table, csv_table
 from churn.errors import ApiError, Code
 from churn.server.api import parse_json
 
@@ -37,7 +33,6 @@ JSON_LINES = "application/jsonlines"
 JSON_LINES_TYPES = frozenset({JSON_LINES, "application/x-jsonlines", "application/jsonl"})
 ANSWER_TYPES = (JSON, CSV, JSON_LINES)  # the first is the answer to */* or no Accept header
 CSV_COLUMNS = ("churn_probability", "churn", "error_code", "error_message")
-HEADER_NAMES = frozenset((features.ID_FIELD, *features.FIELDS, features.TARGET))
 UTF8 = "; charset=utf-8"
 # The Accept entries that name each answer: its media types (JSON Lines goes by three), bare or with the one
 # charset it is written in. Werkzeug matches an entry's parameters exactly, so both spellings are offered;
@@ -48,12 +43,6 @@ ACCEPTED_AS = {
 }
 
 
-@dataclass(frozen=True)
-class Table:
-    rows: list[Any]  # customer records, as the validator takes them
-    header: bool = False  # a CSV request that began with a header line: its CSV answer does too
-
-
 def decoded(body: bytes, kind: str) -> str:
     try:
         return body.decode("utf-8-sig")
@@ -62,33 +51,18 @@ def decoded(body: bytes, kind: str) -> str:
         raise ApiError(400, code, f"the {kind} is not UTF-8") from None
 
 
+def check_charset(params: Mapping[str, str]) -> None:
+    """Refuse a body whose Content-Type declares a charset other than UTF-8 (the only one read)."""
+    if params.get("charset", "utf-8").lower() != "utf-8":
+        raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "the body must be UTF-8")
+
+
 def read_csv(body: bytes) -> Table:
     """The customers of a CSV body, with a header line or in the CRM export's column order."""
-    reader = csv.reader(io.StringIO(decoded(body, "CSV"), newline=""))
     try:
-        lines = [(reader.line_num, cells) for cells in reader if cells]
-    except csv.Error as e:
-        raise ApiError(400, Code.INVALID_CSV, f"the CSV cannot be read (line {reader.line_num}): {e}") from None
-    if not lines:
-        return Table([])
-    first = lines[0][1]
-    if sum(features.normalize(cell) in HEADER_NAMES for cell in first) < 2:
-        columns = features.EXPORT_COLUMNS
-        return Table([dict(zip(columns, cells_of(n, c, columns), strict=True)) for n, c in lines])
-    if len(set(first)) != len(first) or not all(cell.strip() for cell in first):
-        raise ApiError(400, Code.INVALID_CSV, "the CSV header must name distinct, non-blank columns")
-    return Table([dict(zip(first, cells_of(n, c, first), strict=True)) for n, c in lines[1:]], header=True)
-
-
-def cells_of(line: int, cells: list[str], columns: Sequence[str]) -> list[str]:
-    if len(cells) == len(columns):
-        return cells
-    if columns is features.EXPORT_COLUMNS:
-        want = f"a line without a header holds the {len(columns)} columns of the CRM export, Churn left out: "
-        want += ", ".join(columns)
-    else:
-        want = f"the header names {len(columns)} columns"
-    raise ApiError(400, Code.INVALID_CSV, f"line {line} of the CSV has {len(cells)} cells: {want}")
+        return csv_table(decoded(body, "CSV"))
+    except InputError as e:
+        raise ApiError(400, Code.INVALID_CSV, str(e)) from None
 
 
 def read_json_lines(body: bytes) -> list[Any]:

@@ -24,6 +24,7 @@ from flask import Blueprint, Response, current_app, request
 
 from churn.core import jsonkeys
 from churn.core.contract import json_type
+from churn.core.records import Table
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code
 from churn.server.api import parse_json
@@ -58,15 +59,14 @@ def mlflow_error(e: ApiError) -> Response:
     return Response(orjson.dumps(error_body(e)), status=e.status, mimetype=formats.JSON)
 
 
-def read_table(mimetype: str, params: dict[str, str], body: bytes) -> formats.Table:
-    if params.get("charset", "utf-8").lower() != "utf-8":
-        raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "the body must be UTF-8")
+def read_table(mimetype: str, params: dict[str, str], body: bytes) -> Table:
+    formats.check_charset(params)
     if mimetype == formats.JSON:
-        return formats.Table(records(parse_json(body)))
+        return Table(records(parse_json(body)))
     if mimetype == formats.CSV:
         return formats.read_csv(body)
     if mimetype in formats.JSON_LINES_TYPES:
-        return formats.Table(formats.read_json_lines(body))
+        return Table(formats.read_json_lines(body))
     raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, f"send the body as one of {', '.join(BODY_TYPES)}")
 
 
