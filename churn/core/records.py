@@ -1,19 +1,39 @@
 """Customer records from CSV text: the header names the fields, each line is one record, passed on as it is.
 
 The service's validator maps an export's headers and spellings ("customerID", "Month-to-month") onto
-the model's, so nothing here second-guesses it. Shared by the job route's CSV upload and the campaign's
-CSV files. Blank lines are not records.
+the model's, so nothing here second-guesses it. Blank lines are not records.
+
+csv_table reads a CSV body (POST /invocations and POST /v1/jobs: one rule for both). Its first line is a
+header when it names two or more columns of the CRM export (in any spelling training normalizes:
+"customerID", "MonthlyCharges", "Churn", which the validator ignores), as pandas' to_csv writes it; a row
+of customer data cannot, since only its customerID is free text. Otherwise every line is a row of the
+export's 20 columns in the export's order (churn.core.features.EXPORT_COLUMNS), as SageMaker Batch
+Transform sends a headerless file split by line. A line with another number of cells than the header
+(or those 20) is refused, naming the line (checked_cells): a shifted or dropped cell would be scored as
+another field. csv_rows streams the campaign's CSV files.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from churn.core import features
+
+HEADER_NAMES = frozenset((features.ID_FIELD, *features.FIELDS, features.TARGET))
 
 
 class InputError(Exception):
     """The text cannot be read as records at all; the message says why."""
+
+
+@dataclass(frozen=True)
+class Table:
+    rows: list[Any]  # customer records, as the validator takes them
+    header: bool = False  # the CSV began with a header line (a CSV answer does too)
 
 
 def csv_rows(lines: Iterable[str], name: str) -> Iterator[dict[str, str]]:
@@ -27,6 +47,44 @@ def csv_rows(lines: Iterable[str], name: str) -> Iterator[dict[str, str]]:
             yield dict(zip(header, cells, strict=False))
 
 
-def parse_csv_text(text: str) -> list[dict[str, str]]:
-    """All rows of an uploaded CSV document."""
-    return list(csv_rows(io.StringIO(text, newline=""), "the CSV body"))
+def csv_table(text: str) -> Table:
+    """The records of a CSV body, under a header line or in the CRM export's column order without one."""
+    lines = numbered_records(text)
+    if not lines:
+        return Table([])
+    first = lines[0][1]
+    if sum(features.normalize(cell) in HEADER_NAMES for cell in first) < 2:
+        return Table(records_of(lines, features.EXPORT_COLUMNS))
+    if len(set(first)) != len(first) or not all(cell.strip() for cell in first):
+        raise InputError("the CSV header must name distinct, non-blank columns")
+    return Table(records_of(lines[1:], first), header=True)
+
+
+def numbered_records(text: str) -> list[tuple[int, list[str]]]:
+    """Each record but the blank lines, with the line it begins on (a quoted cell may hold line breaks)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    lines, start = [], 1
+    try:
+        for cells in reader:
+            if cells:
+                lines.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise InputError(f"the CSV cannot be read (line {reader.line_num}): {e}") from None
+    return lines
+
+
+def records_of(lines: list[tuple[int, list[str]]], columns: Sequence[str]) -> list[dict[str, str]]:
+    return [dict(zip(columns, checked_cells(number, cells, columns), strict=True)) for number, cells in lines]
+
+
+def checked_cells(line: int, cells: list[str], columns: Sequence[str]) -> list[str]:
+    """The cells of CSV line `line` (1-based, as the file counts them), exactly one per column, or refused."""
+    if len(cells) == len(columns):
+        return cells
+    if columns is features.EXPORT_COLUMNS:
+        want = f"a line without a header holds the {len(columns)} columns of the CRM export, Churn left out: "
+        want += ", ".join(columns)
+    else:
+        want = f"the header names {len(columns)} columns"
+    raise InputError(f"line {line} of the CSV has {len(cells)} cells: {want}")

@@ -1,7 +1,8 @@
 """HTTP routes of asynchronous scoring jobs (a separate blueprint; the queue itself is churn/jobs/queue.py).
 
 POST /v1/jobs                 a batch as JSON {"customers": [...], "explain": k} or a text/csv upload
-                              (options in the query string) -> 202, the job's id, Location: its status
+                              (read as /invocations reads CSV; options in the query string)
+                              -> 202, the job's id, Location: its status
 GET  /v1/jobs/<id>            202 queued or running, 200 finished, 404 unknown or expired, 500 failed
 GET  /v1/jobs/<id>/result     the predictions, shaped as /v1/predict's response (202/404/500 as above)
 
@@ -14,7 +15,6 @@ at most CHURN_JOB_MAX_COST (413 job_too_large); jobs in flight are limited per A
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
 import threading
@@ -26,17 +26,16 @@ from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.routing import BaseConverter
 
 from churn.config import Settings
-from churn.core.records import InputError, parse_csv_text
 from churn.core.service import BATCH_OPTIONS, ChurnService
 from churn.errors import ApiError, Code, error_body
 from churn.jobs.queue import JobQueue, JobView, Limits, QueueUnavailable, TooManyJobs, connect
 from churn.server.api import json_body, json_response, service
 from churn.server.middleware import ANONYMOUS, CALLER_KEY
+from churn.server.protocols import formats
 from churn.server.wsgi import JSON
 
 bp = Blueprint("jobs", __name__)
 EXTENSION = "churn.jobs.queue"
-CSV = "text/csv"
 
 
 class JobId(BaseConverter):
@@ -122,17 +121,15 @@ def gated(view: Callable[P, Response]) -> Callable[P, Response]:
 
 def batch_payload() -> dict[str, Any]:
     """The submitted batch as /v1/predict's payload, from JSON or from CSV plus query-string options."""
-    if request.mimetype != CSV:
+    if request.mimetype != formats.CSV:
         if request.args:
             raise ApiError(422, Code.INVALID_REQUEST, "a JSON job takes its options in its body, not the query string")
         payload: dict[str, Any] = json_body()
         return payload
     options = query_options()
-    try:
-        rows = parse_csv_text(request.get_data(cache=False).decode("utf-8-sig"))
-    except (UnicodeDecodeError, InputError, csv.Error) as e:
-        raise ApiError(400, Code.INVALID_CSV, f"the body is not a readable CSV document: {e}") from None
-    return {**options, "customers": rows}
+    formats.check_charset(request.mimetype_params)
+    # the reader of /invocations' CSV: one rule for a CSV body, on every route that takes one
+    return {**options, "customers": formats.read_csv(request.get_data(cache=False)).rows}
 
 
 def query_options() -> dict[str, Any]:

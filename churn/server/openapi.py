@@ -185,9 +185,10 @@ def job_operations(secured: bool) -> dict[str, Any]:
         # The CSV upload is described here rather than as a second media type: a schema cannot say
         # "a header of distinct column names", so a fuzzer would take any string for a valid CSV.
         "description": "The body is a batch like /v1/predict's (at least one customer). A CSV export can be "
-        "sent instead, as `Content-Type: text/csv` with a header line and one customer per line "
-        "(raw CRM headers and spellings are fine), options in the query string (`?explain=3`); "
-        "an unreadable CSV is answered 400 `invalid_csv`.",
+        "sent instead, as `Content-Type: text/csv`, read as /invocations reads CSV: one customer per line, "
+        "under a header line (raw CRM headers and spellings are fine) or in the CRM export's column order "
+        "without one; options in the query string (`?explain=3`). An unreadable CSV, or a line with another "
+        "number of cells than the header, is answered 400 `invalid_csv`.",
         "requestBody": {"required": True, "content": json_content("JobRequest")},
         "responses": {
             "202": {"description": "Queued; Location names the status URL", "content": json_content("JobStatus")},

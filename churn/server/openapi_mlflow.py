@@ -48,7 +48,7 @@ def invocation_schemas(max_batch: int) -> dict[str, Any]:
                 "items": {"type": "array", "items": {}},
                 "description": "One array per customer, one value per column",
             },
-            "index": {"description": "pandas' index; allowed and not used"},
+            "index": {"type": "array", "items": {}, "description": "pandas' index, one label per row; not used"},
         },
     }
     columns = {"type": "object", "additionalProperties": {"type": "array", "maxItems": max_batch, "items": {}},

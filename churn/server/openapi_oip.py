@@ -107,7 +107,8 @@ def inference_request(datatype: dict[str, Any], max_batch: int) -> dict[str, Any
                 "content_type": content_type,
                 "binary_data_size": {"type": "integer", "minimum": 0, "nullable": True,
                                      "description": "Its bytes in the binary data after the JSON, instead of data"}}},
-            "data": {"description": "n values of the datatype (strings for BYTES), flat or nested as the shape"},
+            "data": {"description": "n values of the datatype (strings for BYTES), null where a customer's value is "
+                                    "missing, flat or nested as the shape"},
         },
     }  # fmt: skip
     output = {

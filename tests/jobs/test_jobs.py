@@ -96,8 +96,12 @@ def test_a_csv_upload_is_a_job_too(jobs_client: Any, worker: RQWorker) -> None:
         (json.dumps({"customers": [{}] * 501}), "application/json", 413, "batch_too_large"),
         (json.dumps({"customers": []}), "application/json", 422, "invalid_request"),
         ("customerid,gender\n", "text/csv", 422, "invalid_request"),
-        ("", "text/csv", 400, "invalid_csv"),
-        ("a,a\n1,2\n", "text/csv", 400, "invalid_csv"),
+        ("", "text/csv", 422, "invalid_request"),  # no customer, as a header alone
+        ("customerid,customerid\n1,2\n", "text/csv", 400, "invalid_csv"),
+        ("customerid,gender\n1,female,extra\n", "text/csv", 400, "invalid_csv"),  # a line longer than the header
+        ("customerid,gender\n1,female\n2\n", "text/csv", 400, "invalid_csv"),  # a line shorter than it
+        ("a,b\n1,2\n", "text/csv", 400, "invalid_csv"),  # no header (it names no column): 2 of 20 cells
+        ("customerid,gender\n1,female\n", "text/csv; charset=latin-1", 415, "unsupported_media_type"),
         ("x", "text/plain", 415, "unsupported_media_type"),
     ],
 )

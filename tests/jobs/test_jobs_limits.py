@@ -207,6 +207,47 @@ def test_any_csv_body_is_a_job_or_a_4xx(model: LoadedModel, store: RedisServer, 
         assert response.json["error"]["code"] in ("invalid_csv", "invalid_request", "batch_too_large", "job_too_large")
 
 
+@st.composite
+def csv_bodies(draw: Any) -> tuple[str, bool]:
+    """A CSV body of export lines, under the export's header or without it (Churn left out, as Batch Transform
+    sends it), some lines a cell short or long, blank lines between; and whether a line is ragged."""
+    header = draw(st.booleans())
+    rows = [line.split(",") for line in draw(st.lists(st.sampled_from(CSV_LINES[1:40]), max_size=5))]
+    if not header:
+        rows = [row[:-1] for row in rows]
+    width = len(CSV_LINES[0].split(",")) - (not header)
+    for row in rows:
+        change = draw(st.sampled_from([0, 0, 0, -1, -5, 1]))
+        del row[len(row) + min(change, 0) :]
+        row.extend(["x"] * max(change, 0))
+    lines = [CSV_LINES[0]] * header + [",".join(row) for row in rows]
+    lines = [line for one in lines for line in [one, *[""] * draw(st.integers(0, 1))]]
+    ragged = any(len(row) != width for row in rows)
+    return draw(st.sampled_from(["\n", "\r\n"])).join(lines), ragged
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=csv_bodies())
+def test_a_csv_job_is_read_by_the_rule_of_every_csv_body(model: LoadedModel, store: RedisServer,
+                                                         case: tuple[str, bool]) -> None:  # fmt: skip
+    """/v1/jobs and /invocations read a CSV body alike: a line with more or fewer cells than the header (or the
+    export's 20 columns without one) is 400 invalid_csv on both, with the same message naming the line; any
+    other body is a job of as many customers as /invocations scores."""
+    body, ragged = case
+    api = app_for(model, store)
+    invocation = api.post("/invocations", data=body, content_type="text/csv")
+    job = api.post("/v1/jobs", data=body, content_type="text/csv")
+    assert (invocation.status_code == 400) == ragged, invocation.json
+    if ragged:
+        assert code(job) == (400, "invalid_csv") and invocation.json["error"]["code"] == "invalid_csv"
+        assert job.json["error"]["message"] == invocation.json["error"]["message"]
+        assert job.json["error"]["message"].startswith("line ")
+    elif invocation.json["predictions"]:
+        assert job.status_code == 202 and job.json["rows"] == len(invocation.json["predictions"]), job.json
+    else:
+        assert code(job) == (422, "invalid_request")
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -23,6 +23,7 @@ from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
 from churn.server.app import create_app
 from churn.server.protocols import formats
+from churn.server.protocols import tensors as oip_tensors
 from tests.conftest import DATA_PATH, make_customer
 from tests.support import strategies
 
@@ -69,10 +70,10 @@ def tensors(rows: list[dict[str, Any]], service: ChurnService) -> list[dict[str,
     ]  # fmt: skip
 
 
-def binary_request(rows: list[dict[str, Any]], service: ChurnService) -> tuple[bytes, int]:
-    """The same inputs in Triton's binary tensor data, as tritonclient sends them by default."""
+def binary_request(json_inputs: list[dict[str, Any]]) -> tuple[bytes, int]:
+    """The same inputs (BYTES, INT64, FP64) in Triton's binary tensor data, as tritonclient sends them by default."""
     inputs, blobs = [], []
-    for tensor in tensors(rows, service):
+    for tensor in json_inputs:
         if tensor["datatype"] == "BYTES":
             blob = b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in tensor["data"])
         else:
@@ -110,7 +111,7 @@ def test_the_reference_customer_scores_the_same_to_the_bit_through_every_protoco
     lines = client.post("/invocations", data=orjson.dumps(CUSTOMER), content_type="application/jsonlines")
     assert lines.json["predictions"][0]["churn_probability"] == p
     assert client.post(V2, json={"inputs": tensors([CUSTOMER], service)}).json["outputs"][0]["data"] == [p]
-    body, length = binary_request([CUSTOMER], service)
+    body, length = binary_request(tensors([CUSTOMER], service))
     answer = client.post(V2, data=body, headers={"Inference-Header-Content-Length": str(length)})
     head = int(answer.headers["Inference-Header-Content-Length"])
     assert np.frombuffer(answer.data[head : head + 8], dtype="<f8").tolist() == [p]
@@ -185,6 +186,94 @@ def test_v2_infer_scores_like_the_scoring_path_and_refuses_what_it_refuses(
     assert body["outputs"][1]["data"] == [p["churn"] for p in want]
 
 
+def v1_verdict(client: Any, rows: list[dict[str, Any]]) -> tuple[int, Any]:
+    """What /v2's infer must answer for these customers, from /v1/predict's verdict on each: the refused rows
+    (422, each row's index and /v1/predict's error), or the probabilities when none is refused."""
+    body = json.dumps({"customers": rows})  # NaN as NaN
+    predictions = client.post("/v1/predict", data=body, content_type="application/json").json["predictions"]
+    refused = [{"index": i, "error": p["error"]} for i, p in enumerate(predictions) if "error" in p]
+    return (422, refused) if refused else (200, [p["churn_probability"] for p in predictions])
+
+
+def v2_verdict(answer: Any) -> tuple[int, Any]:
+    if answer.status_code == 422:
+        assert answer.json["code"] == "validation_failed", answer.json
+        return 422, answer.json["details"]
+    assert answer.status_code == 200, answer.json
+    return 200, answer.json["outputs"][0]["data"]
+
+
+def missing_value(field: str, error: Any) -> bool:
+    """Whether /v1/predict's error for a row says that field is missing (and nothing else)."""
+    return [(d["field"], d["code"]) for d in error["details"]] == [(field, "missing_field")]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_a_null_anywhere_in_a_tensor_is_that_customers_value_missing(
+    client: Any, service: ChurnService, data: Any
+) -> None:
+    """A JSON null in an input's data is not a value of the wrong type: it is that row's field missing, and the
+    answer is /v1/predict's verdict on the same customers, at every row of a batch, in an input of any datatype
+    (a column of nulls only fits every datatype)."""
+    specs = service.contract.fields
+    valid = st.fixed_dictionaries({name: strategies.plain_values(specs[name]) for name in features.FIELDS})
+    rows = data.draw(st.lists(valid, min_size=1, max_size=5))
+    cells = st.tuples(st.integers(0, len(rows) - 1), st.sampled_from(features.FIELDS))
+    for row, field in data.draw(st.sets(cells, min_size=1, max_size=8)):
+        rows[row][field] = None
+    inputs = tensors(rows, service)
+    for tensor in inputs:
+        if all(value is None for value in tensor["data"]):
+            tensor["datatype"] = data.draw(st.sampled_from(sorted(oip_tensors.DATATYPES)))
+    assert v2_verdict(client.post(V2, json={"inputs": inputs})) == v1_verdict(client, rows)
+
+
+@pytest.mark.parametrize("field", features.FIELDS)
+@pytest.mark.parametrize("row", [0, 1, 2])
+def test_a_null_value_of_each_field_is_judged_as_on_every_route(client: Any, service: ChurnService, field: str,
+                                                                 row: int) -> None:  # fmt: skip
+    """The docs' rule: a null totalcharges is a new customer's 0, a null in any other field is missing_field."""
+    rows = [make_customer(), make_customer(), make_customer()]
+    rows[row][field] = None
+    status, verdict = v2_verdict(client.post(V2, json={"inputs": tensors(rows, service)}))
+    if field == "totalcharges":
+        new_customer = client.post("/predict", json=make_customer(totalcharges=0)).json["churn_probability"]
+        assert status == 200 and verdict[row] == new_customer
+    else:
+        assert status == 422 and [d["index"] for d in verdict] == [row]
+        assert missing_value(field, verdict[0]["error"])
+
+
+@pytest.mark.parametrize("field", features.FIELDS)
+def test_binary_tensors_send_a_missing_value_as_nan_or_a_blank(client: Any, service: ChurnService, field: str) -> None:
+    """Binary data has no null: a number is sent missing as NaN in a float tensor (seniorcitizen too, as FP64), a
+    category as an empty BYTES element; each gets the verdict /v1/predict gives the same value."""
+    rows = [make_customer(), make_customer()]
+    numeric = not isinstance(service.contract.fields[field], CategoryField)
+    rows[1][field] = float("nan") if numeric else ""
+    inputs = tensors(rows, service)
+    for tensor in inputs:
+        if tensor["name"] == field and numeric:
+            tensor["datatype"] = "FP64"
+    body, length = binary_request(inputs)
+    answer = client.post(V2, data=body, headers={"Inference-Header-Content-Length": str(length)})
+    want = v1_verdict(client, rows)
+    if want[0] == 422:
+        assert v2_verdict(answer) == want
+    else:
+        head = int(answer.headers["Inference-Header-Content-Length"])
+        assert (answer.status_code, np.frombuffer(answer.data[head : head + 16], dtype="<f8").tolist()) == want
+
+
+def test_a_value_neither_null_nor_of_the_datatype_is_still_a_400(client: Any) -> None:
+    for datatype, value in [("FP64", "1"), ("FP64", True), ("INT64", 1.5), ("BYTES", 1), ("BOOL", 0), ("UINT8", -1)]:
+        tensor = {"name": "tenure", "datatype": datatype, "shape": [2], "data": [None, value]}
+        answer = client.post(V2, json={"inputs": [tensor]})
+        assert (answer.status_code, answer.json["code"]) == (400, "invalid_request"), (datatype, value)
+        assert answer.json["error"].endswith("at 1")
+
+
 def test_a_csv_header_in_any_spelling_gives_a_header_in_the_answer(client: Any) -> None:
     header, *rows = DATA_PATH.read_text(encoding="utf-8").splitlines(keepends=True)[:4]
     rows = [row.rstrip("\n") for row in rows]
@@ -202,18 +291,99 @@ def test_the_export_columns_are_the_data_sets_without_churn() -> None:
     assert tuple(features.normalize(h) for h in header) == (*features.EXPORT_COLUMNS, features.TARGET)
 
 
-@pytest.mark.parametrize(
-    ("accept", "media"),
-    [(None, "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
-     ("application/jsonlines", "application/jsonlines"), ("application/x-jsonlines", "application/jsonlines"),
-     ("text/*;q=0.9, application/json;q=0.5", "text/csv")],
-)  # fmt: skip
+ACCEPTS = [
+    (None, "application/json"), ("", "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
+    ("application/jsonlines", "application/jsonlines"), ("application/x-jsonlines", "application/jsonlines"),
+    ("application/jsonl", "application/jsonlines"), ("text/*;q=0.9, application/json;q=0.5", "text/csv"),
+    # a parameter: the answer's own charset is the answer, another one is another representation
+    ("application/json; charset=utf-8", "application/json"), ("text/csv; charset=utf-8", "text/csv"),
+    ("application/jsonlines; charset=utf-8", "application/jsonlines"), ('text/csv; charset="utf-8"', "text/csv"),
+    ("TEXT/CSV; Charset=UTF-8", "text/csv"), ("text/csv;charset=latin-1, application/json;q=0.1", "application/json"),
+    ("text/csv;charset=utf-8;q=0.5, application/json;q=0.4", "text/csv"),
+    # q=0 refuses a type; the most specific entry that names a type decides its quality
+    ("text/csv;q=0, */*", "application/json"), ("application/json;q=0, application/*", "application/jsonlines"),
+    ("application/json;q=0, */*;q=0.1", "text/csv"), ("text/csv;q=0.1, text/*", "text/csv"),
+    ("image/png, text/csv;q=0.1", "text/csv"), ("Application/JSON", "application/json"),
+    # ties: the more specific entry, then the one listed first, then JSON, CSV, JSON Lines
+    ("text/*, application/json", "application/json"), ("text/csv, application/json", "text/csv"),
+    ("application/json, text/csv", "application/json"), ("application/*", "application/json"),
+]  # fmt: skip
+NOT_ACCEPTABLE = ["image/png", "*/*;q=0", "application/json;q=0", "text/csv; charset=latin-1", "text/html, text/*;q=0",
+                  "text/csv;charset=utf-8;q=0, text/*", "application/json; version=2", "garbage"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("accept", "media"), ACCEPTS, ids=[str(a) for a, _ in ACCEPTS])
 def test_invocations_answer_in_the_accepted_type(client: Any, accept: str | None, media: str) -> None:
-    headers = {"Accept": accept} if accept else {}
+    headers = {"Accept": accept} if accept is not None else {}
     answer = client.post("/invocations", json=[CUSTOMER, CUSTOMER], headers=headers)
-    assert answer.status_code == 200 and answer.mimetype == media
+    assert answer.status_code == 200 and answer.mimetype == media, answer.data
     if media == "application/jsonlines":
         assert [orjson.loads(line)["churn"] for line in answer.data.split(b"\n")] == [False, False]
+
+
+@pytest.mark.parametrize("accept", NOT_ACCEPTABLE)
+def test_an_accept_header_that_refuses_every_answer_type_is_a_406(client: Any, accept: str) -> None:
+    answer = client.post("/invocations", json=[CUSTOMER], headers={"Accept": accept})
+    assert answer.status_code == 406 and answer.json["error"]["code"] == "not_acceptable"
+
+
+JSON_LINES_NAMES = ["application/jsonlines", "application/x-jsonlines", "application/jsonl"]
+ANSWERS = {
+    "application/json": ["application/json"],
+    "text/csv": ["text/csv"],
+    "application/jsonlines": JSON_LINES_NAMES,
+}
+RANGES = [*(name for names in ANSWERS.values() for name in names), "text/*", "application/*", "*/*", "image/png"]
+
+
+@st.composite
+def accept_entries(draw: Any) -> tuple[str, str, dict[str, str], float]:
+    """One entry of an Accept header: a media range, its parameters (on a whole type only) and its quality."""
+    media_range = draw(st.sampled_from(RANGES))
+    some = [{}, {"charset": "utf-8"}, {"charset": "UTF-8"}, {"charset": "latin-1"}, {"header": "present"}]
+    params = {} if "*" in media_range else draw(st.sampled_from(some))
+    quality = draw(st.sampled_from([1.0, 0.9, 0.5, 0.001, 0.0]))
+    kind, subtype = media_range.split("/")
+    return kind, subtype, params, quality
+
+
+def written(draw: Any, entry: tuple[str, str, dict[str, str], float]) -> str:
+    """An entry as a client may write it: any case, spaces around ";" or none, q given or left at 1."""
+    kind, subtype, params, quality = entry
+    media = "".join(draw(st.sampled_from([c.lower(), c.upper()])) for c in f"{kind}/{subtype}")
+    parts = [media, *(f"{k}={v}" for k, v in params.items())]
+    if quality != 1 or draw(st.booleans()):
+        parts.append(f"q={quality:g}")
+    return draw(st.sampled_from([";", "; ", " ; "])).join(parts)
+
+
+def rfc_quality(entries: list[tuple[str, str, dict[str, str], float]], answer: str) -> float:
+    """RFC 9110's quality of an answer (UTF-8, no other parameter): that of the most specific entry naming it."""
+
+    def names(entry: tuple[str, str, dict[str, str], float]) -> bool:
+        kind, subtype, params, _ = entry
+        params_fit = {k: v.lower() for k, v in params.items()} in ({}, {"charset": "utf-8"})
+        return params_fit and any(
+            (kind, subtype) == ("*", "*") or (kind == t and subtype in ("*", s))
+            for t, s in (name.split("/") for name in ANSWERS[answer])
+        )
+
+    specific = [((e[0] != "*", e[1] != "*", bool(e[2])), e[3]) for e in entries if names(e)]
+    return max(specific, default=((), 0.0))[1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=SLOW)
+@given(data=st.data())
+def test_any_accept_header_is_answered_in_a_type_it_prefers_most_or_406(client: Any, data: Any) -> None:
+    entries = data.draw(st.lists(accept_entries(), min_size=1, max_size=5))
+    header = data.draw(st.sampled_from([",", ", "])).join(written(data.draw, e) for e in entries)
+    qualities = {answer: rfc_quality(entries, answer) for answer in ANSWERS}
+    answer = client.post("/invocations", json=[CUSTOMER], headers={"Accept": header})
+    if max(qualities.values()) == 0:
+        assert answer.status_code == 406 and answer.json["error"]["code"] == "not_acceptable", header
+    else:
+        assert answer.status_code == 200, (header, answer.data)
+        assert qualities[answer.mimetype] == max(qualities.values()), (header, qualities)
 
 
 MLFLOW_BAD = [
@@ -258,6 +428,28 @@ def test_bad_invocations_answer_in_mlflows_shape_with_the_services_code(
     assert answer.status_code == status, answer.data
     assert answer.json["error_code"] == "BAD_REQUEST" and answer.json["error"]["code"] == code
     assert answer.json["message"] == answer.json["error"]["message"]
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3])
+@pytest.mark.parametrize("labels", [0, 1, 2, 3, 4])
+def test_a_dataframe_split_index_holds_one_label_per_row(client: Any, rows: int, labels: int) -> None:
+    """pandas' split orient has one index label per row: an index of another length is refused, not ignored."""
+    columns = list(CUSTOMER)
+    split = {"columns": columns, "data": [[CUSTOMER[c] for c in columns]] * rows, "index": list(range(labels))}
+    answer = client.post("/invocations", json={"dataframe_split": split})
+    if labels == rows:
+        assert answer.status_code == 200 and len(answer.json["predictions"]) == rows
+    else:
+        assert (answer.status_code, answer.json["error_code"], answer.json["error"]["code"]) == (
+            422, "BAD_REQUEST", "invalid_request")  # fmt: skip
+        assert "index" in answer.json["message"] and f"{rows} labels" in answer.json["message"]
+
+
+@pytest.mark.parametrize("index", [None, {}, "0", 0, True, {"0": 0}])
+def test_a_dataframe_split_index_that_is_not_an_array_is_refused(client: Any, index: Any) -> None:
+    split = {"columns": ["tenure"], "data": [[1]], "index": index}
+    answer = client.post("/invocations", json={"dataframe_split": split})
+    assert (answer.status_code, answer.json["error"]["code"]) == (422, "invalid_request")
 
 
 def test_an_answer_type_nobody_offers_is_a_406_before_any_scoring(client: Any) -> None:

@@ -1,33 +1,29 @@
 """The media types /invocations reads and answers in: JSON, CSV and JSON Lines, as MLflow and SageMaker send them.
 
-CSV holds one customer per line. The first line is a header when it names two or more columns of the
-CRM export (in any spelling training normalizes: "customerID", "MonthlyCharges", "Churn", which is
-ignored), as pandas' to_csv writes it for MLflow's clients; a row of customer data cannot, since only
-its customerID is free text. Otherwise every line is a row of the export's 20 columns
-in the export's order (churn.core.features.EXPORT_COLUMNS), as SageMaker Batch Transform sends a
-headerless file split by line. A line with another number of cells is refused, naming the line: a
-shifted column would be scored as the wrong field. JSON Lines holds one customer object per line.
+CSV holds one customer per line, under a header line or in the CRM export's column order without one,
+by the one rule of every CSV body (churn.core.records.csv_table; POST /v1/jobs reads its CSV here too):
+a line with another number of cells is refused, naming the line. JSON Lines holds one customer object
+per line.
 
 An answer is a list of predictions, one per customer in input order, in the type the Accept header
 asks for (JSON when it asks for none): JSON `{"predictions": [...]}`, JSON Lines one prediction per
 line, CSV the lines `churn_probability,churn,error_code,error_message`, under a header line exactly
 when the CSV request had one, so that a file's header and each of its lines keep their answer's
 place when Batch Transform joins input and output. Lines are joined by a newline with none after the
-last: Batch Transform puts one between the answers it assembles.
+last: Batch Transform puts one between the answers it assembles. Every answer is UTF-8.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from werkzeug.datastructures import MIMEAccept
 
-from churn.core import features
+from churn.core.records import InputError, Table, csv_table
 from churn.errors import ApiError, Code
 from churn.server.api import parse_json
 
@@ -37,13 +33,14 @@ JSON_LINES = "application/jsonlines"
 JSON_LINES_TYPES = frozenset({JSON_LINES, "application/x-jsonlines", "application/jsonl"})
 ANSWER_TYPES = (JSON, CSV, JSON_LINES)  # the first is the answer to */* or no Accept header
 CSV_COLUMNS = ("churn_probability", "churn", "error_code", "error_message")
-HEADER_NAMES = frozenset((features.ID_FIELD, *features.FIELDS, features.TARGET))
-
-
-@dataclass(frozen=True)
-class Table:
-    rows: list[Any]  # customer records, as the validator takes them
-    header: bool = False  # a CSV request that began with a header line: its CSV answer does too
+UTF8 = "; charset=utf-8"
+# The Accept entries that name each answer: its media types (JSON Lines goes by three), bare or with the one
+# charset it is written in. Werkzeug matches an entry's parameters exactly, so both spellings are offered;
+# an entry with any other parameter ("charset=latin-1") names an answer this server does not give.
+ACCEPTED_AS = {
+    media: tuple(name + params for name in sorted(names) for params in ("", UTF8))
+    for media, names in ((JSON, {JSON}), (CSV, {CSV}), (JSON_LINES, JSON_LINES_TYPES))
+}
 
 
 def decoded(body: bytes, kind: str) -> str:
@@ -54,33 +51,18 @@ def decoded(body: bytes, kind: str) -> str:
         raise ApiError(400, code, f"the {kind} is not UTF-8") from None
 
 
+def check_charset(params: Mapping[str, str]) -> None:
+    """Refuse a body whose Content-Type declares a charset other than UTF-8 (the only one read)."""
+    if params.get("charset", "utf-8").lower() != "utf-8":
+        raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "the body must be UTF-8")
+
+
 def read_csv(body: bytes) -> Table:
     """The customers of a CSV body, with a header line or in the CRM export's column order."""
-    reader = csv.reader(io.StringIO(decoded(body, "CSV"), newline=""))
     try:
-        lines = [(reader.line_num, cells) for cells in reader if cells]
-    except csv.Error as e:
-        raise ApiError(400, Code.INVALID_CSV, f"the CSV cannot be read (line {reader.line_num}): {e}") from None
-    if not lines:
-        return Table([])
-    first = lines[0][1]
-    if sum(features.normalize(cell) in HEADER_NAMES for cell in first) < 2:
-        columns = features.EXPORT_COLUMNS
-        return Table([dict(zip(columns, cells_of(n, c, columns), strict=True)) for n, c in lines])
-    if len(set(first)) != len(first) or not all(cell.strip() for cell in first):
-        raise ApiError(400, Code.INVALID_CSV, "the CSV header must name distinct, non-blank columns")
-    return Table([dict(zip(first, cells_of(n, c, first), strict=True)) for n, c in lines[1:]], header=True)
-
-
-def cells_of(line: int, cells: list[str], columns: Sequence[str]) -> list[str]:
-    if len(cells) == len(columns):
-        return cells
-    if columns is features.EXPORT_COLUMNS:
-        want = f"a line without a header holds the {len(columns)} columns of the CRM export, Churn left out: "
-        want += ", ".join(columns)
-    else:
-        want = f"the header names {len(columns)} columns"
-    raise ApiError(400, Code.INVALID_CSV, f"line {line} of the CSV has {len(cells)} cells: {want}")
+        return csv_table(decoded(body, "CSV"))
+    except InputError as e:
+        raise ApiError(400, Code.INVALID_CSV, str(e)) from None
 
 
 def read_json_lines(body: bytes) -> list[Any]:
@@ -96,15 +78,30 @@ def read_json_lines(body: bytes) -> list[Any]:
 
 
 def answer_type(accept: MIMEAccept) -> str:
-    """The media type to answer in, from the Accept header; 406 when it names none of ANSWER_TYPES."""
-    if not accept:
+    """The media type to answer in, by the Accept header (RFC 9110, 12.5.1); 406 when it accepts none of them.
+
+    Each answer type takes the quality of the most specific entry that names it, as the RFC says: Werkzeug
+    keeps the entries sorted by specificity, then quality, so that is the first one found. "text/csv;q=0,
+    */*" refuses CSV and accepts the others. The highest quality wins; among equals, the more specific
+    entry, then the one the client lists first, then the order of ANSWER_TYPES.
+    """
+    if not accept:  # no Accept header (or none Werkzeug could read): any type will do
         return JSON
-    best = accept.best_match(ANSWER_TYPES) or next((t for t in JSON_LINES_TYPES if accept[t]), None)
-    if best is None:
+    offers = []
+    for order, media in enumerate(ANSWER_TYPES):
+        entry = governing_entry(accept, media)
+        if entry is not None and accept[entry][1] > 0:
+            offers.append((-accept[entry][1], entry, order, media))
+    if not offers:
         raise ApiError(
             406, Code.NOT_ACCEPTABLE, f"the answer can be given as {', '.join(ANSWER_TYPES)}: set Accept to one of them"
         )
-    return JSON_LINES if best in JSON_LINES_TYPES else best
+    return min(offers)[3]
+
+
+def governing_entry(accept: MIMEAccept, media: str) -> int | None:
+    """The position of the most specific Accept entry that names this answer type, if one does."""
+    return min((i for i in map(accept.find, ACCEPTED_AS[media]) if i >= 0), default=None)
 
 
 def prediction(row: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from flask import Blueprint, Response, current_app, request
 
 from churn.core import jsonkeys
 from churn.core.contract import json_type
+from churn.core.records import Table
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code
 from churn.server.api import parse_json
@@ -58,15 +59,14 @@ def mlflow_error(e: ApiError) -> Response:
     return Response(orjson.dumps(error_body(e)), status=e.status, mimetype=formats.JSON)
 
 
-def read_table(mimetype: str, params: dict[str, str], body: bytes) -> formats.Table:
-    if params.get("charset", "utf-8").lower() != "utf-8":
-        raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "the body must be UTF-8")
+def read_table(mimetype: str, params: dict[str, str], body: bytes) -> Table:
+    formats.check_charset(params)
     if mimetype == formats.JSON:
-        return formats.Table(records(parse_json(body)))
+        return Table(records(parse_json(body)))
     if mimetype == formats.CSV:
         return formats.read_csv(body)
     if mimetype in formats.JSON_LINES_TYPES:
-        return formats.Table(formats.read_json_lines(body))
+        return Table(formats.read_json_lines(body))
     raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, f"send the body as one of {', '.join(BODY_TYPES)}")
 
 
@@ -99,13 +99,17 @@ def records(payload: Any) -> list[Any]:
 
 
 def split_rows(split: Any) -> list[dict[str, Any]]:
-    """pandas' split orient: column names and rows of values ("index" is allowed, and not needed)."""
+    """pandas' split orient: column names and rows of values, and optionally "index", one label per row (unused)."""
     if type(split) is not dict or type(split.get("columns")) is not list or type(split.get("data")) is not list:
         raise invalid('dataframe_split must be an object with "columns" and "data" arrays')
     if not SPLIT_KEYS.issuperset(split):
         raise invalid(f"unknown dataframe_split fields: {', '.join(sorted(set(split) - SPLIT_KEYS))}")
     columns = column_names(split["columns"], "dataframe_split columns")
     rows = split["data"]
+    index = split.get("index", rows)
+    if type(index) is not list or len(index) != len(rows):
+        # pandas writes one label per row: an index of another length means rows were lost or added on the way
+        raise invalid(f"dataframe_split index must be an array of {len(rows)} labels, one per row of data")
     for i, row in enumerate(rows):
         if type(row) is not list or len(row) != len(columns):
             raise invalid(f"dataframe_split row {i} must be an array of {len(columns)} values, one per column")

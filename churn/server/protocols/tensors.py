@@ -5,7 +5,11 @@ nested as the shape), or, with Triton's binary tensor data extension (`parameter
 which tritonclient uses by default), bytes after the JSON header: little-endian numbers, and for BYTES
 each element as a 4-byte little-endian length and its UTF-8 text. A value must be of its declared
 datatype (a string in a BYTES tensor, an integer in an INT64 one); whether it is a valid value of its
-field is the customer contract's to judge, row by row.
+field is the customer contract's to judge, row by row. A JSON null, in a tensor of any datatype, is
+that row's value missing, not a value of the wrong type: the contract judges it as it judges a null on
+every other route (totalcharges 0, any other field missing_field). Binary data has no null: a number is
+sent missing as NaN in a float tensor, which the contract reads as it reads a null; an empty BYTES
+element is a blank string, judged as a blank is on every route.
 """
 
 from __future__ import annotations
@@ -53,14 +57,13 @@ def flat(data: Any) -> list[Any]:
 
 
 def check_json_values(name: str, datatype: str, values: list[Any], count: int) -> list[Any]:
-    """The `count` values of a JSON tensor, each of the JSON type its datatype names."""
+    """The `count` values of a JSON tensor, each of the JSON type its datatype names or null (missing)."""
     if len(values) != count:
         raise invalid(f"input {name}: its data holds {len(values)} values, its shape {count}")
     for position, value in enumerate(values):
-        if not holds(datatype, value):
-            raise invalid(
-                f"input {name}: a {datatype} tensor holds {wanted(datatype)}, got {json_type(value)} at {position}"
-            )
+        if value is not None and not holds(datatype, value):
+            message = f"a {datatype} tensor holds {wanted(datatype)} (or null), got {json_type(value)} at {position}"
+            raise invalid(f"input {name}: {message}")
     return values
 
 
