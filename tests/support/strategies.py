@@ -162,6 +162,7 @@ def numerals(spec: NumberField | FlagField) -> st.SearchStrategy[str]:
         .filter(lambda v: isinstance(v, float | int) and not isinstance(v, bool))
         .flatmap(lambda v: numeral(float(v) if abs(v) < 1e300 else math.inf)),
         st.from_regex(grammar.NUMERAL, fullmatch=True).map(lambda t: t[:40]),
+        json_number_texts(),  # a numeral beyond a double is read as an infinity, as a JSON number is
         padding(),  # blank
     )
 
