@@ -3,6 +3,11 @@
 Connection errors, timeouts, 5xx and 429 are retried (a restarting server or a busy proxy heals);
 any other 4xx is the caller's fault and raised at once as a RequestRefused with the service's code.
 One requests.Session per thread: sessions are not thread-safe, but their connection pools are worth keeping.
+
+Bodies are sent as the service reads them (churn.core.jsonkeys.dumps): NaN and Infinity as the
+literals it accepts, integers as all their digits, so that each value reaches the contract as it was
+read. A row that cannot be written as JSON at all becomes that row's error (score_sendable), never
+the end of a run.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from churn.core import jsonkeys
 from churn.errors import Code
 
 if TYPE_CHECKING:
@@ -23,6 +29,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A 5xx that says the same thing however often it is asked: a job that failed, a server without jobs.
 PERMANENT_CODES = frozenset({Code.JOB_FAILED, Code.JOBS_DISABLED})
 MAX_RETRY_AFTER = 60.0  # seconds: a longer Retry-After is capped rather than trusted blindly
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class ClientError(Exception):
@@ -31,6 +38,10 @@ class ClientError(Exception):
 
 class Unavailable(ClientError):
     """The service stayed unreachable or failing through every retry."""
+
+
+class Unsendable(ClientError):
+    """A payload holds a value JSON text cannot hold (nothing was sent); message says which."""
 
 
 class RequestRefused(ClientError):
@@ -102,16 +113,19 @@ class ServiceClient:
         session: requests.Session = self.local.session
         return session
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> requests.Response:
         """One call, retried on connection errors, timeouts, 5xx and 429; other 4xx raise RequestRefused."""
         import requests  # noqa: PLC0415 - see session()
 
+        headers = {**self.headers, **(headers or {})}
         last = ""
         for attempt in range(1, self.policy.attempts + 1):
             retry_after = None
             try:
                 response = self.session().request(
-                    method, self.base_url + path, timeout=self.timeout, headers=self.headers, **kwargs
+                    method, self.base_url + path, timeout=self.timeout, headers=headers, **kwargs
                 )
             except (requests.ConnectionError, requests.Timeout) as e:
                 last = f"{type(e).__name__}"
@@ -127,7 +141,12 @@ class ServiceClient:
         raise Unavailable(f"{method} {path} failed {self.policy.attempts} times, last: {last}")
 
     def post_json(self, path: str, payload: Any) -> Any:
-        return self.request("POST", path, json=payload).json()
+        """POST payload as JSON (churn.core.jsonkeys.dumps); Unsendable, before any request, when it cannot be."""
+        try:
+            body = jsonkeys.dumps(payload)
+        except (ValueError, TypeError) as e:
+            raise Unsendable(f"the request cannot be written as JSON: {e}") from None
+        return self.request("POST", path, data=body, headers=JSON_HEADERS).json()
 
     def get_json(self, path: str) -> tuple[int, Any]:
         response = self.request("GET", path)
@@ -152,3 +171,43 @@ def refuse(response: requests.Response) -> requests.Response:
     except (ValueError, KeyError, TypeError):
         message = response.text[:200]
     raise RequestRefused(response.status_code, code, message)
+
+
+def score_sendable(score: Callable[[list[Any]], dict[str, Any]], rows: list[Any]) -> dict[str, Any]:
+    """score(rows), a /v1/predict answer; when some rows cannot be written as JSON, score(the others), and
+    each of those rows gets its own invalid_json error in its place."""
+    try:
+        return score(rows)
+    except Unsendable:
+        problems = {i: problem for i, row in enumerate(rows) if (problem := unsendable(row)) is not None}
+        if not problems:
+            raise  # the rows are fine: what cannot be sent is something else in the request
+    sendable = [row for i, row in enumerate(rows) if i not in problems]
+    body = score(sendable) if sendable else {"model_version": None, "predictions": []}
+    answers = iter(body["predictions"])
+    predictions = [
+        {"customerid": None, "error": {"code": Code.INVALID_JSON, "message": problems[i]}}
+        if i in problems
+        else next(answers)
+        for i in range(len(rows))
+    ]
+    return {**body, "predictions": predictions}
+
+
+def unsendable(row: Any) -> str | None:
+    """Why row cannot be written as JSON (naming the field that cannot), or None when it can."""
+    try:
+        jsonkeys.dumps(row)
+    except (ValueError, TypeError) as e:
+        fields = [k for k, v in row.items() if not writable(v)] if isinstance(row, dict) else []
+        where = f" (field {', '.join(map(str, fields))})" if fields else ""
+        return f"the row cannot be written as JSON{where}: {e}"
+    return None
+
+
+def writable(value: Any) -> bool:
+    try:
+        jsonkeys.dumps(value)
+    except (ValueError, TypeError):
+        return False
+    return True

@@ -5,10 +5,15 @@
 
 The rows go to POST /v1/predict in batches, through ServiceClient (timeouts, retries with backoff,
 Retry-After). Cells are made JSON first: numpy and pandas scalars become Python numbers and booleans,
-and a missing value (None, NaN, pd.NA, NaT) becomes null, which the service reads as a blank: 0 for
-totalcharges (a new customer, as in training), a per-row missing_field error for any other field. An
-infinity is sent as its text ("inf"), which the service refuses for that row. Column names may be the
-CRM export's ("customerID", "TotalCharges"); columns the model does not use are ignored.
+and a missing value without a JSON literal (None, pd.NA, NaT) becomes null. Numbers are sent as they
+are (churn.core.jsonkeys.dumps): NaN and +-inf as the literals NaN and Infinity, integers as all their
+digits, so the service judges each as it would the same value in any JSON body: NaN and null are 0 for
+totalcharges (a new customer, as in training) and a per-row missing_field error for any other field,
+an infinity is not_finite. JSON has no decimal or date: a Decimal is sent as the double the service
+would read from its digits, a date or time (pd.Timestamp too) as its ISO 8601 text, as pandas' to_json
+writes it. A row holding a cell JSON cannot hold at all (a set, an array, a lone surrogate) gets its
+own invalid_json error. Column names may be the CRM export's ("customerID", "TotalCharges"); columns
+the model does not use are ignored.
 
 The answer is a DataFrame with the input's index, one row per input row: churn_probability, churn
 and percentile for a scored row; error_code and error_message for a row the service refused (its
@@ -18,16 +23,19 @@ RequestRefused. pandas is imported when a DataFrame is made, so the service neve
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from churn.campaign.client import ServiceClient
+from churn.campaign.client import ServiceClient, score_sendable
 
 if TYPE_CHECKING:
     import pandas as pd
 
 BATCH_SIZE = 1000  # rows per request: well under the service's default CHURN_MAX_BATCH
+DOUBLE_MAX_BITS = 1024  # an integer of fewer bits has fewer than 309 digits, far below Python's limit
 COLUMNS = ("churn_probability", "churn", "percentile", "error_code", "error_message")
 
 
@@ -57,22 +65,51 @@ class ChurnClient:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(records), self.batch_size):
             batch = [{k: json_value(v) for k, v in r.items()} for r in records[start : start + self.batch_size]]
-            answer = self.service.post_json("/v1/predict", {"customers": batch})
+            answer = score_sendable(self.post, batch)
             rows.extend(map(scored_row, answer["predictions"]))
         frame = pd.DataFrame(rows, columns=list(COLUMNS), index=index)
         frame["churn"] = frame["churn"].astype("boolean")
         return frame.astype({"churn_probability": "float64", "percentile": "float64"})
 
+    def post(self, customers: list[dict[str, Any]]) -> dict[str, Any]:
+        answer: dict[str, Any] = self.service.post_json("/v1/predict", {"customers": customers})
+        return answer
+
 
 def json_value(value: Any) -> Any:
-    """A cell as JSON takes it: Python scalars for numpy's and pandas', None for a missing value."""
+    """A cell as JSON takes it: Python scalars for numpy's and pandas', None for pd.NA and NaT."""
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars (int64, float32, bool_)
-        value = value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)) or is_pandas_missing(value):
+        value = python_scalar(value)
+    if is_pandas_missing(value):
         return None
-    if isinstance(value, float) and math.isinf(value):
-        return str(value)  # JSON has no infinity: the service refuses the text for this row
+    if isinstance(value, decimal.Decimal):
+        return float(value)  # correctly rounded, as the service reads the digits
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if type(value) is int and not has_digits(value):
+        # Python will not write so many digits; the service reads an integer beyond a double as this infinity
+        return math.inf if value > 0 else -math.inf
     return value
+
+
+def python_scalar(value: Any) -> Any:
+    """A numpy scalar's Python value; anything else with an item() (an array of many) as it is, for the
+    encoder to refuse in its own row."""
+    try:
+        return value.item()
+    except (TypeError, ValueError):
+        return value
+
+
+def has_digits(number: int) -> bool:
+    """Python writes the integer's decimal digits (it refuses more than sys.get_int_max_str_digits())."""
+    if number.bit_length() < DOUBLE_MAX_BITS:
+        return True
+    try:
+        str(number)
+    except ValueError:
+        return False
+    return True
 
 
 def is_pandas_missing(value: Any) -> bool:

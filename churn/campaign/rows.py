@@ -1,18 +1,18 @@
 """Customer rows in: CSV (raw CRM export or normalized) and JSON Lines, streamed (the output: churn.campaign.output).
 
 Rows are passed on as they are read (churn.core.records), for the service's validator to judge.
-A JSON Lines line that does not parse becomes an Unreadable row, so every input row still gets
-exactly one output row; a key repeated in a line is kept (churn.core.jsonkeys), for the validator to
-refuse. A line whose strings hold a lone surrogate escape ("\ud800": JSON, but not text, so no output
-could hold it; the service's JSON parser refuses it too) is Unreadable as well. Blank lines are not rows.
+A JSON Lines line is read by the service's own JSON parse (churn.core.jsonkeys), so a row holds the
+values the service would read from the same text, numbers of any size and NaN included, and is
+judged the same online and offline; a key repeated in a line is kept, for the validator to refuse.
+A line that does not parse becomes an Unreadable row, so every input row still gets exactly one
+output row: a line whose strings hold a lone surrogate escape ("\ud800": JSON, but not text, so no
+output could hold it) is one of them, as for the service. Blank lines are not rows.
 Either format is UTF-8 text, a BOM in front allowed (text_lines); the input is a regular file (open_input).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 import stat
 import threading
 from collections.abc import Iterable, Iterator
@@ -25,7 +25,6 @@ from churn.core.records import InputError, csv_rows
 from churn.errors import Code
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a \u escape of a UTF-16 surrogate, paired or not
 
 
 @dataclass(frozen=True)
@@ -82,16 +81,9 @@ def not_utf8(path: Path) -> InputError:
 
 def parse_json_line(line: str, number: int) -> Any:
     try:
-        value = json.loads(line, object_pairs_hook=jsonkeys.object_from_pairs)
-        if SURROGATE_ESCAPE.search(line):  # rare: check that every string is text (a pair makes one character)
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return Unreadable(Code.INVALID_JSON, f"line {number} holds a lone surrogate escape, which is not text")
-    except RecursionError:
-        return Unreadable(Code.INVALID_JSON, f"line {number} nests too deeply to be read")
+        return jsonkeys.loads(line.encode("utf-8"))
     except ValueError as e:
         return Unreadable(Code.INVALID_JSON, f"line {number} is not valid JSON: {e}")
-    return value
 
 
 def chunked(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:

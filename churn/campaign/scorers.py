@@ -1,6 +1,7 @@
 """Ways to score one chunk of rows, all answering /v1/predict's response body.
 
-online:  POST /v1/predict (a 413 splits the chunk in two; a single row too large becomes that row's error)
+online:  POST /v1/predict (a 413 splits the chunk in two; a single row too large becomes that row's error,
+         as does a row that cannot be written as JSON)
 jobs:    POST /v1/jobs, poll GET /v1/jobs/<id>, GET /v1/jobs/<id>/result (for very large files)
 offline: the local model through ChurnService.score_rows, the very code the service runs (and, for CSV
          files, churn.campaign.offline.engine's engine, which writes the same bytes)
@@ -8,6 +9,7 @@ offline: the local model through ChurnService.score_rows, the very code the serv
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -15,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from churn.campaign.client import ClientError, RequestRefused, ServiceClient, Unavailable
+from churn.campaign.client import ClientError, RequestRefused, ServiceClient, Unavailable, score_sendable
 from churn.errors import Code
 
 if TYPE_CHECKING:
@@ -30,8 +32,11 @@ class JobTimedOut(ClientError):
 
 
 def online_scorer(client: ServiceClient, explain: int) -> ChunkScorer:
+    def post(rows: list[Any]) -> dict[str, Any]:
+        return predict(client, rows, explain)
+
     def score(rows: Sequence[Any]) -> dict[str, Any]:
-        return split_when_too_large(lambda part: predict(client, part, explain), list(rows))
+        return score_sendable(functools.partial(split_when_too_large, post), list(rows))
 
     return score
 
@@ -76,7 +81,7 @@ def jobs_scorer(
         raise Unavailable("jobs keep disappearing before they finish: is Redis being flushed?")
 
     def score(rows: Sequence[Any]) -> dict[str, Any]:
-        return split_when_too_large(job, list(rows))
+        return score_sendable(functools.partial(split_when_too_large, job), list(rows))
 
     return score
 

@@ -233,7 +233,8 @@ class IdField:
             return value, None
         if value is ABSENT or is_missing(value):
             return None, None
-        if kind is int or (kind is float and value.is_integer()):
+        # an infinity is where an integer too long for a double is read (churn.core.jsonkeys): out of range too
+        if kind is int or (kind is float and (value.is_integer() or math.isinf(value))):
             low, high = ID_INTEGER_RANGE
             if low <= value <= high and (kind is int or value != low):
                 return int(value), None
@@ -241,6 +242,7 @@ class IdField:
                 self.name,
                 FieldCode.OUT_OF_RANGE,
                 "customerid as a number must be an integer of at most 64 bits: send a longer id as a string",
+                range=ID_INTEGER_RANGE,
             )
         return None, FieldError(
             self.name, FieldCode.WRONG_TYPE, f"customerid must be a string or an integer, got {json_type(value)}"

@@ -10,21 +10,35 @@ plain dict, so it survives being sent on as JSON (the campaign client) or pickle
 The fast path stays fast: orjson parses, and a count proves in most documents that no key repeats;
 only the others are parsed again, exactly, by the standard library.
 
+Numbers: every number JSON allows is read (RFC 8259 sets no limit on size or precision), as orjson
+reads the ones it can: an integer within 64 bits as an int, any other number as the nearest double,
+and one beyond the largest double (1e309, a 400-digit integer) as an infinity, which orjson refuses.
 NaN, Infinity and -Infinity are read as the floats they name, as Python's json and pandas write them
 (`json.dumps` of a record with a missing value, MLflow's own client): strictly they are not JSON, and
-orjson refuses them, so a document holding one is read by the standard library. The values are then
-judged like any other (a NaN is a missing value: churn.core.contract).
+orjson refuses them too. A document orjson refuses for one of these is read by the standard library,
+held to everything else orjson demands. So a number is never the reason a whole document is refused:
+each value is judged where it stands (churn.core.contract: a NaN is a missing value, an infinity is
+not_finite, a number in a field the model does not use is ignored).
+
+dumps() writes what loads() reads back as the same values: the campaign client sends rows with it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
 
 NUMPY_COUNT_BYTES = 1 << 13  # from this size numpy counts a byte faster than bytes.count
 INT64_MIN, UINT64_END = -(2**63), 2**64
+INT64_TEXT = len(str(INT64_MIN))  # JSON has no leading zeros: a longer integer is beyond 64 bits
+# What orjson refuses and the standard library reads: the literals, and numbers beyond a double (309
+# integer digits, or an exponent of 3 digits; a superset, which only costs a second parse of a document
+# that is invalid anyway). The look-behind starts a digit run's match at its first digit only, so the
+# search stays linear however long the runs.
+STANDARD_ONLY = re.compile(rb"NaN|Infinity|(?<![0-9])[0-9]{309}|[eE][-+]?[0-9]{3}")
 
 
 class RepeatedKey(str):
@@ -46,7 +60,7 @@ def loads(body: bytes) -> Any:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        if b"NaN" not in body and b"Infinity" not in body:
+        if STANDARD_ONLY.search(body) is None:
             raise
         return exact(body, checked=True)
     colons = count_byte(body, b":")
@@ -56,9 +70,9 @@ def loads(body: bytes) -> Any:
 
 
 def exact(body: bytes, checked: bool = False) -> Any:
-    """The standard library's reading, repeated keys kept and integers as orjson reads them. With checked,
-    the document orjson did not read is also held to what orjson would take but for NaN and Infinity
-    (no lone surrogate in a string, no deeper nesting than orjson writes back)."""
+    """The standard library's reading, repeated keys kept and numbers as orjson reads them. With checked,
+    the document orjson did not read is also held to what orjson would take but for its numbers and
+    literals (UTF-8, no lone surrogate in a string, no deeper nesting than orjson writes back)."""
     try:
         value = json.loads(body.decode("utf-8"), object_pairs_hook=object_from_pairs, parse_int=int_as_orjson_reads)
     except RecursionError:
@@ -122,9 +136,23 @@ def object_from_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def int_as_orjson_reads(text: str) -> int | float:
-    """An integer as orjson reads it: beyond 64 bits, a float."""
+    """An integer as orjson reads it: beyond 64 bits, the nearest double (an infinity past the largest).
+
+    A long one never becomes an int: Python refuses to convert more than 4,300 digits
+    (sys.get_int_max_str_digits), and the conversion's time grows with the square of their number.
+    """
+    if len(text) > INT64_TEXT:
+        return float(text)
     number = int(text)
     return number if INT64_MIN <= number < UINT64_END else float(text)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON text of value that loads() reads back as the same values: NaN and +-Infinity as the literals it
+    reads, an integer as all its digits (one beyond 64 bits reads back as the nearest double, as orjson
+    reads it). Raises ValueError for what JSON text cannot hold (a lone surrogate, an integer of more
+    digits than Python writes) and TypeError for what is not JSON (a datetime)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def repeated(obj: dict[str, Any], name: str) -> bool:

@@ -94,6 +94,34 @@ def test_bad_rows_among_good_ones(server: Server, tmp_path: Path) -> None:
     assert "rows 51  scored 48  rejected 3" in done.stdout
 
 
+# Lines as json.dumps and pandas write them, and numbers of any size JSON allows: values to judge per row.
+NUMBER_LINES = [
+    '"totalcharges": NaN', '"tenure": Infinity', '"monthlycharges": -Infinity', '"extra": 1e999',
+    '"tenure": ' + "1" * 400, '"totalcharges": ' + "9" * 5000, '"customerid": 100000000000000000000', '"tenure": 1e309',
+]  # fmt: skip
+
+
+def test_numbers_of_any_size_score_through_the_service_as_offline(server: Server, tmp_path: Path) -> None:
+    customer = json.loads((PROJECT / "examples" / "customer.json").read_text())
+    good = [json.dumps({**customer, "customerid": f"g{i}"}) for i in range(1500)]  # more than one chunk first
+    odd = []
+    for item in NUMBER_LINES:
+        rest = {k: v for k, v in customer.items() if f'"{k}"' != item.partition(":")[0]}
+        odd.append(json.dumps(rest)[:-1] + ", " + item + "}")
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(good + odd) + "\n")
+    online, offline = tmp_path / "online.csv", tmp_path / "offline.csv"
+    through = run_campaign(source, online, "--url", server.url)
+    local = run_campaign(source, offline, "--offline")
+    assert (through.returncode, local.returncode) == (1, 1), through.stderr + local.stderr  # rows rejected, none lost
+    assert online.read_bytes() == offline.read_bytes()
+    rows = read_output(online)[1500:]
+    assert [r["error"].partition("(")[2] for r in rows] == [
+        "", "not_finite: tenure)", "not_finite: monthlycharges)", "", "not_finite: tenure)",
+        "not_finite: totalcharges)", "out_of_range: customerid)", "not_finite: tenure)",
+    ]  # fmt: skip
+
+
 def test_the_server_killed_and_restarted_mid_run(
     server: Server, big_input: Path, expected: Path, tmp_path: Path
 ) -> None:

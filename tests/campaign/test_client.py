@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import threading
 from collections.abc import Iterator
 from email.utils import format_datetime
@@ -12,10 +13,19 @@ from typing import Any
 
 import pytest
 
-from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable, retry_after_seconds
+from churn.campaign.client import (
+    RequestRefused,
+    RetryPolicy,
+    ServiceClient,
+    Unavailable,
+    Unsendable,
+    retry_after_seconds,
+    score_sendable,
+)
 from tests.conftest import free_port
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.02)
+ECHO = object()
 Answer = tuple[int, dict[str, str], Any]  # status, headers, JSON body; status 0 drops the connection
 
 
@@ -35,8 +45,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.requests.append({"auth": self.headers.get("Authorization"), "body": json.loads(body or "null")})
+        self.server.requests.append(
+            {
+                "auth": self.headers.get("Authorization"),
+                "type": self.headers.get("Content-Type"),
+                "body": json.loads(body or "null"),  # reads NaN, Infinity and integers of any size, as the service
+            }
+        )
         status, headers, payload = self.server.answers.pop(0) if self.server.answers else (200, {}, {"ok": True})
+        if payload is ECHO:  # a /v1/predict answer to each row sent: its id as the customerid
+            customers = self.server.requests[-1]["body"]["customers"]
+            payload = {"model_version": "m", "predictions": [{"customerid": c["id"]} for c in customers]}
         if status == 0:
             self.close_connection = True
             self.connection.close()
@@ -149,3 +168,47 @@ def test_retry_after_as_an_http_date() -> None:
     later = format_datetime(now + datetime.timedelta(seconds=90), usegmt=True)
     assert retry_after_seconds(later, now=now.timestamp) == 90.0
     assert retry_after_seconds(format_datetime(now, usegmt=True), now=lambda: now.timestamp() + 5) == 0.0
+
+
+def test_a_body_is_sent_with_the_numbers_as_read(fake: FakeService) -> None:
+    row = {"tenure": math.nan, "a": math.inf, "b": -math.inf, "c": 10**30, "d": -(10**400), "e": -0.0, "f": "\u00e9"}
+    ServiceClient(fake.url, policy=FAST, api_key="s3cret").post_json("/v1/predict", {"customers": [row]})
+    (sent,) = fake.requests
+    assert (sent["auth"], sent["type"]) == ("Bearer s3cret", "application/json")
+    got = sent["body"]["customers"][0]
+    assert math.isnan(got.pop("tenure")) and repr(got.pop("e")) == "-0.0"
+    assert got == {"a": math.inf, "b": -math.inf, "c": 10**30, "d": -(10**400), "f": "\u00e9"}  # integers exactly
+
+
+def predictions_of(fake: FakeService) -> Any:
+    """A scorer over the fake, which answers each row sent with its own customerid."""
+
+    def score(rows: list[Any]) -> dict[str, Any]:
+        fake.answers.append((200, {}, ECHO))
+        answer: dict[str, Any] = ServiceClient(fake.url, policy=FAST).post_json("/v1/predict", {"customers": rows})
+        return answer
+
+    return score
+
+
+def test_a_row_that_cannot_be_written_as_json_gets_its_own_error_in_place(fake: FakeService) -> None:
+    rows = [{"id": "a"}, {"id": "b", "when": datetime.date(2024, 1, 1)}, {"id": "c"}, {"id": "d", "name": "\ud800"}]
+    body = score_sendable(predictions_of(fake), rows)
+    assert [r["body"]["customers"] for r in fake.requests] == [[{"id": "a"}, {"id": "c"}]]
+    predictions = body["predictions"]
+    assert [p.get("customerid") for p in predictions] == ["a", None, "c", None]
+    assert [p["error"]["code"] for p in predictions if "error" in p] == ["invalid_json"] * 2
+    assert "(field when)" in predictions[1]["error"]["message"] and "(field name)" in predictions[3]["error"]["message"]
+    assert body["model_version"] == "m"
+
+
+def test_when_no_row_can_be_written_nothing_is_sent(fake: FakeService) -> None:
+    body = score_sendable(predictions_of(fake), [{"id": "a", "x": {1, 2}}])
+    assert fake.requests == [] and body["predictions"][0]["error"]["code"] == "invalid_json"
+
+
+def test_a_request_option_that_cannot_be_written_is_the_callers_fault(fake: FakeService) -> None:
+    client = ServiceClient(fake.url, policy=FAST)
+    with pytest.raises(Unsendable):
+        score_sendable(lambda rows: client.post_json("/v1/predict", {"customers": rows, "x": {1}}), [{"id": "a"}])
+    assert fake.requests == []

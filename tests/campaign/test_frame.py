@@ -3,7 +3,8 @@ None, pd.NA, CRM column names, any index) gets, row for row, what the scoring pa
 
 from __future__ import annotations
 
-import json
+import datetime
+import decimal
 import math
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from churn import ChurnClient
 from churn.campaign.client import RequestRefused
 from churn.campaign.frame import json_value
 from churn.config import Settings
+from churn.core import jsonkeys
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
 from churn.server.app import create_app
@@ -86,22 +88,74 @@ def test_a_refused_request_raises_with_the_services_code(served: tuple[str, Chur
 CELLS = (
     st.none()
     | st.floats()
+    | st.integers()
     | st.integers(-(2**63), 2**63 - 1).map(np.int64)
     | st.floats(width=32).map(np.float32)
     | st.floats().map(np.float64)
     | st.booleans().map(np.bool_)
-    | st.sampled_from([pd.NA, pd.NaT, np.nan])
+    | st.sampled_from([pd.NA, pd.NaT, np.nan, -np.inf, 10**400, -(10**5000)])
     | st.text(max_size=5)
 )
 
 
 @given(CELLS)
-def test_every_cell_becomes_json_that_requests_can_send(value: Any) -> None:
+def test_every_cell_is_sent_as_the_value_it_holds(value: Any) -> None:
     cell = json_value(value)
-    json.dumps(cell, allow_nan=False)  # what requests does with json=
-    if cell is None:
-        assert value is None or pd.isna(value)
-    elif isinstance(cell, str) and not isinstance(value, str):
-        assert math.isinf(float(value)) and cell in ("inf", "-inf")
+    if value is None or value is pd.NA or value is pd.NaT:
+        assert cell is None  # no JSON literal: null, a missing value as NaN is
+        return
+    sent = jsonkeys.loads(jsonkeys.dumps(cell))  # what the service reads of it
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        assert isinstance(sent, float) and math.isnan(sent)
+    elif type(value) is int and not -(2**63) <= value < 2**64:  # as the service reads the digits
+        assert sent == nearest_double(value)
     else:
-        assert cell == value
+        assert sent == value and type(sent) is type(value.item() if hasattr(value, "item") else value)
+
+
+def nearest_double(number: int) -> float:
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
+
+
+def test_infinity_and_nan_are_judged_as_in_any_json_body(served: tuple[str, ChurnService]) -> None:
+    url, service = served
+    cells = [math.inf, -math.inf, np.float64(np.inf), math.nan, 10**400, 10**5000, -(10**5000)]
+    records = [make_customer(tenure=cell) for cell in cells] + [make_customer(totalcharges=math.nan)]
+    records += [make_customer(customerid=10**5000), make_customer(extra=10**5000)]
+    scored = ChurnClient(url, api_key=KEY, batch_size=5).predict(records)
+    texts = ["Infinity", "-Infinity", "Infinity", "NaN", "1" + "0" * 400, "1" + "0" * 5000, "-1" + "0" * 5000]
+    bodies = [f'{{"tenure": {t}}}' for t in texts] + ['{"totalcharges": NaN}', f'{{"customerid": 1{"0" * 5000}}}']
+    bodies += [f'{{"extra": 1{"0" * 5000}}}']
+    rows = [{**make_customer(), **jsonkeys.loads(b.encode())} for b in bodies]
+    want = service.score_rows(rows)["predictions"]
+    assert list(scored["error_message"].fillna("")) == [p.get("error", {}).get("message", "") for p in want]
+    codes = [d["code"] for p in want if "error" in p for d in p["error"]["details"]]
+    assert codes == ["not_finite"] * 3 + ["missing_field"] + ["not_finite"] * 3 + ["out_of_range"]
+    assert scored.loc[7, "churn_probability"] == want[7]["churn_probability"]  # NaN totalcharges: a new customer
+    assert scored.loc[9, "churn_probability"] == want[9]["churn_probability"]  # an ignored column
+
+
+def test_decimals_and_dates_are_sent_as_the_values_they_hold(served: tuple[str, ChurnService]) -> None:
+    url, service = served
+    when = [datetime.date(2024, 1, 31), pd.Timestamp("2024-01-31 12:00"), datetime.time(9, 30)]
+    records = [make_customer(monthlycharges=decimal.Decimal("79.85"), signup=cell) for cell in when]
+    records.append(make_customer(contract=datetime.date(2024, 1, 31)))
+    scored = ChurnClient(url, api_key=KEY).predict(records)
+    reference = service.score_rows([make_customer(monthlycharges=79.85)])["predictions"][0]
+    assert list(scored["churn_probability"][:3]) == [reference["churn_probability"]] * 3  # a column not used
+    assert scored.loc[3, "error_message"] == "customer failed validation (unknown_category: contract)"
+
+
+def test_a_row_json_cannot_hold_gets_its_own_error(served: tuple[str, ChurnService]) -> None:
+    url, service = served
+    cells = [object(), "\ud800", np.array([1, 2]), {1, 2}]
+    records = [make_customer(customerid=f"c{i}", signup=cell) for i, cell in enumerate(cells)]
+    records.insert(2, make_customer(customerid="fine"))
+    scored = ChurnClient(url, api_key=KEY, batch_size=3).predict(records)
+    assert list(scored["error_code"].fillna("")) == ["invalid_json", "invalid_json", "", "invalid_json", "invalid_json"]
+    assert all("(field signup)" in m for m in scored["error_message"].dropna())
+    fine = service.score_rows([make_customer()])["predictions"][0]
+    assert scored.loc[2, "churn_probability"] == fine["churn_probability"]

@@ -6,20 +6,27 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import numpy as np
 import orjson
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from werkzeug.serving import make_server
 
+from churn import ChurnClient
+from churn.campaign.client import ServiceClient
 from churn.campaign.offline.engine import score_csv
+from churn.campaign.rows import parse_json_line, read_rows
+from churn.campaign.scorers import online_scorer
 from churn.config import Settings
-from churn.core import features, grammar
+from churn.core import features, grammar, jsonkeys
 from churn.core.contract import Contract, NumberField
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
@@ -113,19 +120,17 @@ def test_the_batch_path_gives_the_per_row_verdict(service: ChurnService, data: A
 def test_http_answers_the_per_row_verdict_through_both_paths(http_app: Any, data: Any) -> None:
     app = http_app
     rows = data.draw(st.lists(strategies.records(app.extensions["churn"].contract), max_size=6))
-    try:
-        body = orjson.dumps({"customers": rows})
-    except TypeError:  # integers beyond 64 bits
-        assume(False)
-    assume(b"NaN" not in body and b"Infinity" not in body)
+    body = jsonkeys.dumps({"customers": rows})  # as the clients send them: NaN, Infinity, integers of any size
     fast = app.wsgi_app.app  # inside the request middleware
     answer = call(fast, body, "/v1/predict")
     assert answer == call(fast.flask_app, body, "/v1/predict")
     service = app.extensions["churn"]
-    parsed = orjson.loads(body)["customers"]
+    parsed = jsonkeys.loads(body)["customers"]
     assert without_index(orjson.loads(answer[2])["predictions"]) == [reference(service, r) for r in parsed]
+    lines = [parse_json_line(jsonkeys.dumps(row).decode(), 1) for row in rows]  # campaign.py's JSON Lines
+    assert [reference(service, r) for r in lines] == [reference(service, r) for r in parsed]
     for row in parsed:  # /predict: the same verdict, the book's two keys only
-        status, _, single, _ = call(fast, orjson.dumps(row), "/predict")
+        status, _, single, _ = call(fast, jsonkeys.dumps(row), "/predict")
         want = reference(service, row)
         if "error" in want:
             assert (status, orjson.loads(single)["error"]["message"]) == (
@@ -134,6 +139,102 @@ def test_http_answers_the_per_row_verdict_through_both_paths(http_app: Any, data
             )
         else:
             assert orjson.loads(single) == {"churn_probability": want["churn_probability"], "churn": want["churn"]}
+
+
+NUMBER_FIELDS = (*features.NUMERICAL, *features.FLAG_FIELDS, features.ID_FIELD, "extra")  # extra: not the model's
+
+
+@pytest.fixture(scope="module")
+def served(http_app: Any) -> Iterator[str]:
+    """http_app over real HTTP, for the clients (campaign.py --url's scorer, ChurnClient)."""
+    server = make_server("127.0.0.1", 0, http_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def verdict(prediction: dict[str, Any]) -> tuple[str, Any]:
+    """A batch row's verdict: its error message (the codes and fields) or its probability."""
+    if "error" in prediction:
+        return "error", prediction["error"]["message"]
+    return "scored", prediction["churn_probability"]
+
+
+def customer_text(field: str, text: str) -> bytes:
+    """The reference customer's JSON text with field's value written as `text`, verbatim."""
+    rest = orjson.dumps({k: v for k, v in make_customer().items() if k != field})
+    return rest[:-1] + b"," + orjson.dumps(field) + b":" + text.encode() + b"}"
+
+
+def predict_verdict(wsgi: Any, body: bytes) -> tuple[str, Any]:
+    status, _, answer, _ = call(wsgi, body, "/predict")
+    if status.startswith("422"):
+        return "error", orjson.loads(answer)["error"]["message"]
+    assert status.startswith("200"), (status, answer[:200])
+    return "scored", orjson.loads(answer)["churn_probability"]
+
+
+def engine_verdicts(service: ChurnService, folder: Path, cells: list[tuple[str, str]]) -> list[tuple[str, Any]]:
+    """The offline CSV engine's verdict on each customer with one cell's text replaced."""
+    customer = make_customer(extra="")
+    source, target = folder / "numbers.csv", folder / "numbers-out.csv"
+    with source.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(customer), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**customer, field: text} for field, text in cells)
+    score_csv(source, target, service, explain=0)  # raises if the engine gave up
+    with target.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [
+        ("error", r["error"].removeprefix("validation_failed: "))
+        if r["error"]
+        else ("scored", float(r["churn_probability"]))
+        for r in rows
+    ]
+
+
+@st.composite
+def number_cases(draw: Any) -> tuple[str, str, bool]:
+    """(field, the text of a number of the whole domain, whether it is sent as a JSON string instead)."""
+    return draw(st.sampled_from(NUMBER_FIELDS)), draw(strategies.json_number_texts()), draw(st.booleans())
+
+
+def in_memory(service: ChurnService, values: Sequence[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The verdicts of score_rows on the reference customer with each (field, value) set."""
+    return [verdict(p) for p in service.score_rows([make_customer() | {f: v} for f, v in values])["predictions"]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(cases=st.lists(number_cases(), min_size=1, max_size=6))
+def test_a_number_gets_one_verdict_on_every_path(
+    http_app: Any, served: str, tmp_path: Path, cases: list[tuple[str, str, bool]]
+) -> None:
+    """/predict and /v1/predict (both paths), campaign.py's JSON Lines offline and through the service,
+    ChurnClient and the offline CSV engine judge a number as its text means (strategies.number_read)."""
+    service: ChurnService = http_app.extensions["churn"]
+    want = in_memory(service, [(f, t if quoted else strategies.number_read(t)) for f, t, quoted in cases])
+    bodies = [customer_text(f, orjson.dumps(t).decode() if quoted else t) for f, t, quoted in cases]
+    fast = http_app.wsgi_app.app
+    for wsgi in (fast, fast.flask_app):
+        assert [predict_verdict(wsgi, b) for b in bodies] == want
+        batch = b'{"customers":[' + b",".join(bodies) + b"]}"
+        assert [verdict(p) for p in orjson.loads(call(wsgi, batch, "/v1/predict")[2])["predictions"]] == want
+    jsonl = tmp_path / "numbers.jsonl"
+    jsonl.write_bytes(b"".join(b + b"\n" for b in bodies))
+    assert [verdict(p) for p in service.score_rows(list(read_rows(jsonl)))["predictions"]] == want  # --offline
+    online = online_scorer(ServiceClient(served), 0)(list(read_rows(jsonl)))  # --url
+    assert [verdict(p) for p in online["predictions"]] == want
+    records = [make_customer() | {f: t if quoted else strategies.python_number(t)} for f, t, quoted in cases]
+    scored = ChurnClient(served).predict(records)  # the Python numbers the texts write, however long
+    got = [
+        ("scored", r.churn_probability) if pd.isna(r.error_code) else ("error", r.error_message)
+        for r in scored.itertuples()
+    ]
+    assert got == want
+    texts = [(f, t) for f, t, _ in cases]  # a CSV cell is text: judged as the JSON string of it is
+    assert engine_verdicts(service, tmp_path, texts) == in_memory(service, texts)
 
 
 CSV_SAFE = st.characters(blacklist_characters='",\r\n', blacklist_categories=("Cs",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import pickle
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from churn.core import jsonkeys
 from tests.conftest import make_customer
 from tests.server.test_fastpath import call
+from tests.support import strategies
 
 SCALARS = (
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
@@ -157,9 +159,113 @@ def test_nan_and_infinity_are_read_as_python_and_pandas_write_them(body: bytes, 
     assert str(jsonkeys.loads(body)) == str(read)
 
 
-def test_a_document_with_nan_keeps_its_repeated_keys_and_refuses_what_orjson_refuses() -> None:
-    value = jsonkeys.loads(b'{"contract": "one_year", "tenure": NaN, "contract": "two_year"}')
+# What only the standard library's parse reads: the literals, and numbers beyond a double.
+STANDARD_ONLY = [b"NaN", b"-Infinity", b"1e309", b"-1E999", b"1" * 401, b"9" * 5000]
+
+
+@pytest.mark.parametrize("number", STANDARD_ONLY, ids=lambda b: b[:12].decode())
+def test_a_document_orjson_refuses_for_a_number_keeps_its_repeated_keys_and_refuses_the_rest(number: bytes) -> None:
+    value = jsonkeys.loads(b'{"contract": "one_year", "tenure": ' + number + b', "contract": "two_year"}')
     assert jsonkeys.repeated(value, "contract")
-    for body in (b'{"gender": "\\ud800", "tenure": NaN}', b"[NaN,]", b'{"a": nan}', b"\xff NaN"):
+    refused = [
+        b'{"gender": "\\ud800", "tenure": ' + number + b"}",  # a lone surrogate
+        b"[" + number + b",]",
+        b"[" + number + b", nan]",
+        b"\xff " + number,  # not UTF-8
+        b"[" * 300 + number + b"]" * 300,  # deeper than orjson writes back
+        b"[" * 5000 + number + b"]" * 5000,  # deeper than Python's recursion limit
+    ]
+    for body in refused:
         with pytest.raises(ValueError):
             jsonkeys.loads(body)
+
+
+def same_number(a: Any, b: Any) -> bool:
+    """The same type and value; floats by repr, so that NaN is NaN and -0.0 is not 0.0."""
+    return type(a) is type(b) and (repr(a) == repr(b) if type(a) is float else a == b)
+
+
+@settings(max_examples=500, deadline=None)
+@given(strategies.json_number_texts())
+def test_every_json_number_is_read_as_orjson_reads_the_ones_it_can(text: str) -> None:
+    want = strategies.number_read(text)
+    try:
+        assert same_number(orjson.loads(text), want)
+    except orjson.JSONDecodeError:  # NaN, Infinity and numbers beyond a double, which it refuses
+        assert not math.isfinite(want)
+    number = text.encode()
+    assert same_number(jsonkeys.loads(number), want)
+    for other in (b"1", b"1e999", b"NaN"):  # a document orjson reads, and two it does not
+        assert same_number(jsonkeys.loads(b"[" + number + b", " + other + b"]")[0], want)
+        assert same_number(jsonkeys.loads(b'{"a": ' + number + b', "b": "x:y", "c": ' + other + b"}")["a"], want)
+
+
+# Pieces of documents, valid or not, holding no number the fallback alone reads (an exponent is negative,
+# so never beyond a double), with lone surrogates, control characters, bytes that are not UTF-8.
+PIECES = [
+    b"{", b"}", b"[", b"]", b",", b":", b" ", b'"a"', b'"b"', b"1", b"-", b".5", b"e-5", b"true", b"nul", b"null",
+    b'"\\ud800"', b'"\\udc00x"', b'"\\ud83d\\ude00"', b'"\x01"', b'"\xc3\xa9"', b"\xff", b"\xed\xa0\x80", b"\\", b'"',
+]  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map(b"".join), st.sampled_from(STANDARD_ONLY))
+def test_a_number_orjson_refuses_never_makes_a_syntax_error_pass(doc: bytes, number: bytes) -> None:
+    """Beside such a number, a document is read exactly when orjson reads it beside a plain 0, to the same value."""
+    try:
+        plain = jsonkeys.loads(b"[0," + doc + b"]")
+    except ValueError:
+        plain = None
+    try:
+        other = jsonkeys.loads(b"[" + number + b"," + doc + b"]")
+    except ValueError:
+        other = None
+    assert (plain is None) == (other is None), doc
+    if plain is not None and other is not None:
+        assert same(plain[1:], other[1:])
+
+
+NUMBERS = (
+    st.floats() | st.integers() | st.integers(2**63 - 2, 2**1100) | st.integers(-(2**1100), -(2**63) + 2)
+    | st.sampled_from([-0.0, 10**400, -(10**400)])
+)  # fmt: skip
+VALUES_WITH_NUMBERS = st.recursive(
+    NUMBERS | st.text(max_size=3) | st.none(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def as_read(value: Any) -> Any:
+    """value as the service reads it: an integer beyond 64 bits as the nearest double (an infinity past it)."""
+    if isinstance(value, list):
+        return [as_read(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_read(v) for k, v in value.items()}
+    if type(value) is int and not jsonkeys.INT64_MIN <= value < jsonkeys.UINT64_END:
+        return strategies.number_read(str(value))
+    return value
+
+
+def same_read(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(same_read(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_read(x, y) for x, y in zip(a, b, strict=True))
+    return same_number(a, b)
+
+
+@settings(max_examples=500, deadline=None)
+@given(VALUES_WITH_NUMBERS)
+def test_dumps_writes_what_loads_reads_back_as_the_same_values(value: Any) -> None:
+    assert same_read(jsonkeys.loads(jsonkeys.dumps(value)), as_read(value))
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(10**5000, ValueError), ({"a": "\ud800"}, ValueError), ([datetime.date(2024, 1, 1)], TypeError)],
+    ids=["an integer Python will not write", "a lone surrogate", "not JSON"],
+)
+def test_dumps_refuses_what_json_text_cannot_hold(value: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        jsonkeys.dumps(value)

@@ -22,6 +22,9 @@ def validator(model: LoadedModel) -> CustomerValidator:
     return CustomerValidator(model.contract())
 
 
+ID_RANGE = {"min": -(2**63), "max": 2**64 - 1}
+
+
 def problems(validator: CustomerValidator, record: Any) -> list[tuple[str, str]]:
     with pytest.raises(InvalidCustomer) as info:
         validator.validate(record)
@@ -100,6 +103,22 @@ def test_out_of_range_says_the_accepted_range(validator: CustomerValidator, mode
     assert validator.validate(make_customer(tenure=high))[0]["tenure"] == high
     with pytest.raises(InvalidCustomer):
         validator.validate(make_customer(tenure=high + 0.01))
+
+
+@pytest.mark.parametrize(
+    "customerid",
+    [2**64, -(2**63) - 1, 10**20, 1e20, -(2.0**63), math.inf, -math.inf, 10**5000],
+    ids=["2**64", "-2**63-1", "10**20", "1e20", "-2.0**63", "inf", "-inf", "10**5000"],
+)
+def test_a_numeric_customerid_beyond_64_bits_is_out_of_range_with_the_range(
+    validator: CustomerValidator, customerid: Any
+) -> None:
+    """However far beyond (an infinity is how the service reads an integer too long for a double)."""
+    with pytest.raises(InvalidCustomer) as info:
+        validator.validate(make_customer(customerid=customerid))
+    (error,) = info.value.details()
+    assert (error["field"], error["code"], error["range"]) == ("customerid", "out_of_range", ID_RANGE)
+    assert orjson.loads(orjson.dumps(error))["range"] == ID_RANGE  # JSON holds both bounds exactly
 
 
 def test_the_tolerance_sets_how_far_values_are_accepted(model: LoadedModel) -> None:

@@ -89,6 +89,42 @@ def test_bad_requests_get_a_json_error(
     assert_error(response, status, code)
 
 
+def with_text(field: str, text: str) -> bytes:
+    """The reference customer's JSON with field's value written as `text` (a number JSON allows, any size)."""
+    return json.dumps(make_customer(**{field: None})).encode()[:-1] + f', "{field}": {text}}}'.encode()
+
+
+# A number is judged per row, wherever it is and however large: never the parser's 400 for the whole body.
+NUMBERS_ANYWHERE = [
+    ("1e309", "tenure", "not_finite"), ("-1e999", "monthlycharges", "not_finite"), ("1" * 401, "tenure", "not_finite"),
+    ("9" * 5000, "totalcharges", "not_finite"), ("Infinity", "seniorcitizen", "not_finite"),
+    ("1e308", "tenure", "out_of_range"), ("1" * 300, "tenure", "out_of_range"),
+    ("-1" + "0" * 400, "tenure", "not_finite"),
+    ("1e309", "customerid", "out_of_range"), ("1" * 401, "customerid", "out_of_range"),
+    ("100000000000000000000", "customerid", "out_of_range"), ("1e999", "extra", None), ("9" * 5000, "extra", None),
+    ("NaN", "totalcharges", None), ("NaN", "extra", None), ("-0", "tenure", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "code"), NUMBERS_ANYWHERE, ids=[f"{c[1]} {c[0][:8]}" for c in NUMBERS_ANYWHERE]
+)
+def test_a_number_of_any_size_is_judged_in_its_row(client: Any, text: str, field: str, code: str | None) -> None:
+    body = with_text(field, text)
+    single = client.post("/predict", data=body, content_type=JSON)
+    batch = client.post("/v1/predict", data=b'{"customers": [' + body + b", {}]}", content_type=JSON)
+    assert batch.status_code == 200
+    row, other = batch.get_json()["predictions"]
+    assert other["error"]["details"][0]["code"] == "no_known_fields"  # the rest of the batch is judged as ever
+    if code is None:
+        assert single.status_code == 200 and "error" not in row
+        return
+    (detail,) = assert_error(single, 422, "validation_failed")["details"]
+    assert (detail["field"], detail["code"]) == (field, code) and row["error"]["details"] == [detail]
+    if code == "out_of_range":  # with the accepted range, as every out_of_range
+        assert detail["range"]["min"] <= 0 <= detail["range"]["max"]
+
+
 def test_validation_error_names_fields_and_allowed_values(client: Any) -> None:
     response = post(client, "/predict", make_customer(contract="monthly", tenure=None))
     error = assert_error(response, 422, "validation_failed")

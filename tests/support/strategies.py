@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Any
 
 from hypothesis import strategies as st
@@ -77,6 +78,53 @@ def numbers(spec: NumberField | FlagField) -> st.SearchStrategy[Any]:
     )
 
 
+INTEGER_TEXT = re.compile(r"-?[0-9]+")
+
+
+@functools.cache
+def json_number_texts() -> st.SearchStrategy[str]:
+    """A JSON number as text, from the whole domain JSON allows (RFC 8259 sets no limit on size or precision),
+    and the literals Python and pandas write: finite doubles, -0, integers beyond 64 bits, beyond a double
+    (309 digits and more, past Python's 4,300-digit conversion limit too), exponents past a double (1e309),
+    long mantissas that round to an ordinary double, NaN and +-Infinity."""
+    digits = st.integers(1, 6000).map(lambda n: "9" * n) | st.integers(300, 5000).map(lambda n: "1" + "0" * n)
+    sign = st.sampled_from(["", "-"])
+    return st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+        st.integers().map(str),
+        st.integers(2**63 - 2, 2**1100).map(str),
+        st.integers(-(2**64) - 2, -(2**63) + 2).map(str),
+        st.tuples(sign, digits).map("".join),
+        st.tuples(
+            sign, st.sampled_from(["1", "9.9", "2"]), st.sampled_from(["e", "E", "e+"]), st.integers(300, 99999)
+        ).map(lambda t: f"{t[0]}{t[1]}{t[2]}{t[3]}"),
+        st.integers(300, 2000)
+        .map(lambda n: st.sampled_from([f"1{'0' * n}e-{n}", f"0.{'0' * n}1e{n}", f"1.{'1' * n}"]))
+        .flatmap(lambda s: s),
+        st.sampled_from(["0", "-0", "-0.0", "0e0", "1e-999", "1", "1.0", "1e0", "41", "NaN", "Infinity", "-Infinity"]),
+    )
+
+
+def number_read(text: str) -> Any:
+    """What a JSON number's text means to the service (docs/api.md): an integer within 64 bits as that
+    integer, any other number as the nearest double (an infinity beyond the largest), NaN as NaN."""
+    if INTEGER_TEXT.fullmatch(text) and len(text) <= 20 and -(2**63) <= int(text) < 2**64:
+        return int(text)
+    return float(text)
+
+
+def python_number(text: str) -> Any:
+    """The Python number a JSON number's text writes: an integer exactly (however many digits: built by
+    arithmetic, which Python's 4,300-digit conversion limit does not bound), any other as a float."""
+    if not INTEGER_TEXT.fullmatch(text):
+        return float(text)
+    magnitude = 0
+    for start in range(text.startswith("-"), len(text), 1000):
+        chunk = text[start : start + 1000]
+        magnitude = magnitude * 10 ** len(chunk) + int(chunk)
+    return -magnitude if text.startswith("-") else magnitude
+
+
 @st.composite
 def numeral(draw: Any, value: float) -> str:
     """A numeric string for value, valid or nearly so: signs, leading zeros, fractions, padding, exponents,
@@ -114,6 +162,7 @@ def numerals(spec: NumberField | FlagField) -> st.SearchStrategy[str]:
         .filter(lambda v: isinstance(v, float | int) and not isinstance(v, bool))
         .flatmap(lambda v: numeral(float(v) if abs(v) < 1e300 else math.inf)),
         st.from_regex(grammar.NUMERAL, fullmatch=True).map(lambda t: t[:40]),
+        json_number_texts(),  # a numeral beyond a double is read as an infinity, as a JSON number is
         padding(),  # blank
     )
 
