@@ -42,8 +42,9 @@ def read_rows(path: Path) -> Iterator[Any]:
     return read_csv(path)
 
 
-def read_csv(path: Path) -> Iterator[dict[str, str]]:
-    yield from csv_rows(text_lines(path), str(path))
+def read_csv(path: Path) -> Iterator[dict[str, str] | Unreadable]:
+    for row in csv_rows(text_lines(path), str(path)):
+        yield Unreadable(Code.INVALID_CSV, str(row)) if isinstance(row, InputError) else row
 
 
 def read_jsonl(path: Path) -> Iterator[Any]:

@@ -10,7 +10,7 @@ of customer data cannot, since only its customerID is free text. Otherwise every
 export's 20 columns in the export's order (churn.core.features.EXPORT_COLUMNS), as SageMaker Batch
 Transform sends a headerless file split by line. A line with another number of cells than the header
 (or those 20) is refused, naming the line (checked_cells): a shifted or dropped cell would be scored as
-another field. csv_rows streams the campaign's CSV files.
+another field. csv_rows streams the campaign's CSV files, where such a line is that row's error.
 """
 
 from __future__ import annotations
@@ -36,15 +36,27 @@ class Table:
     header: bool = False  # the CSV began with a header line (a CSV answer does too)
 
 
-def csv_rows(lines: Iterable[str], name: str) -> Iterator[dict[str, str]]:
-    """Rows of CSV text as header -> cell dicts; refuses text without a header of distinct column names."""
+def csv_rows(lines: Iterable[str], name: str) -> Iterator[dict[str, str] | InputError]:
+    """Rows of CSV text as header -> cell dicts; refuses text without a header of distinct column names.
+
+    A record with another number of cells than the header is yielded as its InputError (checked_cells'
+    rule, as for a CSV body), in its place: the caller reports that row and goes on with the next.
+    """
     reader = csv.reader(lines)
-    header = next(reader, None)
-    if not header or len(set(header)) != len(header) or not all(h.strip() for h in header):
-        raise InputError(f"{name}: the first line must be a header of distinct, non-blank column names")
-    for cells in reader:
-        if cells:
-            yield dict(zip(header, cells, strict=False))
+    try:
+        header = next(reader, None)
+        if not header or len(set(header)) != len(header) or not all(h.strip() for h in header):
+            raise InputError(f"{name}: the first line must be a header of distinct, non-blank column names")
+        start = reader.line_num + 1
+        for cells in reader:
+            if cells:
+                try:
+                    yield dict(zip(header, checked_cells(start, cells, header), strict=True))
+                except InputError as e:
+                    yield e
+            start = reader.line_num + 1
+    except csv.Error as e:  # e.g. a cell past csv's field size limit: the file is not one we can read
+        raise InputError(f"{name}: the CSV cannot be read (line {reader.line_num}): {e}") from None
 
 
 def csv_table(text: str) -> Table:

@@ -176,3 +176,62 @@ def test_a_named_pipe_is_refused_at_once_rather_than_waited_on(tmp_path: Path) -
     )
     assert done.returncode == 2
     assert f"{pipe} is not a regular file" in done.stderr and "Traceback" not in done.stderr
+
+
+# A CSV record with another number of cells than the header: that row's error (the CSV bodies' rule,
+# churn.core.records.checked_cells), on both readers of a campaign file, the others scored as ever.
+RAGGED = {
+    "one cell more": lambda line: line + ",extra",
+    "three cells more": lambda line: line + ",a,b,c",
+    "a trailing comma": lambda line: line + ",",
+    "one cell fewer": lambda line: line.rsplit(",", 1)[0],
+    "four cells fewer": lambda line: line.rsplit(",", 4)[0],
+    "a single cell": lambda line: line.split(",", 1)[0],
+}
+
+
+def telco_lines(n: int) -> list[str]:
+    from tests.conftest import DATA_PATH  # noqa: PLC0415 - only these tests read the export itself
+
+    with DATA_PATH.open(newline="") as f:
+        return [line.rstrip("\r\n") for _, line in zip(range(n + 1), f, strict=False)]
+
+
+@pytest.mark.parametrize("kind", RAGGED)
+@pytest.mark.parametrize("position", [1, 7, 30], ids=["first row", "a middle row", "the last row"])
+def test_a_ragged_csv_row_is_that_rows_error_on_both_readers(tmp_path: Path, kind: str, position: int) -> None:
+    lines = telco_lines(30)
+    cells = len(lines[0].split(","))
+    ragged = RAGGED[kind](lines[position])
+    source, plain = tmp_path / "in.csv", tmp_path / "plain.csv"
+    source.write_text("\n".join([*lines[:position], ragged, *lines[position + 1 :]]) + "\n")
+    plain.write_text("\n".join(lines) + "\n")
+    rows = list(read_rows(source))
+    assert len(rows) == 30
+    error = f"line {position + 1} of the CSV has {len(ragged.split(','))} cells: the header names {cells} columns"
+    assert getattr(rows[position - 1], "message", None) == error
+    outputs = []
+    for name, path in (("in", source), ("plain", plain)):
+        for chunk in ("", "--chunk-size=7"):  # the engine (falling back at the ragged block) / a resumed-run reader
+            out = tmp_path / f"scored-{name}{chunk[-1:]}.csv"
+            argv = ["score", str(path), "--offline", "-o", str(out)]
+            status = campaign.main(argv) if not chunk else resumed(argv, out)
+            assert status == (1 if path == source else 0)
+            outputs.append(out.read_text().splitlines())
+    got, got_chunked, want, _ = outputs
+    assert got == got_chunked
+    assert len(got) == len(want) == 31
+    assert got[position] == f",,,,,invalid_csv: {error},"
+    assert got[:position] + got[position + 1 :] == want[:position] + want[position + 1 :]
+
+
+def resumed(argv: list[str], out: Path) -> int:
+    """The run through the Python reader: a run of its first row, killed as it were, then resumed."""
+    first = campaign.main([*argv, "--chunk-size", "1"])
+    assert first in (0, 1)
+    state = json.loads(out.with_name(out.name + ".state.json").read_text())
+    lines = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(lines[:2]))  # the header and the first row, as a crash after one chunk leaves it
+    state.update(rows_done=1, output_bytes=len(b"".join(lines[:2])), complete=False)
+    out.with_name(out.name + ".state.json").write_text(json.dumps(state))
+    return campaign.main([*argv, "--resume"])
