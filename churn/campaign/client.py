@@ -1,7 +1,8 @@
 """HTTP client of the service: timeouts on every call, retries with backoff, Retry-After honoured.
 
-Connection errors, timeouts, 5xx and 429 are retried (a restarting server or a busy proxy heals);
-any other 4xx is the caller's fault and raised at once as a RequestRefused with the service's code.
+Connection errors, timeouts, 5xx and 429 are retried (a restarting server or a busy proxy heals),
+except a 5xx whose code says asking again cannot help (PERMANENT_CODES); that one, and any other 4xx
+(the caller's fault), is raised at once as a RequestRefused with the service's code.
 One requests.Session per thread: sessions are not thread-safe, but their connection pools are worth keeping.
 
 Bodies are sent as the service reads them (churn.core.jsonkeys.dumps): NaN and Infinity as the
