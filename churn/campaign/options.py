@@ -78,7 +78,23 @@ def is_service_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0
 
 
-service_url = checked(str, is_service_url, "an http:// or https:// URL such as http://localhost:9696")
+URL_WANT = "an http:// or https:// URL such as http://localhost:9696"
+
+
+def service_url(text: str) -> str:
+    """--url: an http(s) URL with a host; a refused one is named without its user:password@ part."""
+    if not is_service_url(text):
+        raise argparse.ArgumentTypeError(f"{without_userinfo(text)!r} is not {URL_WANT}")
+    return text
+
+
+def without_userinfo(url: str) -> str:
+    """The URL with everything between "://" and its last "@" shown as "***": a password is never echoed,
+    even one holding a "/" or "@" (which makes the URL ambiguous to parse)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
 def amount(text: str) -> Decimal:

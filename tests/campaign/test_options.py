@@ -100,6 +100,28 @@ def option_takes(text: str) -> bool:
     return True
 
 
+SECRET = "s3cr3t"
+BROKEN_AFTER_USERINFO = ["[::1", "h:99999", "h:0", "h:x", "", "[", "h:-1", "[::1]:65536"]
+
+
+@settings(deadline=None)
+@given(
+    st.sampled_from(["http", "https", "ftp"]),
+    st.text(st.characters(codec="ascii", exclude_characters="\x00"), max_size=8),
+    st.sampled_from(["", "/", "/p@q", "?a=b", "#f", "/x/y"]),
+    st.sampled_from(BROKEN_AFTER_USERINFO),
+)
+def test_a_refused_url_never_shows_its_password(scheme: str, padding: str, path: str, broken: str) -> None:
+    """Whatever else is wrong with a --url, a password in it (around which any text may sit) is not echoed."""
+    url = f"{scheme}://user:{padding}{SECRET}{padding}@{broken}{path}"
+    if options.is_service_url(url):
+        return  # not refused: nothing is shown
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        options.service_url(url)
+    assert SECRET not in str(refused.value)
+    assert "is not an http:// or https:// URL" in str(refused.value)
+
+
 @settings(deadline=None)  # a shared machine's pauses are no failure of the rule
 @given(st.floats() | st.sampled_from([0.0, 1.0, -0.0, 5e-324, 1 - 2**-53, math.nextafter(1, 2)]))
 def test_threshold_takes_exactly_the_values_the_service_takes(value: float) -> None:
