@@ -1,8 +1,9 @@
 """Read a training export and check it before anything is trained on it.
 
-read_export() refuses, with a TrainingDataError saying what is wrong and where, a file that is not a
-readable CSV, lacks a column the model needs or has one twice, holds values the service would not
-read, or has too few churners or non-churners to train and evaluate on. Every cell is read as text by
+read_export() refuses, with a TrainingDataError saying what is wrong and where (the file's own line
+numbers), a file that is not a readable CSV (by the CSV reader the service and the campaign use, a row
+with another number of cells than the header included), lacks a column the model needs or has one
+twice, holds values the service would not read, or has too few churners or non-churners to train and evaluate on. Every cell is read as text by
 the customer contract's own rules (churn.core.contract, churn.core.grammar), as the service reads the
 same CSV: names and categories as churn.core.features.normalize spells them, numbers as the API's
 plain decimals ("1e3" is refused here as /predict refuses it), a blank category or number refused as
@@ -17,7 +18,6 @@ of churn.core.drift, as the service's drift metric uses them).
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +40,7 @@ from churn.core.contract import (
     shown,
 )
 from churn.core.drift import Bins, psi_by_field
+from churn.core.records import InputError, checked_cells, numbered_records
 from churn.errors import FieldCode, TrainingDataError
 
 # Each class needs enough rows for the test split and every cross-validation fold to hold some.
@@ -52,17 +53,20 @@ Reader = Callable[[str], Any]  # a cell's text to the model's value, or the Fiel
 
 
 def read_export(path: Path) -> pd.DataFrame:
-    """The export's rows as the service reads them, or a TrainingDataError naming every problem."""
-    table = read_csv(path).fillna("")  # a row shorter than the header ends in blanks, as csv.reader reads it
-    header = [str(h) for h in table.iloc[0]]
+    """The export's rows as the service reads them, or a TrainingDataError naming every problem.
+
+    The frame's index is each row's line in the file (the header is line 1), which every message quotes.
+    """
+    (_, header), *records = read_csv(path)
     problems = column_problems(header)
     if problems:
         raise TrainingDataError(f"{path}: " + "; ".join(problems))
-    if len(table) == 1:
+    if not records:
         raise TrainingDataError(f"{path}: the file has a header but no rows")
+    cells = cell_table(path, header, records)
     names = [features.normalize(h) for h in header]
-    df = pd.DataFrame(index=range(len(table) - 1))
-    problems = [p for field in NEEDED for p in convert(df, field, table.iloc[1:, names.index(field)].to_numpy())]
+    df = pd.DataFrame(index=pd.Index([line for line, _ in records], name="line"))
+    problems = [p for field in NEEDED for p in convert(df, field, cells[:, names.index(field)])]
     if problems:
         raise TrainingDataError(f"{path}: some values cannot be trained on:\n  " + "\n  ".join(problems))
     churners = int(df[features.TARGET].sum())
@@ -74,11 +78,12 @@ def read_export(path: Path) -> pd.DataFrame:
     return df
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """Every cell as the text the file holds, the header as the first row (as a header, pandas would rename
-    a repeated name to "Contract.1", and it would read "1e3" as a number)."""
+def read_csv(path: Path) -> list[tuple[int, list[str]]]:
+    """Every record but the blank lines, as the text the file holds, with the line it begins on: the
+    CSV reader of the service's CSV bodies and the campaign's files (pandas, as a header, would rename a
+    repeated name to "Contract.1", read "1e3" as a number, and skip blank lines without counting them)."""
     try:
-        return pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        text = path.read_text(encoding="utf-8-sig")  # a BOM in front dropped, as the campaign drops it
     except FileNotFoundError:
         raise TrainingDataError(f"training data not found: {path}") from None
     except IsADirectoryError:
@@ -87,10 +92,22 @@ def read_csv(path: Path) -> pd.DataFrame:
         raise TrainingDataError(f"cannot read {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:
         raise TrainingDataError(f"{path} is not a UTF-8 text file (a CSV export is expected)") from None
-    except pd.errors.EmptyDataError:
-        raise TrainingDataError(f"{path} is empty (a CSV export with a header row is expected)") from None
-    except (pd.errors.ParserError, csv.Error, ValueError) as e:
-        raise TrainingDataError(f"{path} is not a readable CSV file: {str(e).strip()}") from None
+    try:
+        records = numbered_records(text)
+    except InputError as e:
+        raise TrainingDataError(f"{path} is not a readable CSV file: {e}") from None
+    if not records:
+        raise TrainingDataError(f"{path} is empty (a CSV export with a header row is expected)")
+    return records
+
+
+def cell_table(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> np.ndarray:
+    """The rows' cells, one column per header name; a row with another number of cells is refused (a
+    short row is not read as blanks, nor a long one cut: either would train on misplaced values)."""
+    try:
+        return np.array([checked_cells(line, cells, header) for line, cells in records], dtype=object)
+    except InputError as e:
+        raise TrainingDataError(f"{path}: {e}") from None
 
 
 def column_problems(header: list[str]) -> list[str]:
@@ -116,11 +133,13 @@ def convert(df: pd.DataFrame, field: str, cells: np.ndarray) -> list[str]:
     """Read one column of text into df by the contract's rules (each distinct text once); what stops it."""
     if numbers_for_categories(field, cells):
         bad = np.array([grammar.is_numeral(v) for v in cells])
-        return [f"{field} must be a category (text), not numbers, in every row: {examples(cells, bad)}"]
+        return [f"{field} must be a category (text), not numbers, in every row: {examples(cells, bad, df.index)}"]
     codes, texts = pd.factorize(cells)
     read_cell = reader(field)
     read = [read_cell(text) for text in texts]
-    problems = [f"{field} {what}: {examples(cells, np.isin(codes, group))}" for what, group in refusals(field, read)]
+    problems = [
+        f"{field} {what}: {examples(cells, np.isin(codes, group), df.index)}" for what, group in refusals(field, read)
+    ]
     if not problems:
         df[field] = np.asarray(read, dtype=column_type(field))[codes]
     return problems
@@ -195,11 +214,11 @@ def refusal(field: str, code: str) -> str:
     return "must be a finite number >= 0 in every row"
 
 
-def examples(values: np.ndarray, bad: np.ndarray, show: Callable[[Any], str] | None = None) -> str:
-    """How many rows are bad and the first few, by line of the file (the header is line 1)."""
+def examples(values: np.ndarray, bad: np.ndarray, lines: pd.Index, show: Callable[[Any], str] | None = None) -> str:
+    """How many rows are bad and the first few, by their line in the file (the frame's index)."""
     rows = np.flatnonzero(bad)
     show = show or shown_value
-    shown_rows = ", ".join(f"{show(values[i])} on line {i + 2}" for i in rows[:SHOWN])
+    shown_rows = ", ".join(f"{show(values[i])} on line {lines[i]}" for i in rows[:SHOWN])
     return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown_rows}{', ...' if len(rows) > SHOWN else ''})"
 
 
@@ -261,7 +280,7 @@ def outside_ranges(df: pd.DataFrame, contract: Contract) -> dict[str, str]:
             (low, high), (seen_low, seen_high) = spec.accepted, spec.training
             outside[spec.name] = (
                 f"{spec.name} outside the accepted {shown(low)} to {shown(high)} (training saw {shown(seen_low)} "
-                f"to {shown(seen_high)}): {examples(values, bad, lambda v: shown(float(v)))}"
+                f"to {shown(seen_high)}): {examples(values, bad, df.index, lambda v: shown(float(v)))}"
             )
     return outside
 

@@ -206,14 +206,16 @@ def test_an_unloadable_champion_is_refused_unless_forced(champion: Path, tmp_pat
 
 
 def respelled_copies(folder: Path) -> list[Path]:
-    """The bundled rows in other bytes: a byte-order mark, CRLF line ends and lower-case names, another
+    """The bundled rows in other bytes: a byte-order mark, the other line ends and lower-case names, another
     spelling of the header, the same bytes under another name."""
     data = DATA_PATH.read_bytes()
-    header, rest = data.split(b"\n", 1)
+    first, rest = data.split(b"\n", 1)
+    header, end = first.removesuffix(b"\r"), b"\r\n" if first.endswith(b"\r") else b"\n"
+    other_end = b"\n" if end == b"\r\n" else b"\r\n"
     variants = {
         "bom.csv": b"\xef\xbb\xbf" + data,
-        "crlf-lower.csv": (header.lower() + b"\n" + rest).replace(b"\n", b"\r\n"),
-        "spaced.csv": b",".join(b" " + name.upper() + b" " for name in header.split(b",")) + b"\n" + rest,
+        "other-ends-lower.csv": (header.lower() + end + rest).replace(end, other_end),
+        "spaced.csv": b",".join(b" " + name.upper() + b" " for name in header.split(b",")) + end + rest,
         "renamed.csv": data,
     }
     for name, content in variants.items():
@@ -273,7 +275,7 @@ def test_the_range_check_is_the_services_own(model: LoadedModel) -> None:
             low, high = spec.accepted
             probes = [low, high, high + 0.01, high * 10, (low + high) / 2, 1e300]
             frame = df.copy()
-            frame.loc[: len(probes) - 1, spec.name] = probes
+            frame.iloc[: len(probes), frame.columns.get_loc(spec.name)] = probes  # lines 2 to 7
             flagged = compare_export(frame, model.metadata, tolerance).outside.get(spec.name, "")
             for line, value in enumerate(probes, 2):
                 refused = spec.check(value)[1] is not None

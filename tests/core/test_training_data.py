@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -353,3 +354,56 @@ def test_train_refuses_a_range_tolerance_the_service_would_refuse(
     monkeypatch.setenv("CHURN_RANGE_TOLERANCE", "lots")
     assert train_cli.main(["--output", str(tmp_path / "m.bin")]) == 2
     assert "CHURN_RANGE_TOLERANCE" in capsys.readouterr().err and not (tmp_path / "m.bin").exists()
+
+
+def layout(rows: list[list[str]], blank_after: set[int], newline: str, bom: bool) -> tuple[bytes, list[int]]:
+    """CSV bytes of rows (the header first) with blank lines after the given rows, and each row's first line."""
+    out, starts, line = io.StringIO(), [], 1
+    writer = csv.writer(out, lineterminator=newline)
+    for i, row in enumerate(rows):
+        starts.append(line)
+        before = out.tell()
+        writer.writerow(row)
+        line += out.getvalue()[before:].count("\n")  # a quoted cell may hold line ends
+        if i in blank_after:
+            out.write(newline)
+            line += 1
+    return (b"\xef\xbb\xbf" if bom else b"") + out.getvalue().encode(), starts
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    bad_row=st.integers(1, 120),
+    blank_after=st.sets(st.integers(0, 120), max_size=6),
+    multiline_ids=st.sets(st.integers(1, 120), max_size=6),
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+)
+def test_a_refused_value_is_quoted_with_its_line_in_the_file(
+    tmp_path: Path, bad_row: int, blank_after: set[int], multiline_ids: set[int], newline: str, bom: bool
+) -> None:
+    """The line quoted is the file's own, whatever blank lines or multi-line cells come before it."""
+    rows = [HEADER] + [[r[c] for c in HEADER] for r in ROWS[:120]]
+    for i in multiline_ids:
+        rows[i][HEADER.index(COLUMN["customerid"])] += "\nsecond line"
+    rows[bad_row][HEADER.index(COLUMN["tenure"])] = "x"
+    data, starts = layout(rows, blank_after, newline, bom)
+    assert f"{quote('x')} on line {starts[bad_row]}" in refused(write(tmp_path, data))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    changed=st.dictionaries(st.integers(1, 120), st.integers(-3, 3).filter(bool), min_size=1, max_size=5),
+    blank_after=st.sets(st.integers(0, 120), max_size=6),
+)
+def test_a_row_with_more_or_fewer_cells_than_the_header_is_refused_with_its_line(
+    tmp_path: Path, changed: dict[int, int], blank_after: set[int]
+) -> None:
+    """A short row is not read as blanks, nor a long one cut: either would train on misplaced values."""
+    rows = [HEADER] + [[r[c] for c in HEADER] for r in ROWS[:120]]
+    for i, more in changed.items():
+        rows[i] = rows[i] + ["extra"] * more if more > 0 else rows[i][:more]
+    data, starts = layout(rows, blank_after, "\n", False)
+    first = min(changed)  # the first such row is named
+    expected = f"line {starts[first]} of the CSV has {len(rows[first])} cells: the header names {len(HEADER)} columns"
+    assert expected in refused(write(tmp_path, data))
