@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.register_blueprint(api.bp)
     app.register_blueprint(mlflow.bp)
     oip.init_app(app)
-    sagemaker.init_app(app, settings)
+    sagemaker.init_app(app, settings, model.metadata["vocabulary"])
     document = openapi.build(
         model,
         settings.max_batch,

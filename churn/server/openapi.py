@@ -287,7 +287,7 @@ def build(
     """The whole document for this model and these settings (contract: the service's, by default the model's;
     transform: what /execution-parameters answers, by default for the default settings)."""
     contract = contract or model.contract()
-    transform = transform or sagemaker.transform_defaults(Settings())
+    transform = transform or sagemaker.transform_defaults(Settings(), model.metadata["vocabulary"])
     customer = model.metadata["reference_customer"]["customer"]  # the protocols' examples score it
     schemas = {
         **error_schemas(),

@@ -3,13 +3,19 @@ tests/system/test_protocol_clients.py and, in the image, tests/system/test_conta
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churn.config import ConfigError
+from churn.config import ConfigError, Settings
+from churn.core import features
+from churn.core.model import LoadedModel
+from churn.server.app import create_app
 from churn.server.launch import main
-from churn.server.protocols.sagemaker import PORT, serve_port
+from churn.server.protocols.sagemaker import MAX_PAYLOAD_MB, PAYLOAD_BYTES_PER_MB, PORT, serve_port, shortest_line
+from tests.conftest import PROJECT
 
 
 @pytest.mark.parametrize("args", [["train"], ["serve", "extra"], ["--serve"], ["Serve"]])
@@ -36,3 +42,75 @@ def test_a_port_that_is_not_one_is_refused_with_its_name(text: str) -> None:
     else:
         with pytest.raises(ConfigError, match="SAGEMAKER_BIND_TO_PORT"):
             serve_port(environ)
+
+
+def shortest_lines(vocabulary: dict[str, list[Any]], size: int) -> str:
+    """Headerless CSV of the shortest line the service scores, as many lines as `size` bytes hold (the
+    last one without its line end when only so it fits)."""
+    cells = []
+    for column in features.EXPORT_COLUMNS:
+        if column == features.ID_FIELD or column in features.BLANK_IS_ZERO:
+            cells.append("")
+        elif column in features.NUMERICAL:
+            cells.append("0")
+        else:
+            cells.append(str(min(vocabulary[column], key=lambda v: len(str(v)))))
+    line = ",".join(cells) + "\n"
+    lines = line * ((size + 1) // len(line))
+    return lines if len(lines) <= size else lines[:-1]
+
+
+def test_the_shortest_line_is_one_the_service_scores(model: LoadedModel) -> None:
+    vocabulary = model.metadata["vocabulary"]
+    line = shortest_lines(vocabulary, shortest_line(vocabulary))
+    assert len(line) == shortest_line(vocabulary) and line.count("\n") == 1
+    answer = create_app(Settings(), model).test_client().post("/invocations", data=line, content_type="text/csv")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+def respelled(value: str) -> st.SearchStrategy[str]:
+    """value in other spellings: each character's case, a space or "_" or "-" for a separator, white space around."""
+    characters = [st.sampled_from([c.lower(), c.upper(), " ", "_", "-", ""] if c in " _-" else [c.lower(), c.upper()])
+                  for c in value]  # fmt: skip
+    around = st.sampled_from(["", " ", "\t", "\u00a0", "\u3000"])
+    return st.tuples(around, st.tuples(*characters).map("".join), around).map("".join)
+
+
+CATEGORY_FIELDS = [f for f in features.CATEGORICAL if f not in features.FLAG_FIELDS]
+
+
+@given(data=st.data(), field=st.sampled_from(CATEGORY_FIELDS))
+def test_no_spelling_the_contract_accepts_is_shorter_than_the_models_name(
+    model: LoadedModel, data: st.DataObject, field: str
+) -> None:
+    """What shortest_line rests on: a category's accepted spellings are never shorter than the names."""
+    names = [str(v) for v in model.metadata["vocabulary"][field]]
+    text = data.draw(st.sampled_from(names).flatmap(respelled) | st.text(max_size=12))
+    _, error = model.contract().fields[field].check(text)
+    if error is None:
+        assert len(text) >= min(map(len, names))
+
+
+@pytest.mark.parametrize("below", [0, 1])
+def test_multirecord_is_advertised_only_when_a_full_payload_of_the_shortest_lines_is_scored(
+    model: LoadedModel, below: int
+) -> None:
+    """/execution-parameters: a mini-batch Batch Transform packs to the payload it was told is scored."""
+    vocabulary = model.metadata["vocabulary"]
+    payload = MAX_PAYLOAD_MB * PAYLOAD_BYTES_PER_MB
+    most = shortest_lines(vocabulary, payload).count(",") // (len(features.EXPORT_COLUMNS) - 1)
+    settings = Settings(max_batch=most - below, max_body_bytes=2 * payload)
+    client = create_app(settings, model).test_client()
+    advertised = client.get("/execution-parameters").get_json()
+    answer = client.post("/invocations", data=shortest_lines(vocabulary, payload), content_type="text/csv")
+    assert advertised["MaxPayloadInMB"] == MAX_PAYLOAD_MB
+    assert (advertised["BatchStrategy"] == "MultiRecord") == (answer.status_code == 200) == (below == 0)
+
+
+def test_the_protocols_doc_quotes_the_committed_models_figures(model: LoadedModel) -> None:
+    vocabulary = model.metadata["vocabulary"]
+    most = (MAX_PAYLOAD_MB * PAYLOAD_BYTES_PER_MB + 1) // shortest_line(vocabulary)
+    text = " ".join((PROJECT / "docs" / "protocols.md").read_text().split())
+    assert f"{shortest_line(vocabulary)} bytes with the committed model: {most:,} lines" in text
+    assert f"set `CHURN_MAX_BATCH` to {most} or more" in text
+    assert most > Settings().max_batch  # the doc says the default gets SingleRecord
