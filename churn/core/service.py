@@ -90,11 +90,8 @@ class ChurnService:
     def batch_rows(self, payload: Any) -> list[Any]:
         """The rows of a batch request, or an ApiError for a request that has no valid shape."""
         if type(payload) is not dict or type(payload.get("customers")) is not list:
-            raise ApiError(
-                422,
-                Code.INVALID_REQUEST,
-                f'the body must be an object with a "customers" array, got {json_type(payload)}',
-            )
+            got = json_type(payload) if type(payload) is not dict else shape_of_customers(payload)
+            raise ApiError(422, Code.INVALID_REQUEST, f'the body must be an object with a "customers" array, got {got}')
         repeated = sorted(name for name in BATCH_KEYS if jsonkeys.repeated(payload, name))
         if repeated:
             raise ApiError(422, Code.INVALID_REQUEST, f"the request gives {', '.join(repeated)} more than once")
@@ -154,3 +151,10 @@ class ChurnService:
             "summary": summary,
             "predictions": results,
         }
+
+
+def shape_of_customers(payload: dict[str, Any]) -> str:
+    """What an object body holds instead of a "customers" array, for the error message."""
+    if "customers" not in payload:
+        return 'an object without "customers"'
+    return f'"customers" as {json_type(payload["customers"])}'

@@ -125,6 +125,23 @@ def test_a_number_of_any_size_is_judged_in_its_row(client: Any, text: str, field
         assert detail["range"]["min"] <= 0 <= detail["range"]["max"]
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        *((json.dumps(v), kind) for v, kind in ((None, "null"), (5, "number"), ("x", "string"), ([], "array"))),
+        *((json.dumps({"customers": v}), f'"customers" as {kind}') for v, kind in
+          ((None, "null"), (5, "number"), ({}, "object"), ("[]", "string"), (True, "boolean"))),
+        ('{"rows": []}', 'an object without "customers"'),
+    ],
+)  # fmt: skip
+def test_a_batch_without_a_customers_array_is_told_what_it_sent(client: Any, body: str, said: str) -> None:
+    """The message describes the value in the way: the body itself, or its "customers"."""
+    answer = client.post("/v1/predict", data=body, content_type="application/json")
+    error = answer.get_json()["error"]
+    assert (answer.status_code, error["code"]) == (422, "invalid_request")
+    assert error["message"].endswith(f"got {said}")
+
+
 def test_validation_error_names_fields_and_allowed_values(client: Any) -> None:
     response = post(client, "/predict", make_customer(contract="monthly", tenure=None))
     error = assert_error(response, 422, "validation_failed")
