@@ -10,6 +10,7 @@ GET  /readyz       the model is loaded and the golden self-test passes
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -32,10 +33,18 @@ def service() -> ChurnService:
 
 
 def json_body() -> Any:
-    """The request's JSON document; 415 when it is not declared JSON, 400 when it does not parse."""
+    """The request's JSON document; 415 when it is not declared JSON (in UTF-8), 400 when it does not parse."""
     if request.mimetype != JSON:
         raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, f"send the body as JSON with Content-Type: {JSON}")
+    check_charset(request.mimetype_params)
     return parse_json(request.get_data(cache=False))
+
+
+def check_charset(params: Mapping[str, str]) -> None:
+    """Refuse a body whose Content-Type declares a charset other than UTF-8, the only one read: on every
+    route that takes a body (JSON, CSV, JSON Lines), rather than read it as UTF-8 regardless."""
+    if params.get("charset", "utf-8").lower() != "utf-8":
+        raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "the body must be UTF-8")
 
 
 def parse_json(body: bytes) -> Any:

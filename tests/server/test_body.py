@@ -157,3 +157,32 @@ def test_a_key_is_checked_before_the_coding(model: LoadedModel) -> None:
     client = create_app(Settings(api_keys=("k" * 24,)), model).test_client()
     response = client.post("/predict", data=b"{}", headers={"Content-Encoding": "gzip"})
     assert response.status_code == 401
+
+
+CUSTOMER_LINE = ",".join(["c1", "female", "0", "yes", "no", "1", "no", "no_phone_service", "dsl", "no", "yes", "no",
+                          "no", "no", "no", "month-to-month", "yes", "electronic_check", "29.85", "29.85"])  # fmt: skip
+BODIES = {  # each route that takes a body, with a body it scores, in each type it reads
+    ("/predict", "application/json"): b'{"tenure": 1}',
+    ("/v1/predict", "application/json"): b'{"customers": []}',
+    ("/invocations", "application/json"): b'{"instances": []}',
+    ("/invocations", "text/csv"): CUSTOMER_LINE.encode(),
+    ("/invocations", "application/jsonlines"): b'{"tenure": 1}',
+    ("/v2/models/churn/infer", "application/json"): b'{"inputs": []}',
+}
+
+
+@pytest.mark.parametrize(("route", "media"), list(BODIES))
+@pytest.mark.parametrize(
+    "charset", [None, "utf-8", "UTF-8", '"utf-8"', "latin-1", "utf-16", "us-ascii", "utf8", "iso-8859-1", ""]
+)
+def test_a_body_declared_in_another_charset_is_refused_on_every_route(
+    model: LoadedModel, route: str, media: str, charset: str | None
+) -> None:
+    """Every body is read as UTF-8; one declared in another charset is 415, not read as UTF-8 regardless."""
+    content_type = media if charset is None else f"{media}; charset={charset}"
+    client = create_app(Settings(), model).test_client()
+    answer = client.post(route, data=BODIES[(route, media)], headers={"Content-Type": content_type})
+    if charset in (None, "") or charset.strip('"').lower() == "utf-8":  # "charset=" declares none
+        assert answer.status_code != 415, answer.get_data(as_text=True)
+    else:
+        assert answer.status_code == 415 and b"unsupported_media_type" in answer.get_data()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -49,12 +48,6 @@ def decoded(body: bytes, kind: str) -> str:
     except UnicodeDecodeError:
         code = Code.INVALID_CSV if kind == "CSV" else Code.INVALID_JSON
         raise ApiError(400, code, f"the {kind} is not UTF-8") from None
-
-
-def check_charset(params: Mapping[str, str]) -> None:
-    """Refuse a body whose Content-Type declares a charset other than UTF-8 (the only one read)."""
-    if params.get("charset", "utf-8").lower() != "utf-8":
-        raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, "the body must be UTF-8")
 
 
 def read_csv(body: bytes) -> Table:

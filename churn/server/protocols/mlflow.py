@@ -27,7 +27,7 @@ from churn.core.contract import json_type
 from churn.core.records import Table
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code
-from churn.server.api import parse_json
+from churn.server.api import check_charset, parse_json
 from churn.server.protocols import formats
 from churn.server.wsgi import ROWS_KEY
 
@@ -60,7 +60,7 @@ def mlflow_error(e: ApiError) -> Response:
 
 
 def read_table(mimetype: str, params: dict[str, str], body: bytes) -> Table:
-    formats.check_charset(params)
+    check_charset(params)
     if mimetype == formats.JSON:
         return Table(records(parse_json(body)))
     if mimetype == formats.CSV:
