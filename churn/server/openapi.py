@@ -58,7 +58,8 @@ def response_schemas(model: LoadedModel, contract: Contract, max_batch: int, job
             "contribution": {"type": "number"},
         },
     }
-    customerid = {"anyOf": [{"type": "string", "nullable": True}, {"type": "integer", "format": "int64"}]}
+    # the id as the request gave it (null when it gave none, or one the contract drops): the request's schema
+    customerid = {**contract.customerid.schema(), "description": "The row's customerid, as sent"}
     scored = {
         "type": "object",
         "required": ["index", "customerid", "churn_probability", "churn", "percentile"],

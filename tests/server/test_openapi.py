@@ -10,9 +10,11 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from churn.config import Settings
-from churn.core import features
+from churn.core import features, jsonkeys
 from churn.core.model import LoadedModel
 from churn.core.validation import CustomerValidator, InvalidCustomer
 from churn.errors import FieldCode
@@ -22,6 +24,8 @@ from churn.server.middleware import OPEN_ROUTES
 from churn.server.protocols import oip, tensors
 from tests.conftest import make_customer
 from tests.core.test_contract import json_schema, schema_validator
+
+JSON_TYPE = "application/json"
 
 # Rules of the app's url_map the document leaves out, each with why (as OpenAPI paths).
 UNDOCUMENTED = {
@@ -335,3 +339,25 @@ def test_a_nullable_enum_lists_null_as_openapi_3_0_3_and_schemathesis_read_it(mo
     found = nullable_enums(openapi.build(model, 100, secured=False))
     assert found, "the inference request's content types are nullable enums"
     assert [where for where, enum in found if None not in enum] == []
+
+
+ANY_ID = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=210),
+    st.booleans(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(ANY_ID, min_size=1, max_size=8))
+def test_every_id_a_batch_answers_with_fits_the_documented_answer(model: LoadedModel, ids: list[Any]) -> None:
+    """Whatever customerid a row sends (any integer, any text, a float, none), the answer it gets back is
+    in the documented shape: ids from 2**63 to 2**64 - 1 included, which an int64 could not hold."""
+    app = create_app(Settings(max_batch=50), model)
+    doc = app.test_client().get("/openapi.json").json
+    rows = [make_customer(customerid=i) for i in ids]
+    answer = app.test_client().post("/v1/predict", data=jsonkeys.dumps({"customers": rows}), content_type=JSON_TYPE)
+    assert answer.status_code == 200
+    assert conforms(doc, answer_schema(doc, "/v1/predict", "POST", 200, JSON_TYPE), answer.json) == []
