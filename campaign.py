@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from churn.campaign import options as option
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
-from churn.campaign.files import SameFile, check_distinct, written_files
+from churn.campaign.files import written_files
 from churn.campaign.offline.process import prepare_offline_process
 from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
 from churn.campaign.progress import Progress
@@ -39,8 +39,10 @@ from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
 from churn.campaign.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
 from churn.campaign.summary import write_rows
 from churn.config import DEFAULT_MODEL_PATH, ConfigError
+from churn.core.model import model_files
 from churn.core.records import InputError
 from churn.errors import Code, ModelLoadError
+from churn.files import SameFile, check_distinct
 
 if TYPE_CHECKING:
     from churn.campaign.carried import Carried
@@ -217,10 +219,9 @@ def has_plan_columns(path: Path) -> bool:
 
 
 def files_read(args: argparse.Namespace) -> dict[str, Path]:
-    """The files a run reads, which none it writes may be."""
-    files = {"the input": args.input}
-    if args.offline:
-        files["--model"] = args.model
+    """The files a run reads, which none it writes may be; the model's files too, offline or not (the
+    service and an offline run read them, and its card is what the service shows)."""
+    files = {"the input": args.input, **model_files(args.model, "--model")}
     if args.api_key_file is not None:
         files["--api-key-file"] = args.api_key_file
     return files

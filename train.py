@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from churn.config import ConfigError, read_range_tolerance
-from churn.core.model import load_model
+from churn.core.model import load_model, model_files
 from churn.core.retrain import KEPT, UNCHANGED, Outcome, retrain
 from churn.core.service import ChurnService
 from churn.core.training import REFERENCE_CUSTOMER
 from churn.core.training_data import ExportComparison
 from churn.errors import ModelLoadError, TrainingDataError
+from churn.files import SameFile, check_distinct
 
 HERE = Path(__file__).resolve().parent
 PSI_SHIFTED = 0.25  # the usual rule of thumb: above it a field's distribution has shifted
@@ -76,6 +77,10 @@ def run(data: Path, output: Path, force: bool) -> Outcome:
     problem = output_problem(output)
     if problem:
         raise Refused(problem)
+    try:  # the model, its metadata and its card are written over the champion's, never over the export
+        check_distinct({"--data": data}, model_files(output, "--output"))
+    except SameFile as e:
+        raise Refused(str(e)) from None
     try:
         return retrain(data, output, force=force, tolerance=tolerance)
     except TrainingDataError as e:

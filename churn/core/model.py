@@ -64,6 +64,12 @@ def card_path(model_path: Path) -> Path:
     return model_path.with_suffix(".html")
 
 
+def model_files(model_path: Path, name: str = "the model") -> dict[str, Path]:
+    """A model's files, by what a message calls them: the model, its metadata and its card (train.py
+    writes all three; campaign.py writes none of them)."""
+    return {name: model_path, f"{name}'s metadata": metadata_path(model_path), f"{name}'s card": card_path(model_path)}
+
+
 # The card names the model it describes in <meta name="churn-model-sha256" content="...">, so the service
 # never serves the card of another model beside the one it loaded.
 CARD_MODEL_META = "churn-model-sha256"

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 import campaign
-from churn.campaign.files import SameFile, check_distinct, written_files
+from churn.campaign.files import written_files
+from churn.core.model import model_files
+from churn.files import SameFile, check_distinct
 from tests.conftest import DATA_PATH, MODEL_PATH
 
 SOURCE = b"".join(DATA_PATH.read_bytes().splitlines(keepends=True)[:201])  # 200 customers
@@ -165,6 +167,29 @@ def test_the_model_and_the_key_file_are_read_and_so_never_written(
     key.write_text("k-1\n")
     argv = ["score", "in.csv", "--url", "http://127.0.0.1:9", "--api-key-file", str(key), "-o", str(spelling(key))]
     assert "is the same file as --api-key-file" in refused(argv, folder, capsys)
+
+
+MODEL_FILES = ["model.bin", "model.json", "model.html"]  # the model, its metadata, its card (train.py's three)
+
+
+@pytest.mark.parametrize("spelling", [same_path, symlink, hard_link])
+@pytest.mark.parametrize(
+    ("option", "which"),  # a report must end in .html: only the card can be one
+    [*((o, w) for o in ("--output", "--top-output") for w in MODEL_FILES), ("--report", "model.html")],
+)
+@pytest.mark.parametrize("mode", [["--offline"], ["--url", "http://127.0.0.1:9"]])
+def test_no_file_of_the_model_is_ever_written(
+    folder: Path, capsys: pytest.CaptureFixture[str], spelling: Spelling, which: str, option: str, mode: list[str]
+) -> None:
+    """Not its metadata (which loading the model reads), not its card (which the service serves at /model),
+    through the service as offline: a committed model's files are train.py's to write."""
+    for name, committed in zip(MODEL_FILES, model_files(MODEL_PATH).values(), strict=True):
+        (folder / name).write_bytes(committed.read_bytes())
+    target = spelling(folder / which)
+    outputs = {"--output": "out.csv", "--top-output": "top.csv", "--report": "r.html", option: str(target)}
+    argv = ["score", "in.csv", *mode, "--model", str(folder / "model.bin"), "--top", "2"]
+    message = refused(argv + [a for o in outputs.items() for a in o], folder, capsys)
+    assert f"{option} {target} is the same file as --model" in message
 
 
 def test_files_only_read_may_be_one_file(folder: Path) -> None:

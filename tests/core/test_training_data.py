@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -407,3 +408,25 @@ def test_a_row_with_more_or_fewer_cells_than_the_header_is_refused_with_its_line
     first = min(changed)  # the first such row is named
     expected = f"line {starts[first]} of the CSV has {len(rows[first])} cells: the header names {len(HEADER)} columns"
     assert expected in refused(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("suffix", [".bin", ".json", ".html"])
+@pytest.mark.parametrize("link", ["same", "symlink", "hard link"])
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_train_never_writes_over_the_export_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str, link: str, force: list[str]
+) -> None:
+    """The model, its metadata and its card go beside --output: none of them may be the --data file,
+    however it is named, even when the retrain would change nothing or is forced."""
+    export = tmp_path / f"export{suffix}"
+    export.write_bytes(DATA_PATH.read_bytes())
+    data = {"same": export, "symlink": tmp_path / "alias.csv", "hard link": tmp_path / "hard.csv"}[link]
+    if link == "symlink":
+        data.symlink_to(export.name)
+    elif link == "hard link":
+        os.link(export, data)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.is_symlink()}
+    assert train_cli.main(["--data", str(data), "--output", str(tmp_path / "export.bin"), *force]) == 2
+    captured = capsys.readouterr()
+    assert "is the same file as --data" in captured.err and "Traceback" not in captured.err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.is_symlink()} == before
