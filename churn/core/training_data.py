@@ -3,12 +3,12 @@
 read_export() refuses, with a TrainingDataError saying what is wrong and where (the file's own line
 numbers), a file that is not a readable CSV (by the CSV reader the service and the campaign use, a row
 with another number of cells than the header included), lacks a column the model needs or has one
-twice, holds values the service would not read, or has too few churners or non-churners to train and evaluate on. Every cell is read as text by
-the customer contract's own rules (churn.core.contract, churn.core.grammar), as the service reads the
-same CSV: names and categories as churn.core.features.normalize spells them, numbers as the API's
-plain decimals ("1e3" is refused here as /predict refuses it), a blank category or number refused as
-missing, except a blank totalcharges, 0 as in the book (a new customer). The bundled data still gives
-the same model byte for byte.
+twice, holds values the service would not read, or has too few churners or non-churners to train and
+evaluate on. Every cell is read as text by the customer contract's own rules (churn.core.contract,
+churn.core.grammar), as the service reads the same CSV: names and categories as
+churn.core.features.normalize spells them, numbers as the API's plain decimals ("1e3" is refused here
+as /predict refuses it), a blank category or number refused as missing, except a blank totalcharges, 0
+as in the book (a new customer). The bundled data still gives the same model byte for byte.
 
 compare_export() sets an accepted export against what the current model was trained on: categories it
 has never seen, categories it knows that the export lacks, numbers outside the ranges it accepts, the

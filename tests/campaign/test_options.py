@@ -100,7 +100,7 @@ def option_takes(text: str) -> bool:
     return True
 
 
-SECRET = "s3cr3t"
+SECRET = "s3cr3t"  # noqa: S105 - a made-up password the test makes sure is never echoed
 BROKEN_AFTER_USERINFO = ["[::1", "h:99999", "h:0", "h:x", "", "[", "h:-1", "[::1]:65536"]
 
 
