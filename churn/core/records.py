@@ -24,6 +24,12 @@ from typing import Any
 from churn.core import features
 
 HEADER_NAMES = frozenset((features.ID_FIELD, *features.FIELDS, features.TARGET))
+# csv's default limit of 128 KiB a cell made one long cell stop a whole file (or body) as unreadable, where
+# Arrow's reader (the offline engine) reads it and the contract refuses that row alone (too_long). Raised
+# for the process: every reader of customer CSV here, and the campaign's read-back of its output, imports
+# this module; a file or body is bounded by its own size limits, not by one cell's.
+CSV_CELL_LIMIT = 2**31 - 1  # the largest a C long holds on every platform
+csv.field_size_limit(CSV_CELL_LIMIT)
 
 
 class InputError(Exception):

@@ -681,3 +681,19 @@ def test_the_middlewares_refusal_of_a_protocol_path_no_route_matches_is_in_the_p
         answer = secured.get(path)
         assert answer.status_code == 401 and protocol_error_code(path, answer.json) == "unauthorized"
     assert secured.get("/nothing").json["error"]["code"] == "unauthorized"  # elsewhere, the service's shape
+
+
+@pytest.mark.parametrize("length", [131_073, 1 << 19])  # past csv's default cell limit, within the body limit
+@pytest.mark.parametrize("field", ["customerid", "contract", "tenure"])
+def test_a_csv_cell_of_any_length_is_judged_in_its_row(
+    client: Any, service: ChurnService, length: int, field: str
+) -> None:
+    """A long cell is that row's error, as /v1/predict gives it; the other rows are scored."""
+    rows = [make_customer(customerid=f"c{i}") for i in range(3)]
+    rows[1][field] = "x" * length
+    body = "".join(csv_line(r) for r in rows).encode()
+    answer = client.post("/invocations", data=body, content_type="text/csv")
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    assert answer.get_json()["predictions"] == expected(
+        service, [{c: r.get(c) for c in features.EXPORT_COLUMNS} for r in rows]
+    )
