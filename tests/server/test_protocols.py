@@ -697,3 +697,33 @@ def test_a_csv_cell_of_any_length_is_judged_in_its_row(
     assert answer.get_json()["predictions"] == expected(
         service, [{c: r.get(c) for c in features.EXPORT_COLUMNS} for r in rows]
     )
+
+
+INTEGRAL_NUMBER_TEXT = st.one_of(
+    st.integers(-(2**70), 2**70).map(str),
+    st.integers(0, 10**400).filter(lambda n: n > 2**64).map(str),  # past 64 bits, past a double too
+    st.integers(-300, 300).map(lambda n: f"{n}.0"),
+    st.sampled_from(["1e2", "0.0", "-0.0", "1E0", "2.0e1"]),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=SLOW)
+@given(field=st.sampled_from(["seniorcitizen", "tenure", "monthlycharges"]), text=INTEGRAL_NUMBER_TEXT)
+def test_an_integral_number_in_an_int64_tensor_is_judged_as_on_predict(
+    client: Any, service: ChurnService, field: str, text: str
+) -> None:
+    """JSON has one number type: any integral number is an integer of an INT64 tensor, and the contract
+    judges it as /v1/predict does (an integer past 64 bits included), never a 400 for its type."""
+    inputs = tensors([make_customer()], service)
+    placeholder = 123456789
+    for tensor in inputs:
+        if tensor["name"] == field:
+            tensor["datatype"], tensor["data"] = "INT64", [placeholder]
+    body = json.dumps({"inputs": inputs}).replace(str(placeholder), text)
+    v1_body = json.dumps({"customers": [make_customer(**{field: placeholder})]}).replace(str(placeholder), text)
+    predictions = client.post("/v1/predict", data=v1_body, content_type="application/json").json["predictions"]
+    v2 = v2_verdict(client.post(V2, data=body, content_type="application/json"))
+    if "error" in predictions[0]:
+        assert v2 == (422, [{"index": 0, "error": predictions[0]["error"]}])
+    else:
+        assert v2 == (200, [predictions[0]["churn_probability"]])

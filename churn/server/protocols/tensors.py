@@ -14,6 +14,7 @@ element is a blank string, judged as a blank is on every route.
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
@@ -74,10 +75,11 @@ def holds(datatype: str, value: Any) -> bool:
         return kind is str
     if datatype == "BOOL":
         return kind is bool
-    if datatype.startswith("INT"):
-        return kind is int
-    if datatype.startswith("UINT"):
-        return kind is int and value >= 0
+    if datatype.startswith(("INT", "UINT")):
+        # JSON has one number type: 1.0 is an integer, and so is one past 64 bits, which the parser reads
+        # as the nearest double (or an infinity); its range is the contract's to judge, as on /predict.
+        integral = kind is int or (kind is float and (value.is_integer() or math.isinf(value)))
+        return integral and (datatype[0] == "I" or value >= 0)
     return kind is float or kind is int
 
 
