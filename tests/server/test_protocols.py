@@ -22,7 +22,7 @@ from churn.core.contract import CategoryField, FlagField
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
 from churn.server.app import create_app
-from churn.server.protocols import formats
+from churn.server.protocols import formats, oip
 from churn.server.protocols import tensors as oip_tensors
 from tests.conftest import DATA_PATH, make_customer
 from tests.support import strategies
@@ -727,3 +727,12 @@ def test_an_integral_number_in_an_int64_tensor_is_judged_as_on_predict(
         assert v2 == (422, [{"index": 0, "error": predictions[0]["error"]}])
     else:
         assert v2 == (200, [predictions[0]["churn_probability"]])
+
+
+@pytest.mark.parametrize("outputs", [None, []], ids=["absent", "empty"])
+def test_no_output_named_is_every_output(client: Any, service: ChurnService, outputs: list[Any] | None) -> None:
+    request: dict[str, Any] = {"inputs": tensors([make_customer()], service)}
+    if outputs is not None:
+        request["outputs"] = outputs
+    body = client.post(V2, json=request).json
+    assert [o["name"] for o in body["outputs"]] == list(oip.OUTPUTS)

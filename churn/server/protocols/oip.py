@@ -242,7 +242,7 @@ def one_of(value: Any, names: Collection[str]) -> TypeGuard[str]:
 
 def requested_outputs(outputs: Any, binary_output: bool) -> list[tuple[str, bool]]:
     """The outputs to answer, in order, each with whether its data is binary."""
-    if outputs is None:
+    if outputs is None or outputs == []:  # none named: every output (as KServe and Triton read an empty list)
         return [(name, binary_output) for name in OUTPUTS]
     if type(outputs) is not list or not all(type(o) is dict and one_of(o.get("name"), OUTPUTS) for o in outputs):
         raise invalid(f"outputs must be an array of objects naming {' or '.join(OUTPUTS)}")
