@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from churn.campaign.carried import Carried
-from churn.campaign.files import state_path
+from churn.campaign.files import state_path, written_files
 from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OutputText, from_predictions
 from churn.campaign.progress import Progress
@@ -39,6 +39,7 @@ from churn.campaign.state import (
     load_state,
 )
 from churn.campaign.summary import Summary
+from churn.files import check_distinct
 
 CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
 
@@ -160,7 +161,12 @@ def run(
     stop: threading.Event | None = None,
     digest: BackgroundDigest | None = None,
 ) -> RunState:
-    """Score every row not yet done; the state says how far it got even when this raises."""
+    """Score every row not yet done; the state says how far it got even when this raises.
+
+    SameFile, before any file is opened, when the output or its own files are the input (campaign.py
+    checks every file of a run before calling this; a caller from Python gets this much at least).
+    """
+    check_distinct({"the input": options.input}, written_files(options.output))
     state = open_state(options, digest)
     if state.complete:
         return state

@@ -10,6 +10,9 @@ import pytest
 
 import campaign
 from churn.campaign.files import written_files
+from churn.campaign.progress import Progress
+from churn.campaign.run import RunOptions, run
+from churn.campaign.scorers import offline_scorer
 from churn.core.model import model_files
 from churn.files import SameFile, check_distinct
 from tests.conftest import DATA_PATH, MODEL_PATH
@@ -213,3 +216,20 @@ def test_a_run_with_files_of_their_own_still_runs(folder: Path) -> None:
     assert campaign.main(argv) == 0
     assert (folder / "in.csv").read_bytes() == SOURCE
     assert (folder / "top.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.parametrize("spelling", [same_path, symlink, hard_link])
+def test_run_called_from_python_refuses_an_output_that_is_its_input(folder: Path, spelling: Spelling) -> None:
+    """The same rule below campaign.py: run() refuses before it opens any file, the input intact."""
+    source = folder / "in.csv"
+    with pytest.raises(SameFile):
+        run(RunOptions(source, spelling(source)), offline_scorer(MODEL_PATH, 0, None), Progress(every=10))
+    assert source.read_bytes() == SOURCE
+
+
+@pytest.mark.parametrize("sidecar", [".state.json", ".state.json.tmp", ".plan.tmp"])
+def test_run_called_from_python_refuses_an_input_that_is_one_of_the_outputs_files(folder: Path, sidecar: str) -> None:
+    source = (folder / "in.csv").rename(folder / f"out.csv{sidecar}")
+    with pytest.raises(SameFile):
+        run(RunOptions(source, folder / "out.csv"), offline_scorer(MODEL_PATH, 0, None), Progress(every=10))
+    assert source.read_bytes() == SOURCE
