@@ -39,9 +39,13 @@ EXTENSION = "churn.jobs.queue"
 
 
 class JobId(BaseConverter):
-    """A job id as the queue makes them: a path with anything else in its place matches no route (404)."""
+    """A job id's characters, in any number (lookup() answers job_not_found for one the queue never makes);
+    a path with other characters in its place (";", an encoded "/") matches no route (404)."""
 
-    regex = "[A-Za-z0-9-]{1,64}"
+    regex = "[A-Za-z0-9-]+"
+
+
+JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the queue's ids are UUIDs: nothing else is looked up in Redis
 
 
 OPTION_VALUE = re.compile(r"[0-9]{1,9}")  # plain ASCII digits: int() alone also reads "٣" and "1_0"
@@ -121,7 +125,9 @@ def gated(view: Callable[P, Response]) -> Callable[P, Response]:
 
 def batch_payload() -> dict[str, Any]:
     """The submitted batch as /v1/predict's payload, from JSON or from CSV plus query-string options."""
-    if request.mimetype != formats.CSV:
+    if request.mimetype not in (JSON, formats.CSV):
+        raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, f"send the job as JSON ({JSON}) or CSV ({formats.CSV})")
+    if request.mimetype == JSON:
         if request.args:
             raise ApiError(422, Code.INVALID_REQUEST, "a JSON job takes its options in its body, not the query string")
         payload: dict[str, Any] = json_body()
@@ -179,7 +185,7 @@ def submit() -> Response:
 def lookup(job_id: str) -> JobView:
     """The job, or 404 when unknown or expired, 500 when it failed."""
     found = jobs()
-    view = found.queue.find(job_id)
+    view = found.queue.find(job_id) if JOB_ID.fullmatch(job_id) else None
     if view is None:
         raise ApiError(404, Code.JOB_NOT_FOUND, "no such job: it never existed or its result expired")
     if view.state == "failed":

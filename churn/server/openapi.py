@@ -20,11 +20,11 @@ from churn.core.contract import Contract
 from churn.core.model import LoadedModel
 from churn.server import openapi_mlflow, openapi_oip
 from churn.server.api import API_VERSION
-from churn.server.job_routes import JobId
+from churn.server.job_routes import JOB_ID as JOB_ID_FORMAT
 from churn.server.openapi_parts import REF, error_schemas, errors, json_content, security
 from churn.server.protocols import sagemaker
 
-JOB_ID = f"^{JobId.regex}$"  # the route itself matches nothing else
+JOB_ID = f"^{JOB_ID_FORMAT.pattern}$"  # the ids the queue makes (any other is job_not_found)
 JOB_ERRORS = {
     404: "No such job: it never existed or its result expired (`job_not_found`)",
     413: "The body, the batch or the job's cost (rows x (1 + explain + explain_down)) is too large "

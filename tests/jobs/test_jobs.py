@@ -112,11 +112,25 @@ def test_a_bad_submission_is_refused_at_once(
     assert (response.status_code, response.json["error"]["code"]) == (status, code)
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "", "application/jsonlines"])
+def test_a_job_in_another_type_is_told_both_types_a_job_may_be_sent_in(jobs_client: Any, content_type: str) -> None:
+    response = jobs_client.post("/v1/jobs", data=b"x", headers={"Content-Type": content_type} if content_type else {})
+    error = response.json["error"]
+    assert (response.status_code, error["code"]) == (415, "unsupported_media_type")
+    assert "application/json" in error["message"] and "text/csv" in error["message"]
+
+
 @pytest.mark.parametrize(
-    ("job_id", "code"), [("no-such-job", "job_not_found"), ("bad$id", "not_found"), ("x" * 65, "not_found")]
+    ("job_id", "code"),
+    [
+        ("no-such-job", "job_not_found"),
+        ("bad$id", "not_found"),
+        ("x" * 65, "job_not_found"),
+        ("x" * 5000, "job_not_found"),
+    ],
 )
 def test_an_unknown_job_is_404(jobs_client: Any, job_id: str, code: str) -> None:
-    # an id the queue never makes matches no route at all
+    # an id of other characters matches no route; one of any length is not looked up, and not found
     for url in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/result"):
         response = jobs_client.get(url)
         assert (response.status_code, response.json["error"]["code"]) == (404, code)

@@ -6,6 +6,7 @@ in-flight limits count).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.parse
@@ -192,10 +193,20 @@ def test_a_json_job_with_query_options_is_refused_rather_than_ignored(model: Loa
 # path canonicalization (tests of their own), not the job routes'.
 @given(job_id=st.text(min_size=1, max_size=80).filter(lambda text: "/" not in text))
 def test_any_job_id_is_a_404(model: LoadedModel, store: RedisServer, job_id: str) -> None:
+    """An id of a job's characters, however long, is job_not_found; any other matches no route."""
     api = app_for(model, store)
     quoted = urllib.parse.quote(job_id, safe="")
+    wanted = (404, "job_not_found") if re.fullmatch(r"[A-Za-z0-9-]+", job_id) else (404, "not_found")
     for url in (f"/v1/jobs/{quoted}", f"/v1/jobs/{quoted}/result"):
-        assert code(api.get(url)) in ((404, "job_not_found"), (404, "not_found"))
+        assert code(api.get(url)) == wanted
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(job_id=st.text(alphabet="abcdef0123456789-XYZ", min_size=65, max_size=5000))
+def test_an_id_longer_than_any_job_s_is_job_not_found(model: LoadedModel, store: RedisServer, job_id: str) -> None:
+    api = app_for(model, store)
+    for url in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/result"):
+        assert code(api.get(url)) == (404, "job_not_found")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
