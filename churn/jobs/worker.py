@@ -5,8 +5,9 @@ What RQ 2.12 does on its own, and what is added here:
 - short outages (a restart) are ridden out inside each Redis call by redis-py's own Retry (RIDE_OUT);
 - while a work horse runs, RQ's monitor stops at the first failed heartbeat and leaves the horse
   alone; ChurnWorker keeps monitoring it through the outage instead;
-- anything else makes RQ's work loop quit (it logs "quitting"): `serve` waits for Redis and starts
-  a new RQ worker, because RQ has no loop of its own above `work()`;
+- anything else makes RQ's work loop quit (it logs "quitting" with a traceback, which a filter drops
+  when Redis is the cause): `serve` says so in one line, waits for Redis and starts a new RQ worker,
+  because RQ has no loop of its own above `work()`;
 - a job whose worker died anyway stays "started" in RQ's StartedJobRegistry until its heartbeat TTL
   runs out; RQ's maintenance (on any worker, between jobs) then retries it (Retry, set at enqueue) or
   fails it as abandoned. ChurnWorker shortens RQ's fixed 60 s of grace to one heartbeat and runs the
@@ -127,9 +128,24 @@ def stop_on_signals() -> threading.Event:
     return stopping
 
 
+class RedisLossSaidOnce(logging.Filter):
+    """Drops RQ's record of a work loop lost to Redis ("found an unhandled exception, quitting...", an
+    ERROR with its traceback): serve() says it in one line and starts a new loop when Redis answers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], RedisError))
+
+
+def say_redis_loss_once() -> None:
+    rq_log = logging.getLogger("rq.worker")  # RQ's worker logs there (rq.worker.base)
+    if not any(isinstance(f, RedisLossSaidOnce) for f in rq_log.filters):
+        rq_log.addFilter(RedisLossSaidOnce())
+
+
 def serve(redis: Redis, heartbeat: int, stopping: threading.Event | None = None) -> None:
     """Run RQ work loops until asked to stop; after a loop lost to Redis, wait for it and start another."""
     stopping = stopping if stopping is not None else stop_on_signals()
+    say_redis_loss_once()
     while True:
         try:
             worker = ChurnWorker([Queue(QUEUE_NAME, connection=redis)], redis, heartbeat, stopping)

@@ -9,6 +9,7 @@ within the documented bound) and scoring never waits behind the job routes.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import signal
 import threading
@@ -19,11 +20,13 @@ from typing import Any
 
 import pytest
 import requests
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from churn.config import Settings
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
-from churn.jobs.worker import abandoned_within
+from churn.jobs.worker import RedisLossSaidOnce, abandoned_within, say_redis_loss_once
 from churn.server.app import create_app
 from tests.conftest import DATA_PATH, Server, make_customer
 from tests.support.servers import RedisServer, RQWorker
@@ -102,6 +105,12 @@ def assert_scored_whole(api: Any, job_id: str, model: LoadedModel, body: str) ->
     assert result.json == ChurnService(model, 0.5, len(rows)).score_rows(rows, explain=EXPLAIN)
 
 
+def tracebacks_outside_job_attempts(log: str) -> int:
+    """Tracebacks in a worker's log other than RQ's record of a job attempt that raised (which the retry
+    follows): losing Redis is otherwise said in one line, however long it is gone (churn.jobs.worker)."""
+    return sum("Traceback" in line and "exception raised while executing" not in line for line in log.splitlines())
+
+
 def test_the_worker_outlives_redis_killed_while_idle(model: LoadedModel, store: RedisServer, tmp_path: Path) -> None:
     worker = start_worker(tmp_path, store)
     again = restart_redis(store, tmp_path)
@@ -128,7 +137,8 @@ def test_the_worker_outlives_a_paused_redis_that_times_its_work_loop_out(
         job_id = api.post("/v1/jobs", json={"customers": [make_customer()]}).json["id"]
         assert wait_state(api, job_id, {"finished", "job_failed"}, 60) == "finished"
         assert not worker.failed()
-        assert "starts again when Redis answers" in worker.log.read_text()
+        log = worker.log.read_text()
+        assert "starts again when Redis answers" in log and tracebacks_outside_job_attempts(log) == 0
     finally:
         worker.stop()
 
@@ -151,6 +161,7 @@ def test_a_job_running_when_redis_is_killed_finishes_and_the_worker_carries_on(
         later = api.post("/v1/jobs", json={"customers": [make_customer()]}).json["id"]
         assert wait_state(api, later, {"finished", "job_failed"}, 30) == "finished"
         assert not worker.failed()
+        assert tracebacks_outside_job_attempts(worker.log.read_text()) == 0
     finally:
         worker.stop()
         again.stop()
@@ -246,3 +257,24 @@ def test_scoring_stays_fast_while_the_job_routes_wait_on_a_paused_redis(tmp_path
         store.stop()
     assert answers and {status for status, _ in answers} == {503}
     assert all(retry_after for _, retry_after in answers)
+
+
+@pytest.mark.parametrize(
+    ("error", "kept"),
+    [(RedisConnectionError("Connection refused"), False), (RedisTimeoutError("timed out"), False),
+     (ValueError("a bug"), True), (None, True)],
+)  # fmt: skip
+def test_rqs_record_of_a_loop_lost_to_redis_is_dropped_and_every_other_kept(
+    error: Exception | None, kept: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve() says a lost Redis in one line; RQ's own ERROR with its traceback is dropped, nothing else."""
+    say_redis_loss_once()
+    say_redis_loss_once()  # once is enough: a second call adds no second filter
+    rq_log = logging.getLogger("rq.worker")
+    assert sum(isinstance(f, RedisLossSaidOnce) for f in rq_log.filters) == 1
+    with caplog.at_level(logging.INFO, logger="rq.worker"):
+        try:
+            raise error or RuntimeError("placeholder")
+        except Exception:
+            rq_log.error("Worker w: found an unhandled exception, quitting...", exc_info=error is not None)
+    assert [r.name for r in caplog.records if "quitting" in r.getMessage()] == (["rq.worker"] if kept else [])
