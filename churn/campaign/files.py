@@ -1,10 +1,10 @@
-"""The files a campaign run reads and writes (the rule that none it writes is one it reads, or another it
-writes, is churn.files').
+"""The files a campaign run reads and writes (churn.files holds the rule that none it writes is one it
+reads, or another it writes).
 
 A run writes its output, the output's state file (replaced through a temporary copy), with a plan a
 temporary copy of the output (renamed over it), and the files --top-output and --report name. It
-reads the input, an offline run the model and its metadata, and the key file; a model's card is never
-written over either (churn.core.model.model_files): the service serves it.
+reads the input, the model and its metadata (offline) and the key file. The model's card is not read,
+but it is never written over either: the service serves it (churn.core.model.model_files).
 """
 
 from __future__ import annotations
