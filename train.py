@@ -17,12 +17,21 @@ from typing import Any
 
 from churn.config import ConfigError, read_range_tolerance
 from churn.core.model import load_model, model_files
-from churn.core.retrain import KEPT, UNCHANGED, Outcome, retrain
 from churn.core.service import ChurnService
-from churn.core.training import REFERENCE_CUSTOMER
-from churn.core.training_data import ExportComparison
 from churn.errors import ModelLoadError, TrainingDataError
 from churn.files import SameFile, check_distinct
+
+NEEDS_TRAINING_PACKAGES = (
+    "train.py needs {name}, one of the training packages, which the service does not install: "
+    "`make train` (bash scripts/train.sh, which passes on train.py's arguments) installs them, then trains"
+)
+try:  # scikit-learn, pandas and matplotlib come with `make train`, not with the quick start's serve.sh
+    from churn.core.retrain import KEPT, UNCHANGED, Outcome, retrain
+    from churn.core.training import REFERENCE_CUSTOMER
+    from churn.core.training_data import ExportComparison
+except ModuleNotFoundError as missing:
+    print(f"error: {NEEDS_TRAINING_PACKAGES.format(name=missing.name)}", file=sys.stderr)
+    sys.exit(2)
 
 HERE = Path(__file__).resolve().parent
 PSI_SHIFTED = 0.25  # the usual rule of thumb: above it a field's distribution has shifted

@@ -11,6 +11,8 @@ import csv
 import gzip
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from churn.core.contract import quote
 from churn.core.model import LoadedModel
 from churn.core.training_data import MIN_CLASS_ROWS, NEEDED, read_export
 from churn.errors import TrainingDataError
-from tests.conftest import DATA_PATH
+from tests.conftest import DATA_PATH, PROJECT
 
 with DATA_PATH.open(newline="") as f:
     HEADER = next(csv.reader(f))
@@ -430,3 +432,28 @@ def test_train_never_writes_over_the_export_it_reads(
     captured = capsys.readouterr()
     assert "is the same file as --data" in captured.err and "Traceback" not in captured.err
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if not p.is_symlink()} == before
+
+
+HIDE = """
+import importlib.abc, os, runpy, sys
+HIDDEN = sys.argv[1]
+class Hidden(importlib.abc.MetaPathFinder):  # as on a machine where only the service's packages are installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == HIDDEN:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Hidden())
+sys.argv = sys.argv[2:]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))  # as `python train.py` puts the project first
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("package", ["pandas", "sklearn", "matplotlib"])
+def test_train_without_the_training_packages_says_how_to_get_them(tmp_path: Path, package: str) -> None:
+    """Right after the quick start (the service's packages only), train.py is a message and status 2."""
+    script = str(PROJECT / "train.py")
+    argv = [sys.executable, "-c", HIDE, package, script, "--output", str(tmp_path / "m.bin")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"error: train.py needs {package}") and "make train" in done.stderr
+    assert not any(tmp_path.iterdir())
