@@ -38,14 +38,17 @@ bp = Blueprint("jobs", __name__)
 EXTENSION = "churn.jobs.queue"
 
 
+ID_CHARACTER = "[A-Za-z0-9-]"  # what the queue's job ids are made of
+
+
 class JobId(BaseConverter):
     """A job id's characters, in any number (lookup() answers job_not_found for one the queue never makes);
     a path with other characters in its place (";", an encoded "/") matches no route (404)."""
 
-    regex = "[A-Za-z0-9-]+"
+    regex = f"{ID_CHARACTER}+"
 
 
-JOB_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # the queue's ids are UUIDs: nothing else is looked up in Redis
+JOB_ID = re.compile(f"{ID_CHARACTER}{{1,64}}")  # the queue's ids are UUIDs: nothing else is looked up in Redis
 
 
 OPTION_VALUE = re.compile(r"[0-9]{1,9}")  # plain ASCII digits: int() alone also reads "٣" and "1_0"

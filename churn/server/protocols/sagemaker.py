@@ -71,7 +71,7 @@ def shortest_line(vocabulary: Mapping[str, Sequence[Any]]) -> int:
         return min(len(str(value)) for value in vocabulary[field])
 
     columns = features.EXPORT_COLUMNS
-    return sum(map(fewest, columns)) + len(columns) - 1 + 1
+    return sum(map(fewest, columns)) + len(columns)  # the commas between the cells, and the line end
 
 
 def init_app(app: Flask, settings: Settings, vocabulary: Mapping[str, Sequence[Any]]) -> None:
