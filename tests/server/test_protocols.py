@@ -274,6 +274,45 @@ def test_a_value_neither_null_nor_of_the_datatype_is_still_a_400(client: Any) ->
         assert answer.json["error"].endswith("at 1")
 
 
+def nestings(value: Any) -> st.SearchStrategy[Any]:
+    """Any arrangement of arrays around copies of one value, the value itself (no array) included."""
+    return st.recursive(st.just(value), lambda inner: st.lists(inner, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=SLOW)
+@given(field=st.sampled_from(features.FIELDS), two_dimensional=st.booleans(), data=st.data())
+def test_tensor_data_is_flat_or_nested_as_its_shape_and_nothing_else(
+    client: Any, service: ChurnService, field: str, two_dimensional: bool, data: st.DataObject
+) -> None:
+    """A one-customer input's data is [v], or [[v]] for the shape [1, 1]; any other arrangement (a bare
+    value, deeper or ragged nesting, more or fewer values) is a 400 naming the input, never scored."""
+    inputs = tensors([make_customer()], service)
+    tensor = next(t for t in inputs if t["name"] == field)
+    value = tensor["data"][0]
+    tensor["shape"] = [1, 1] if two_dimensional else [1]
+    tensor["data"] = arrangement = data.draw(nestings(value))
+    answer = client.post(V2, json={"inputs": inputs})
+    if arrangement == [value] or (two_dimensional and arrangement == [[value]]):
+        flat_inputs = tensors([make_customer()], service)
+        assert v2_verdict(answer) == v2_verdict(client.post(V2, json={"inputs": flat_inputs}))
+    else:
+        assert (answer.status_code, answer.json["code"]) == (400, "invalid_request"), arrangement
+        assert answer.json["error"].startswith(f"input {field}")
+
+
+@pytest.mark.parametrize("depth", [3, 100, 600, 1000, 5000])
+def test_deeply_nested_tensor_data_is_a_400_at_any_depth(client: Any, service: ChurnService, depth: int) -> None:
+    """Nesting is never followed down (no depth can exhaust the stack): past the one level a [n, 1]
+    shape allows, it is data of the wrong type, and past the JSON parser's own limit, invalid JSON."""
+    inputs = tensors([make_customer()], service)
+    inputs[0]["shape"] = [1, 1]
+    inputs[0]["data"] = "@@"
+    nested = "[" * depth + json.dumps(make_customer()[inputs[0]["name"]]) + "]" * depth
+    body = json.dumps({"inputs": inputs}).replace('"@@"', nested)
+    answer = client.post(V2, data=body, content_type="application/json")
+    assert answer.status_code == 400 and answer.json["code"] in ("invalid_request", "invalid_json"), answer.json
+
+
 def test_a_csv_header_in_any_spelling_gives_a_header_in_the_answer(client: Any) -> None:
     header, *rows = DATA_PATH.read_text(encoding="utf-8").splitlines(keepends=True)[:4]
     rows = [row.rstrip("\n") for row in rows]

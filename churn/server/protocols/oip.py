@@ -229,7 +229,8 @@ def read_input(tensor: Any, binary: bytes) -> tuple[str, list[Any], int]:
     if size is None:
         if "data" not in tensor:
             raise invalid(f"input {name} has no data")
-        return tensor["name"], tensors.check_json_values(name, kind, tensors.flat(tensor["data"]), n), 0
+        values = tensors.json_values(name, tensor["data"], tensor["shape"])
+        return tensor["name"], tensors.check_json_values(name, kind, values, n), 0
     if type(size) is not int or not 0 <= size <= len(binary) or "data" in tensor:
         raise invalid(f"input {name}: binary_data_size must count bytes of the binary data, with no JSON data")
     return tensor["name"], tensors.binary_values(name, kind, binary[:size], n), size

@@ -48,13 +48,15 @@ def rows_of(name: str, shape: Any) -> int:
     return n
 
 
-def flat(data: Any) -> list[Any]:
-    """A JSON tensor's values in row-major order (the protocol allows flat or nested arrays)."""
+def json_values(name: str, data: Any, shape: list[int]) -> list[Any]:
+    """A JSON tensor's values in row-major order: a flat array, or for a shape [n, 1] an array of n
+    one-value arrays (the protocol's data nested as the shape). Any other nesting is not of this shape:
+    its inner arrays are left in place for check_json_values to refuse as values of the wrong type."""
     if type(data) is not list:
-        return [data]
-    if not any(type(v) is list for v in data):
-        return data
-    return [value for item in data for value in flat(item)]
+        raise invalid(f"input {name}: its data must be an array (flat, or nested as its shape), got {json_type(data)}")
+    if len(shape) == 2 and data and all(type(v) is list and len(v) == 1 for v in data):
+        return [v[0] for v in data]
+    return data
 
 
 def check_json_values(name: str, datatype: str, values: list[Any], count: int) -> list[Any]:
