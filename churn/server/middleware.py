@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import orjson
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map
 from werkzeug.wsgi import get_path_info
 
@@ -138,9 +138,14 @@ class RouteLabels:
         return found if found is not None else self.match(path, method)
 
     def match(self, path: str, method: str) -> str:
+        adapter = self.url_map.bind("localhost")
         try:
-            rule, _ = self.url_map.bind("localhost").match(path, method, return_rule=True)
-        except HTTPException:  # not found, wrong method or a redirect
+            rule, _ = adapter.match(path, method, return_rule=True)
+        except MethodNotAllowed as e:
+            # The path is a route's, the method is not: that route answers (405), as for a route without
+            # parameters, so an open route's 405 needs no key either.
+            rule, _ = adapter.match(path, sorted(e.valid_methods or ())[0], return_rule=True)
+        except HTTPException:  # not found or a redirect
             return UNMATCHED
         return template(rule.rule)
 

@@ -122,6 +122,18 @@ def test_open_routes_are_open_only_under_their_own_spelling(secured: Any) -> Non
             assert call(secured, "GET", spelling)[0] == 401, spelling
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_an_open_route_answers_alike_with_or_without_a_key_whatever_the_method(secured: Any, method: str) -> None:
+    """A method the route does not take is its 405 (or OPTIONS's 204) either way, not a 401: the route is
+    the same, parameters or none."""
+    model_version = secured.extensions["churn"].model.version
+    for rule in OPEN_ROUTES:
+        path = concrete(rule, model_version)
+        anonymous, environ = call(secured, method, path)
+        assert (anonymous, environ["churn.route"]) == (call(secured, method, path, key=KEY)[0], rule), (method, path)
+        assert anonymous != 401, (method, path)
+
+
 def test_every_open_route_exists(secured: Any) -> None:
     assert {template(rule.rule) for rule in secured.url_map.iter_rules()} >= OPEN_ROUTES
 
