@@ -25,6 +25,7 @@ import csv
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,7 @@ from churn.campaign.offline.process import prepare_offline_process
 from churn.campaign.output import OUTPUT_COLUMNS, PLAN_COLUMNS
 from churn.campaign.progress import Progress
 from churn.campaign.rows import BackgroundDigest
-from churn.campaign.run import ModelChanged, ResumeError, RunOptions, run
+from churn.campaign.run import ModelChanged, ResumeError, RunOptions, RunState, run
 from churn.campaign.scorers import ChunkScorer, JobTimedOut, jobs_scorer, offline_scorer, online_scorer
 from churn.campaign.summary import write_rows
 from churn.config import DEFAULT_MODEL_PATH, ConfigError
@@ -175,6 +176,22 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
+    # Every row is scored and durable from here on: what is left (the plan, the report, --top-output)
+    # is done again by --resume, whether it is interrupted or a file it writes cannot be written.
+    try:
+        return finish(args, state)
+    except KeyboardInterrupt:
+        return fail(INTERRUPTED, f"interrupted; re-run with --resume to finish {args.output}")
+    except NotWritten as e:
+        return fail(USAGE, str(e))
+
+
+class NotWritten(Exception):
+    """A file the run writes after scoring could not be written; the message names its option."""
+
+
+def finish(args: argparse.Namespace, state: RunState) -> int:
+    """Apply the plan, write the report and --top-output, print the summary: the run's status."""
     outcome = None
     if args.plan or args.report or has_plan_columns(args.output):
         from churn.campaign.outcome import OutputMismatch  # noqa: PLC0415 - the plan's code only where it is used
@@ -192,8 +209,20 @@ def score(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     if args.top_output:
         # the output's own columns (a plan's are not in the summary's rows: they come after the last row)
-        write_rows(args.top_output, [{c: r[c] for c in OUTPUT_COLUMNS} for r in summary.top], OUTPUT_COLUMNS)
+        top = [{c: r[c] for c in OUTPUT_COLUMNS} for r in summary.top]
+        writing("--top-output", args.top_output, lambda: write_rows(args.top_output, top, OUTPUT_COLUMNS))
     return OK if summary.rejected == 0 else REJECTED_ROWS
+
+
+def writing(option: str, path: Path, write: Callable[[], None]) -> None:
+    """write(), or NotWritten naming the option and the file when the system refuses it."""
+    try:
+        write()
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise NotWritten(
+            f"{option} {path}: {reason}; every row is scored: fix it and re-run with --resume to write it"
+        ) from None
 
 
 def conclude(args: argparse.Namespace, carried: Carried | None = None) -> Outcome:
@@ -205,7 +234,7 @@ def conclude(args: argparse.Namespace, carried: Carried | None = None) -> Outcom
     if args.report:
         from churn.campaign.report import write_report  # noqa: PLC0415 - matplotlib only where a report is drawn
 
-        write_report(args.report, outcome, args.input.name)
+        writing("--report", args.report, lambda: write_report(args.report, outcome, args.input.name))
     return outcome
 
 

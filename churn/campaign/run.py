@@ -173,6 +173,8 @@ def run(
     engine = scorer if isinstance(scorer, OfflineScorer) and fast_path_applies(options, state) else None
     if engine is None:
         start_counted(progress, options.input, state)
+    else:  # the engine counts nothing first: a header it cannot take is still refused before the output is touched
+        next(iter(read_rows(options.input)), None)
     writer = OutputWriter(state, options.output)  # a resumed run: the output cut to what the state records
     try:
         if engine is not None:

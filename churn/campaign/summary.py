@@ -57,10 +57,16 @@ class Summary:
         if self.top:
             out.append(f"top {len(self.top)} by churn probability:")
             out += [
-                f"  {r['customerid'] or '-'}  {r['churn_probability']}  p{r['percentile']}  {r['reasons']}"
+                f"  {shown(r['customerid']) or '-'}  {r['churn_probability']}  p{r['percentile']}  {r['reasons']}"
                 for r in self.top
             ]
         return out
+
+
+def shown(text: str) -> str:
+    """A cell of the input as one line of a terminal: a control character (a line end, an escape
+    sequence's ESC) written as its escape, so no id can start a line of its own or drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def rank_key(probability: float, row: int) -> tuple[bool, float, int]:
