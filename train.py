@@ -4,7 +4,8 @@ Usage: python train.py [--data NEW.csv] [--output churn-model.bin] [--force]
 
 Exit status: 0 the model was written (or was already the same), 1 the champion was kept (the challenger
 is worse beyond the tolerances; nothing written), 2 the data, the committed model or the output path
-cannot be used (checked before training where it can be), or CHURN_RANGE_TOLERANCE is not a tolerance.
+cannot be used (checked before training where it can be), or CHURN_RANGE_TOLERANCE is not a tolerance,
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     except Refused as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Each file is replaced whole (churn.core.retrain.write_if_changed); a model whose three files
+        # disagree is refused by every loader, and a new run writes them again.
+        print(f"interrupted: run it again to finish; {args.output} and its files are each whole", file=sys.stderr)
+        return 130
     for line in export_lines(outcome.export) + comparison_lines(outcome):
         print(line)
     m = outcome.metadata["metrics"]

@@ -69,6 +69,8 @@ def read_export(path: Path) -> pd.DataFrame:
     problems = [p for field in NEEDED for p in convert(df, field, cells[:, names.index(field)])]
     if problems:
         raise TrainingDataError(f"{path}: some values cannot be trained on:\n  " + "\n  ".join(problems))
+    if features.ID_FIELD in names:
+        check_once_each(path, cells[:, names.index(features.ID_FIELD)], df.index)
     churners = int(df[features.TARGET].sum())
     if min(churners, len(df) - churners) < MIN_CLASS_ROWS:
         raise TrainingDataError(
@@ -78,10 +80,31 @@ def read_export(path: Path) -> pd.DataFrame:
     return df
 
 
+def check_once_each(path: Path, ids: np.ndarray, lines: pd.Index) -> None:
+    """Each customer once: a customer on two rows could be trained on and then held out as unseen, which
+    the evaluation, the card and the comparison with the champion would all overstate."""
+    seen: dict[str, int] = {}
+    repeated = []
+    for customerid, line in zip(ids.tolist(), lines.tolist(), strict=True):
+        key = customerid.strip().casefold()  # as the service reads an id: spelled in any case, the same customer
+        if key in seen:
+            repeated.append(f"{quote(customerid)} on lines {seen[key]} and {line}")
+        elif key:
+            seen[key] = line
+    if repeated:
+        shown = ", ".join(repeated[:SHOWN]) + (", ..." if len(repeated) > SHOWN else "")
+        raise TrainingDataError(
+            f"{path}: {len(repeated)} row{'s' if len(repeated) != 1 else ''} repeat a customer's id ({shown}): "
+            "export each customer once"
+        )
+
+
 def read_csv(path: Path) -> list[tuple[int, list[str]]]:
     """Every record but the blank lines, as the text the file holds, with the line it begins on: the
     CSV reader of the service's CSV bodies and the campaign's files (pandas, as a header, would rename a
     repeated name to "Contract.1", read "1e3" as a number, and skip blank lines without counting them)."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise TrainingDataError(f"{path} is not a regular file (a device or a named pipe): a CSV export is expected")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM in front dropped, as the campaign drops it
     except FileNotFoundError:

@@ -11,6 +11,7 @@ import csv
 import json
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,51 @@ def test_each_kind_of_worse_challenger_is_caught(
     assert outcome.decision == KEPT and outcome.written == []
     assert outcome.comparison is not None
     assert any(failing in c["name"] for c in outcome.comparison.checks if not c["passed"])
+    assert files(champion) == committed()
+
+
+def test_a_clearly_better_challenger_replaces_a_bad_forced_champion_however_far_scores_move(
+    champion: Path, tmp_path: Path
+) -> None:
+    """A champion forced over labels unrelated to the customers, then the real export: the panel's scores
+    move far (they were noise), which is the improvement, not a regression."""
+    unrelated = [{**r, "Churn": "Yes" if i % 4 == 0 else "No"} for i, r in enumerate(shuffled())]
+    assert retrain(export(tmp_path, unrelated, "noise.csv"), champion, force=True).decision == FORCED
+    outcome = retrain(DATA_PATH, champion)
+    assert outcome.decision == PROMOTED and outcome.comparison is not None and outcome.comparison.passed
+    panel = next(c for c in outcome.comparison.checks if "panel" in c["name"])
+    assert panel["challenger"] > 0.15 and panel["passed"]
+    auc = next(c for c in outcome.comparison.checks if c["name"] == "AUC")
+    assert auc["challenger"] > auc["champion"] + 0.01
+
+
+def test_two_retrains_into_one_folder_take_turns_and_the_second_compares_with_the_first(
+    champion: Path, tmp_path: Path
+) -> None:
+    original = json.loads(metadata_path(champion).read_text())["model_version"]
+    exports = [export(tmp_path, shuffled(seed), f"export-{seed}.csv") for seed in (1, 2)]
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda data: retrain(data, champion, force=True), exports))
+    versions = [o.metadata["model_version"] for o in outcomes]
+    parents = [o.metadata["lineage"]["parent_model_version"] for o in outcomes]
+    # One of them went first, against the committed model; the other against the first one's result.
+    first, second = (0, 1) if parents[0] == original else (1, 0)
+    assert (parents[first], parents[second]) == (original, versions[first])
+    final = json.loads(metadata_path(champion).read_text())
+    assert final["model_version"] == versions[second] and load_model(champion).version == versions[second]
+    assert not list(champion.parent.glob("*.tmp"))
+
+
+def test_ctrl_c_is_one_line_and_status_130(
+    champion: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "run", interrupted)
+    assert train_cli.main(["--data", str(DATA_PATH), "--output", str(champion)]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted: run it again to finish") and "Traceback" not in err
     assert files(champion) == committed()
 
 

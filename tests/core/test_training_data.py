@@ -81,6 +81,12 @@ def test_column_order_case_and_extra_columns_change_nothing(tmp_path: Path) -> N
     pd.testing.assert_frame_equal(read_export(export(tmp_path, edit, header)), read_export(DATA_PATH))
 
 
+def fifo(folder: Path) -> Path:
+    path = folder / "export.csv"
+    os.mkfifo(path)  # nobody writes into it: reading it would wait for ever
+    return path
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -95,11 +101,42 @@ def test_column_order_case_and_extra_columns_change_nothing(tmp_path: Path) -> N
         pytest.param(lambda d: write(d, DATA_PATH.read_bytes().split(b"\n")[0] + b"\n"), id="header only"),
         pytest.param(lambda d: write(d, b"a,b\n1,2\n3,4,5,6\n"), id="ragged rows"),
         pytest.param(lambda d: write(d, b'customerID,gender\n"x,\n'), id="an unclosed quote"),
+        pytest.param(fifo, id="a named pipe"),
+        pytest.param(lambda d: Path("/dev/zero"), id="a device that never ends"),
+        pytest.param(lambda d: Path("/dev/null"), id="a device that is empty"),
     ],
 )
 def test_a_file_that_is_not_a_readable_export_is_refused(tmp_path: Path, make: Callable[[Path], Path]) -> None:
     path = make(tmp_path)
     assert str(path) in refused(path)
+
+
+DUPLICATES: dict[str, Edit] = {
+    "a row twice": lambda rows: [*rows, rows[10]],
+    "an id reused by another customer": lambda rows: [*rows[:-1], {**rows[-1], "customerID": rows[3]["customerID"]}],
+    "an id in another case": lambda rows: [*rows, {**rows[5], "customerID": rows[5]["customerID"].lower()}],
+    "an id padded": lambda rows: [*rows, {**rows[7], "customerID": f" {rows[7]['customerID']} "}],
+    "every row twice": lambda rows: rows + rows,
+}
+
+
+@pytest.mark.parametrize("edit", DUPLICATES.values(), ids=DUPLICATES.keys())
+def test_a_customer_on_two_rows_is_refused_with_both_lines(tmp_path: Path, edit: Edit) -> None:
+    """Held out and trained on at once, a repeated customer would overstate every figure of the evaluation."""
+    rows = edit([dict(r) for r in ROWS])
+    seen: dict[str, int] = {}
+    first = next(
+        (seen[k], line)
+        for line, k in enumerate((r["customerID"].strip().casefold() for r in rows), 2)
+        if k in seen or seen.setdefault(k, line) != line
+    )
+    message = refused(export(tmp_path, lambda _: rows))
+    assert "repeat a customer's id" in message and f"on lines {first[0]} and {first[1]}" in message
+
+
+def test_rows_alike_but_for_their_ids_are_distinct_customers(tmp_path: Path) -> None:
+    twin = {**ROWS[0], "customerID": "twin-of-the-first"}
+    assert len(read_export(export(tmp_path, lambda rows: [*rows, twin]))) == len(ROWS) + 1
 
 
 def write(folder: Path, data: bytes) -> Path:
