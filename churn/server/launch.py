@@ -74,6 +74,9 @@ def die_with(parent: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args in (["-h"], ["--help"]):
+        print(f"{USAGE}\nsettings come from the environment (CHURN_*, PORT): docs/operations.md")  # noqa: T201
+        sys.exit(0)
     if args not in ([], ["serve"]):  # SageMaker's training ("train") is not this image's job
         print(USAGE, file=sys.stderr)  # noqa: T201 - a command-line error, before logging exists
         sys.exit(2)

@@ -25,6 +25,14 @@ def test_any_argument_but_serve_is_a_usage_error(args: list[str], capsys: pytest
     assert exited.value.code == 2 and "usage" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args", [["-h"], ["--help"]])
+def test_help_is_the_usage_on_stdout_and_status_0(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    out = capsys.readouterr()
+    assert exited.value.code == 0 and out.out.startswith("usage: python churn_serving.py") and out.err == ""
+
+
 def test_serve_binds_8080_unless_sagemaker_names_a_port() -> None:
     assert serve_port({}) == PORT == 8080
     assert serve_port({"SAGEMAKER_BIND_TO_PORT": " "}) == 8080
