@@ -55,7 +55,7 @@ def csv_rows(lines: Iterable[str], name: str) -> Iterator[dict[str, str] | Input
             raise InputError(f"{name}: the first line must be a header of distinct, non-blank column names")
         start = reader.line_num + 1
         for cells in reader:
-            if cells:
+            if not blank(cells):
                 try:
                     yield dict(zip(header, checked_cells(start, cells, header), strict=True))
                 except InputError as e:
@@ -84,12 +84,17 @@ def numbered_records(text: str) -> list[tuple[int, list[str]]]:
     lines, start = [], 1
     try:
         for cells in reader:
-            if cells:
+            if not blank(cells):
                 lines.append((start, cells))
             start = reader.line_num + 1
     except csv.Error as e:
         raise InputError(f"the CSV cannot be read (line {reader.line_num}): {e}") from None
     return lines
+
+
+def blank(cells: list[str]) -> bool:
+    """A line that is no record: empty, or white space only (as a blank line of JSON Lines is)."""
+    return not cells or (len(cells) == 1 and not cells[0].strip())
 
 
 def records_of(lines: list[tuple[int, list[str]]], columns: Sequence[str]) -> list[dict[str, str]]:
