@@ -60,6 +60,7 @@ def loads(body: bytes) -> Any:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
+        not_utf8(body)  # orjson says "surrogates not allowed" for any byte that is not UTF-8
         if STANDARD_ONLY.search(body) is None:
             raise
         return exact(body, checked=True)
@@ -67,6 +68,14 @@ def loads(body: bytes) -> Any:
     if (type(value) is dict and colons == len(value)) or colons == counted_keys(value):
         return value
     return exact(body)
+
+
+def not_utf8(body: bytes) -> None:
+    """ValueError naming the first byte that is not UTF-8, if there is one."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"the body is not UTF-8 text (byte {e.start} is 0x{body[e.start]:02x})") from None
 
 
 def exact(body: bytes, checked: bool = False) -> Any:

@@ -328,3 +328,20 @@ def test_options_on_a_protected_route_needs_a_key(model: LoadedModel) -> None:
     client = create_app(Settings(api_keys=("k" * 24,)), model).test_client()
     assert_error(client.open("/predict", method="OPTIONS"), 401, "unauthorized")
     assert client.open("/healthz", method="OPTIONS").status_code == 204
+
+
+NOT_UTF8 = [b"\xff", b"\x80", b"\xc3", b"\xc3(", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"\xe2\x82"]
+
+
+@pytest.mark.parametrize("bad", NOT_UTF8, ids=[b.hex() for b in NOT_UTF8])
+@pytest.mark.parametrize("route", ["/predict", "/v1/predict", "/invocations", "/v2/models/churn/infer"])
+def test_a_body_that_is_not_utf8_names_its_first_bad_byte(client: Any, route: str, bad: bytes) -> None:
+    """Not the JSON parser's "surrogates not allowed": the byte where the text stops being UTF-8."""
+    good = json.dumps({"customers": [make_customer()]} if route == "/v1/predict" else make_customer()).encode()
+    at = good.index(b'"', good.index(b"contract") + len("contract") + 2) + 1  # inside the contract's value
+    body = good[:at] + bad + good[at:]
+    answer = client.post(route, data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.get_data()
+    error = answer.json.get("error") or answer.json  # each protocol's own shape of the same message
+    message = error if isinstance(error, str) else error["message"]
+    assert f"not UTF-8 text (byte {at} is 0x{bad[0]:02x})" in message, message
