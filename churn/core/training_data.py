@@ -245,6 +245,12 @@ def examples(values: np.ndarray, bad: np.ndarray, lines: pd.Index, show: Callabl
     return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown_rows}{', ...' if len(rows) > SHOWN else ''})"
 
 
+def on_lines(lines: list[int]) -> str:
+    """Where a value is, by its first few lines in the file, and on how many rows in all."""
+    first = ", ".join(map(str, lines[:SHOWN])) + (", ..." if len(lines) > SHOWN else "")
+    return f"on line{'s' if len(lines) != 1 else ''} {first} ({len(lines)} row{'s' if len(lines) != 1 else ''})"
+
+
 def shown_value(text: str) -> str:
     """A cell as the file holds it, quoted (an empty one said as such)."""
     return quote(text) if text else "a blank"
@@ -254,7 +260,7 @@ def shown_value(text: str) -> str:
 class ExportComparison:
     """An accepted export against the data the current model was trained on."""
 
-    unknown: dict[str, dict[str, int]]  # field -> category the model never saw -> rows
+    unknown: dict[str, dict[str, list[int]]]  # field -> category the model never saw -> its lines
     outside: dict[str, str]  # field -> its numbers the model refuses (out_of_range), described
     lost: dict[str, list[str]]  # field -> categories the model knows and the export lacks
     churn_rate: float
@@ -263,7 +269,7 @@ class ExportComparison:
 
     def unknown_text(self) -> str:
         return "; ".join(
-            f"{field}=" + ", ".join(f"{value!r} ({rows} rows)" for value, rows in values.items())
+            f"{field}=" + ", ".join(f"{value!r} {on_lines(lines)}" for value, lines in values.items())
             for field, values in self.unknown.items()
         )
 
@@ -278,13 +284,13 @@ def compare_export(df: pd.DataFrame, metadata: dict[str, Any], tolerance: float 
     """Where an export differs from the champion's training data (its metadata's vocabulary, ranges and
     distribution); tolerance is the service's range tolerance (CHURN_RANGE_TOLERANCE)."""
     vocabulary = metadata["vocabulary"]
-    unknown: dict[str, dict[str, int]] = {}
+    unknown: dict[str, dict[str, list[int]]] = {}
     lost: dict[str, list[str]] = {}
     for field in features.CATEGORICAL:
         counts = df[field].value_counts(sort=False)
-        new = {str(v): int(n) for v, n in counts.items() if v not in vocabulary[field]}
+        new = sorted(str(v) for v in counts.index if v not in vocabulary[field])
         if new:
-            unknown[field] = dict(sorted(new.items()))
+            unknown[field] = {v: df.index[df[field] == v].tolist() for v in new}
         absent = [str(v) for v in vocabulary[field] if v not in counts.index]
         if absent:
             lost[field] = absent
