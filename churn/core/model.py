@@ -6,6 +6,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,7 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
         ) from e
     try:
         explainer = Explainer(scorer, metadata["explain_baseline"], metadata["score_quantiles"])
-    except (KeyError, ValueError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise ModelLoadError(
             f"model metadata lacks reason-code or percentile data ({e}). Run `python train.py`."
         ) from e
@@ -170,10 +171,50 @@ def read_metadata(model_path: Path) -> dict[str, Any]:
         "numeric_ranges",
         "reference_customer",
     )
-    missing = [key for key in required if key not in metadata]
+    missing = [key for key in required if key not in metadata] if type(metadata) is dict else ["an object"]
     if missing:
         raise ModelLoadError(f"model metadata {path} lacks {', '.join(missing)}. Run `python train.py`.")
+    problems = shape_problems(metadata)
+    if problems:
+        raise ModelLoadError(f"model metadata {path}: {'; '.join(problems)}. Run `python train.py`.")
     return dict(metadata)
+
+
+def shape_problems(metadata: dict[str, Any]) -> list[str]:
+    """What in the metadata the loaders and the customer contract read is not of the type train.py writes
+    (a hand-edited file): each a message, so that a loader refuses it instead of failing on it later."""
+    problems = [f"{key} is not a string" for key in TEXTS if type(metadata[key]) is not str]
+    vocabulary, ranges, golden = metadata["vocabulary"], metadata["numeric_ranges"], metadata["reference_customer"]
+    if type(vocabulary) is not dict or not all(
+        type(values) is list and all(type(v) in (str, int) for v in values) for values in vocabulary.values()
+    ):
+        problems.append("vocabulary is not an object of lists of values (strings, or seniorcitizen's integers)")
+    if type(ranges) is not dict or not all(number_range(ranges.get(f)) for f in features.NUMERICAL):
+        problems.append('numeric_ranges does not give each number field {"min": n, "max": m}, n <= m')
+    golden = golden if type(golden) is dict else {}
+    customer, probability = golden.get("customer"), golden.get("churn_probability")
+    if type(customer) is not dict or not set(features.FIELDS) <= set(customer) or not real(probability):
+        problems.append('reference_customer is not {"customer": {every field}, "churn_probability": number}')
+    quantiles = metadata.get("score_quantiles")
+    if (
+        type(quantiles) is not list
+        or len(quantiles) < 2
+        or not all(map(real, quantiles))
+        or quantiles != sorted(quantiles)
+    ):
+        problems.append("score_quantiles is not a rising list of numbers (two or more)")
+    return problems
+
+
+TEXTS = ("model_version", "model_sha256", "sklearn_version")
+
+
+def real(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def number_range(value: Any) -> bool:
+    return type(value) is dict and real(value.get("min")) and real(value.get("max")) and value["min"] <= value["max"]
 
 
 def check_consistency(model: LoadedModel) -> None:

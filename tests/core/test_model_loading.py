@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -167,3 +169,42 @@ def test_a_model_file_without_the_fitted_attributes_is_refused(
     edit_metadata(model_copy, model_sha256=hashlib.sha256(blob).hexdigest())
     with pytest.raises(ModelLoadError, match=r"does not hold the fitted DictVectorizer.*train\.py"):
         load_model(model_copy, sklearn_objects=False)
+
+
+ODD_VALUES = [None, True, 0, -1.5, "a", [], ["a"], {}, {"min": "a", "max": 1}, {"a": None}]
+
+
+def loaded_or_refused(model_path: Path) -> None:
+    """What every loader does with a model: load it, compile its contract and build the app on it."""
+    from churn.config import Settings  # noqa: PLC0415
+    from churn.core.service import ChurnService  # noqa: PLC0415
+    from churn.server.app import create_app  # noqa: PLC0415
+
+    model = load_model(model_path, sklearn_objects=False)
+    service = ChurnService(model)
+    create_app(Settings(), model)
+    customer = dict(model.metadata["reference_customer"]["customer"])
+    assert len(service.score_rows([customer, {}], explain=3)["predictions"]) == 2
+
+
+@pytest.mark.parametrize("key", ["model_version", "model_sha256", "sklearn_version", "vocabulary", "numeric_ranges",
+                                 "reference_customer", "explain_baseline", "score_quantiles"])  # fmt: skip
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_metadata_edited_to_another_type_is_refused_as_such(model_copy: Path, key: str, value: Any) -> None:
+    """A hand-edited churn-model.json: a ModelLoadError naming the file (exit 2 in every tool, a refusal
+    to start in the service), never a TypeError or ValueError from deep inside a loader."""
+    edit_metadata(model_copy, **{key: value})
+    try:
+        loaded_or_refused(model_copy)  # a value of the right type ("a" as a version) is a model like another
+    except ModelLoadError as e:
+        assert re.search("Run `python train.py`|Retrain|Restore", str(e)), e
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+@pytest.mark.parametrize("part", ["vocabulary", "numeric_ranges", "reference_customer"])
+def test_metadata_with_one_entry_of_another_type_is_refused(model_copy: Path, part: str, value: Any) -> None:
+    meta = json.loads(model_copy.with_suffix(".json").read_text())
+    entry = {"vocabulary": "contract", "numeric_ranges": "tenure", "reference_customer": "customer"}[part]
+    edit_metadata(model_copy, **{part: {**meta[part], entry: value}})
+    with contextlib.suppress(ModelLoadError):
+        loaded_or_refused(model_copy)
