@@ -66,7 +66,6 @@ threshold = checked(float, is_threshold, THRESHOLD_WANT)  # the service's CHURN_
 wait = checked(float, lambda v: 0 < v <= MAX_SECONDS, f"a number of seconds above 0, at most {MAX_SECONDS:.0f}")
 # The plan's options: parsed here, judged by PlanOptions (whose messages name the option too).
 plan_count = checked(whole, lambda _: True, "a whole number")
-plan_share = checked(float, lambda _: True, "a share from 0 to 1")
 
 
 def is_service_url(text: str) -> bool:
@@ -103,6 +102,16 @@ def amount(text: str) -> Decimal:
 
     try:
         return parse_amount(text)
+    except PlanError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def plan_share(text: str) -> float:
+    """A share (--retention-rate) as churn.campaign.plan reads one: the plain decimals an amount is written in."""
+    from churn.campaign.plan import PlanError, parse_share  # noqa: PLC0415
+
+    try:
+        return parse_share(text)
     except PlanError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 

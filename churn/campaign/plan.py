@@ -44,6 +44,13 @@ def parse_amount(text: str) -> Decimal:
     return Decimal(text)
 
 
+def parse_share(text: str) -> float:
+    """A share as the command line gives it, written as an amount is (PlanOptions checks it is 0 to 1)."""
+    if not PLAIN_DECIMAL.fullmatch(text):
+        raise PlanError(f"{text!r} is not a plain decimal share such as 0.3 (digits and a decimal point only)")
+    return float(text)
+
+
 def amount_problem(value: Decimal) -> str | None:
     """Why no plan can use this amount, whatever its sign (None: it can); zeros ending the decimals do not count."""
     if not value.is_finite():

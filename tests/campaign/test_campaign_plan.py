@@ -49,6 +49,11 @@ BAD_OPTIONS = [
     (("--contact-cost", "5", "--retention-rate", "-0.1", "--horizon-months", "12"), "--retention-rate"),
     (("--contact-cost", "5", "--retention-rate", "nan", "--horizon-months", "12"), "--retention-rate"),
     (("--contact-cost", "5", "--retention-rate", "30%", "--horizon-months", "12"), "--retention-rate"),
+    # a share is written as an amount is: plain decimals only, as --contact-cost and --budget-amount
+    *[
+        (("--contact-cost", "5", "--retention-rate", share, "--horizon-months", "12"), "--retention-rate")
+        for share in ("\uff11", "\u0660.\u0665", "0.5e0", "1e-1", "+0.5", " 0.5", "0.5 ", "1_0", "0x1", "inf", "")
+    ],
     (("--contact-cost", "5", "--retention-rate", "0.3", "--horizon-months", "0"), "--horizon-months"),
     (("--contact-cost", "5", "--retention-rate", "0.3", "--horizon-months", "1.5"), "--horizon-months"),
     ((*PLAN, "--budget", "0"), "--budget"),
