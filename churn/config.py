@@ -183,13 +183,14 @@ def is_header_safe_key(key: str) -> bool:
 def read_api_keys(env: Mapping[str, str]) -> tuple[str, ...]:
     """CHURN_API_KEYS: comma-separated keys (several, so keys can be rotated without downtime).
 
-    Fails closed: set but holding no key (" , ") is an error, not an open service.
+    Fails closed: set but holding no key ("", " , ": an empty $KEY in `CHURN_API_KEYS=$KEY`) is an
+    error, not an open service; only an unset variable runs open.
     """
     text = env.get("CHURN_API_KEYS")
     if text is None:
         return ()
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
-    if not keys and text != "":
+    if not keys:
         raise ConfigError("CHURN_API_KEYS is set but holds no key: give at least one, or unset it to run open")
     for position, key in enumerate(keys, 1):
         # The message names the key's position, never the key: start-up errors end up in logs.

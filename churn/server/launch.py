@@ -7,7 +7,8 @@ without an HTML page (docs/performance.md has the figures and the behaviours). W
 settles that granian's command line does not:
 - the app is built once, in this process, before any worker is forked: a bad model or setting stops
   the start with its message before the port is bound, and the workers share the loaded model;
-- PROMETHEUS_MULTIPROC_DIR is created and wiped before prometheus-client is first imported;
+- PROMETHEUS_MULTIPROC_DIR is created, or an old run's metric files removed from it, before
+  prometheus-client is first imported;
 - secrets leave os.environ once the app holds them: granian copies os.environ into every request's
   environ;
 - granian's own log lines are JSON lines on stdout, like the app's;
@@ -25,7 +26,6 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -42,10 +42,19 @@ USAGE = "usage: python churn_serving.py [serve]   (serve: SageMaker's contract, 
 
 
 def fresh_metrics_dir() -> None:
-    """Each server gets a fresh directory unless one is given; a given one is wiped (an old run's counts)."""
-    path = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="churn-metrics-")))
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, exist_ok=True)
+    """Each server gets a fresh directory unless one is given. A given one is created if missing, and
+    only an old run's metric files in it (prometheus-client's *.db) are removed: nothing else there is
+    ours to delete (a mistyped `.` or $HOME included)."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not given:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="churn-metrics-")
+        return
+    try:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for old in Path(given).glob("*.db"):
+            old.unlink(missing_ok=True)
+    except OSError as e:  # a file of that name, a folder that cannot be made or written
+        sys.exit(f"churn-serving cannot start: PROMETHEUS_MULTIPROC_DIR {given}: {e.strerror or e}")
 
 
 def log_config() -> dict[str, Any]:

@@ -83,8 +83,15 @@ def test_unusable_api_keys_refuse_to_start(value: str) -> None:
         Settings.from_env({"CHURN_API_KEYS": value})
 
 
-def test_no_api_keys_means_open() -> None:
-    assert Settings.from_env({}).api_keys == Settings.from_env({"CHURN_API_KEYS": ""}).api_keys == ()
+def test_only_an_unset_variable_means_open() -> None:
+    assert Settings.from_env({}).api_keys == ()
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , ", "\t", ",,,"])
+def test_a_variable_set_to_no_key_refuses_to_start(value: str) -> None:
+    """`CHURN_API_KEYS=$KEY` with an empty $KEY is a mistake, not a wish to run open: fail closed."""
+    with pytest.raises(ConfigError, match=r"^CHURN_API_KEYS is set but holds no key"):
+        Settings.from_env({"CHURN_API_KEYS": value})
 
 
 @pytest.mark.parametrize(("value", "on"), [("1", True), ("true", True), ("ON", True), ("0", False), ("no", False),

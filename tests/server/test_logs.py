@@ -6,6 +6,7 @@ import datetime
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from churn.logs import Clock, JsonFormatter, JsonLines, LineLog
+from churn.logs import Clock, JsonFormatter, JsonLines, LineLog, configure_logging
 
 FIELDS = {"request_id": "r-1", "route": "/predict", "status": 200, "latency_ms": 0.25, "path": "/caf\u00e9\n"}
 
@@ -114,3 +115,27 @@ def test_a_line_that_cannot_be_written_never_fails_the_caller(
     stream.close()  # as stdout closed under the server
     monkeypatch.setattr(logging, "raiseExceptions", False)  # as logging.StreamHandler.emit would report it
     LineLog(logger, "request").write(FIELDS)
+
+
+GUNICORN_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(message)s"  # gunicorn's own error log
+
+
+def test_after_configure_logging_another_handler_can_format_every_numeric_attribute(
+    logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The book's `gunicorn churn_serving:app`: gunicorn's handlers format the process id as a number;
+    a record without it made every one of gunicorn's own messages a 'Logging error' traceback."""
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, flag, getattr(logging, flag))  # put back after the test
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    configure_logging()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter(GUNICORN_FORMAT + " %(thread)d %(lineno)d %(threadName)s"))
+    logger.addHandler(handler)
+    errors: list[Any] = []
+    monkeypatch.setattr(handler, "handleError", errors.append)
+    logger.info("Booting worker with pid: %s", 12345)
+    assert errors == [] and f"[{os.getpid()}] [INFO] Booting worker with pid: 12345" in stream.getvalue()

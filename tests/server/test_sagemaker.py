@@ -3,6 +3,9 @@ tests/system/test_protocol_clients.py and, in the image, tests/system/test_conta
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ from churn.config import ConfigError, Settings
 from churn.core import features
 from churn.core.model import LoadedModel
 from churn.server.app import create_app
-from churn.server.launch import main
+from churn.server.launch import fresh_metrics_dir, main
 from churn.server.protocols.sagemaker import MAX_PAYLOAD_MB, PAYLOAD_BYTES_PER_MB, PORT, serve_port, shortest_line
 from tests.conftest import PROJECT
 
@@ -122,3 +125,43 @@ def test_the_protocols_doc_quotes_the_committed_models_figures(model: LoadedMode
     assert f"{shortest_line(vocabulary)} bytes with the committed model: {most:,} lines" in text
     assert f"set `CHURN_MAX_BATCH` to {most} or more" in text
     assert most > Settings().max_batch  # the doc says the default gets SingleRecord
+
+
+def test_a_given_metrics_folder_loses_only_an_old_runs_metric_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "metrics"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("precious")
+    (folder / "counter_123.db").write_bytes(b"old counts")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    fresh_metrics_dir()
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "sub"]
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "new" / "deeper"))
+    fresh_metrics_dir()
+    assert (tmp_path / "new" / "deeper").is_dir()
+
+
+def test_a_metrics_folder_that_is_a_file_stops_the_start_with_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "a-file"))
+    with pytest.raises(SystemExit) as exited:
+        fresh_metrics_dir()
+    assert str(exited.value.code).startswith(
+        f"churn-serving cannot start: PROMETHEUS_MULTIPROC_DIR {tmp_path / 'a-file'}"
+    )
+
+
+def test_without_a_given_metrics_folder_each_start_makes_exactly_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fresh_metrics_dir()
+    assert [p.name.startswith("churn-metrics-") for p in tmp_path.iterdir()] == [True]
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(next(tmp_path.iterdir()))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "given"))
+    fresh_metrics_dir()  # given: no temporary folder besides
+    assert sorted(p.name for p in tmp_path.iterdir())[1:] == ["given"] and len(list(tmp_path.iterdir())) == 2
