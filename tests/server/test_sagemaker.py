@@ -157,7 +157,9 @@ def test_a_metrics_folder_that_is_a_file_stops_the_start_with_its_name(
 def test_without_a_given_metrics_folder_each_start_makes_exactly_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # Empty is not given. (setenv, not delenv: delenv records nothing when the variable is unset, and the
+    # folder this start makes would then stay in os.environ for every later test.)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     fresh_metrics_dir()
     assert [p.name.startswith("churn-metrics-") for p in tmp_path.iterdir()] == [True]
