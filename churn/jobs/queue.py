@@ -252,7 +252,9 @@ class JobQueue:
             raise QueueUnavailable("Redis failed a moment ago")
         try:
             yield
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+        except redis.exceptions.RedisError as e:
+            # Unreachable, or answering with an error (out of memory, a read-only replica mid-failover, a
+            # database index it does not have): the queue is unavailable either way, not a fault of ours.
             self.resting_until = time.monotonic() + BREAKER_SECONDS
             raise QueueUnavailable(f"Redis is unavailable ({type(e).__name__})") from None
 
@@ -261,5 +263,5 @@ def queued_jobs(connection: redis.Redis) -> int:
     """Jobs waiting for a worker (the queue's length): one Redis call, made once an interval by the metrics."""
     try:
         return int(Queue(QUEUE_NAME, connection=connection).count)
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+    except redis.exceptions.RedisError as e:
         raise QueueUnavailable(f"Redis is unavailable ({type(e).__name__})") from None

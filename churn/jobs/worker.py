@@ -20,7 +20,7 @@ import logging
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
 from typing import Any
 
@@ -73,6 +73,19 @@ class ChurnWorker(Worker):
         self.heartbeat_seconds = heartbeat
         self.max_connection_wait_time = float(heartbeat)  # RQ's idle reconnect backoff cap (its default: 60 s)
         self.stopping = stopping
+
+    def clean_registries(self) -> None:
+        """RQ's maintenance, with its lock released when it fails too: RQ releases it only on success, so
+        a write Redis refused mid-cleaning (out of memory) left it for its 15 minutes, and no worker found
+        abandoned jobs meanwhile. (Released for every queue: at worst two workers clean at once, which
+        RQ's cleaning tolerates.)"""
+        try:
+            super().clean_registries()  # type: ignore[no-untyped-call]  # rq has no annotations here
+        except BaseException:
+            for queue in self.queues:
+                with suppress(RedisError):
+                    queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+            raise
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         # RQ's: the time to the next heartbeat + 60 s. One heartbeat of grace instead: a dead worker's

@@ -19,14 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
+import rq.worker.base
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue
 
 from churn.config import Settings
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
-from churn.jobs.worker import RedisLossSaidOnce, abandoned_within, say_redis_loss_once
+from churn.jobs.queue import QUEUE_NAME
+from churn.jobs.worker import ChurnWorker, RedisLossSaidOnce, abandoned_within, say_redis_loss_once
 from churn.server.app import create_app
 from tests.conftest import DATA_PATH, Server, make_customer
 from tests.support.servers import RedisServer, RQWorker
@@ -278,3 +282,54 @@ def test_rqs_record_of_a_loop_lost_to_redis_is_dropped_and_every_other_kept(
         except Exception:
             rq_log.error("Worker w: found an unhandled exception, quitting...", exc_info=error is not None)
     assert [r.name for r in caplog.records if "quitting" in r.getMessage()] == (["rq.worker"] if kept else [])
+
+
+REDIS_REFUSING = {
+    "out of memory": [("config", "set", "maxmemory-policy", "noeviction"), ("config", "set", "maxmemory", "1")],
+    "a read-only replica": [("replicaof", "127.0.0.1", "1")],  # a master that never answers: writes refused
+}
+
+
+@pytest.mark.parametrize("refusal", REDIS_REFUSING)
+def test_redis_answering_with_an_error_is_queue_unavailable_not_a_500(
+    model: LoadedModel, store: RedisServer, refusal: str
+) -> None:
+    """Redis reachable but refusing the calls is the queue being unavailable (503, Retry-After), as Redis
+    unreachable is; scoring goes on."""
+    api = api_for(model, store)
+    client = redis.Redis.from_url(store.url)
+    for command in REDIS_REFUSING[refusal]:
+        client.execute_command(*command)
+    answer = api.post("/v1/jobs", json={"customers": [make_customer()]})
+    assert (answer.status_code, answer.json["error"]["code"]) == (503, "queue_unavailable"), answer.json
+    assert int(answer.headers["Retry-After"]) > 0
+    assert api.post("/predict", json=make_customer()).status_code == 200
+
+
+def test_a_redis_database_index_it_lacks_is_queue_unavailable_on_every_job_route(
+    model: LoadedModel, store: RedisServer
+) -> None:
+    settings = Settings(redis_url=store.url.rsplit("/", 1)[0] + "/99", redis_timeout=1.0)
+    api = create_app(settings, model).test_client()
+    for answer in (api.post("/v1/jobs", json={"customers": [make_customer()]}), api.get("/v1/jobs/abc-1")):
+        assert (answer.status_code, answer.json["error"]["code"]) == (503, "queue_unavailable"), answer.json
+
+
+def test_a_maintenance_that_redis_cuts_short_leaves_no_lock_behind(
+    store: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RQ's registry cleaning failing on a refused write (out of memory): the maintenance lock is released,
+    so the next heartbeat's maintenance (this worker's or another's) runs instead of 15 minutes later."""
+    connection = redis.Redis.from_url(store.url)
+    queue = Queue(QUEUE_NAME, connection=connection)
+    worker = ChurnWorker([queue], connection, HEARTBEAT, threading.Event())
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise redis.exceptions.OutOfMemoryError("OOM command not allowed when used memory > 'maxmemory'")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rq.worker.base, "clean_registries", refused)  # RQ's own call, inside its lock
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            worker.clean_registries()
+    assert connection.exists(queue.registry_cleaning_key) == 0
+    assert queue.acquire_maintenance_lock()  # the next one gets it
