@@ -16,10 +16,22 @@ from tests.conftest import PROJECT, free_port, make_customer
 
 
 def window_rows(url: str) -> float:
-    for line in requests.get(url + "/metrics", timeout=5).text.splitlines():
+    for line in scraped(url).splitlines():
         if line.startswith('churn_window_rows{kind="scored"}'):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError("no churn_window_rows in /metrics")
+
+
+def scraped(url: str, within: float = 10) -> str:
+    """/metrics, tried again while a connection is reset: right after a worker is killed, one the kernel
+    had queued on its socket is reset (see below), whichever request it carries."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return requests.get(url + "/metrics", timeout=5).text
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, "/metrics unanswered"
+            time.sleep(0.05)
 
 
 @pytest.mark.server
