@@ -86,7 +86,9 @@ def check_once_each(path: Path, ids: np.ndarray, lines: pd.Index) -> None:
     seen: dict[str, int] = {}
     repeated = []
     for customerid, line in zip(ids.tolist(), lines.tolist(), strict=True):
-        key = customerid.strip().casefold()  # as the service reads an id: spelled in any case, the same customer
+        # the service passes ids through as they are; in an export, one in another case or padded is
+        # still the same customer exported twice
+        key = customerid.strip().casefold()
         if key in seen:
             repeated.append(f"{quote(customerid)} on lines {seen[key]} and {line}")
         elif key:
@@ -94,8 +96,7 @@ def check_once_each(path: Path, ids: np.ndarray, lines: pd.Index) -> None:
     if repeated:
         shown = ", ".join(repeated[:SHOWN]) + (", ..." if len(repeated) > SHOWN else "")
         raise TrainingDataError(
-            f"{path}: {len(repeated)} row{'s' if len(repeated) != 1 else ''} repeat a customer's id ({shown}): "
-            "export each customer once"
+            f"{path}: {counted(len(repeated), 'row')} repeat a customer's id ({shown}): export each customer once"
         )
 
 
@@ -242,13 +243,17 @@ def examples(values: np.ndarray, bad: np.ndarray, lines: pd.Index, show: Callabl
     rows = np.flatnonzero(bad)
     show = show or shown_value
     shown_rows = ", ".join(f"{show(values[i])} on line {lines[i]}" for i in rows[:SHOWN])
-    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} ({shown_rows}{', ...' if len(rows) > SHOWN else ''})"
+    return f"{counted(len(rows), 'row')} ({shown_rows}{', ...' if len(rows) > SHOWN else ''})"
 
 
 def on_lines(lines: list[int]) -> str:
     """Where a value is, by its first few lines in the file, and on how many rows in all."""
     first = ", ".join(map(str, lines[:SHOWN])) + (", ..." if len(lines) > SHOWN else "")
-    return f"on line{'s' if len(lines) != 1 else ''} {first} ({len(lines)} row{'s' if len(lines) != 1 else ''})"
+    return f"on line{'s' if len(lines) != 1 else ''} {first} ({counted(len(lines), 'row')})"
+
+
+def counted(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def shown_value(text: str) -> str:
