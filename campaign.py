@@ -23,11 +23,16 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.util
+import os
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+# This process never calls BLAS, and numpy's OpenBLAS reads this once, as numpy loads (which the next
+# imports do): without it, OpenBLAS starts a thread per core that spins beside the offline engine's.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from churn.campaign import options as option
 from churn.campaign.client import RequestRefused, RetryPolicy, ServiceClient, Unavailable
@@ -142,7 +147,7 @@ def plan_options(args: argparse.Namespace) -> PlanOptions | None:
 
 def make_scorer(args: argparse.Namespace, stop: threading.Event) -> ChunkScorer:
     if args.offline:
-        prepare_offline_process()  # before numpy and Arrow load (the scorer imports them)
+        prepare_offline_process()
         return offline_scorer(args.model, args.explain, args.threshold)
     policy = RetryPolicy(attempts=args.retries)
     client = ServiceClient(args.url, timeout=args.timeout, policy=policy, api_key=args.key, stop=stop)

@@ -1,7 +1,9 @@
-"""An offline campaign process spares itself pyarrow's import of pandas, and pandas still works after."""
+"""The process settings of campaign.py: OpenBLAS on one thread, Arrow on jemalloc, pyarrow spared its import of
+pandas (and pandas still works after); each only where the user chose nothing else."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -29,3 +31,43 @@ def test_pyarrow_does_not_import_pandas_and_a_later_import_works() -> None:
         [sys.executable, "-c", CHILD], check=False, cwd=PROJECT, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def child_says(code: str, **env: str) -> str:
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "ARROW_DEFAULT_MEMORY_POOL")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True, cwd=PROJECT, capture_output=True, text=True, timeout=120, env={**environment, **env},
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+OPENBLAS_THREADS = """
+import campaign  # its imports load numpy
+from threadpoolctl import threadpool_info
+print(*sorted({i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"}))
+"""
+
+
+def test_campaign_py_keeps_openblas_to_one_thread_unless_the_user_chose() -> None:
+    # OpenBLAS reads its setting once, as numpy loads: campaign.py must set it before its imports do
+    assert child_says(OPENBLAS_THREADS) == "1"
+    assert child_says(OPENBLAS_THREADS, OPENBLAS_NUM_THREADS="2") == "2"
+
+
+ARROW_POOL = """
+from churn.campaign.offline.process import prepare_offline_process
+prepare_offline_process()
+import pyarrow as pa
+print(pa.default_memory_pool().backend_name)
+"""
+
+
+def test_an_offline_process_gives_arrow_jemalloc_unless_the_user_chose_a_pool() -> None:
+    import pyarrow as pa  # noqa: PLC0415
+
+    expected = "jemalloc" if "jemalloc" in pa.supported_memory_backends() else pa.default_memory_pool().backend_name
+    assert child_says(ARROW_POOL) == expected
+    assert child_says(ARROW_POOL, ARROW_DEFAULT_MEMORY_POOL="system") == "system"
