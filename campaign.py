@@ -164,8 +164,9 @@ def score(args: argparse.Namespace) -> int:
         carry=args.plan is not None and args.report is None,  # a report reads segments and reasons back
     )  # fmt: skip
     try:
-        # Hashing the input (for --resume) starts first, on its own thread: it overlaps loading numpy,
-        # Arrow and the model, the part of a run that keeps only one core busy.
+        # Hashing the input (for --resume) starts first, on its own thread: it overlaps loading the
+        # model, a part of the run that keeps only one core busy. (Starting it before the imports load
+        # numpy and Arrow was measured on 2026-12-02 too: no faster, 1.00x the wall time.)
         digest = BackgroundDigest(args.input)
         state = run(options, make_scorer(args, stop), Progress(), stop, digest)
     except KeyboardInterrupt:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.conftest import DATA_PATH, PROJECT
 
 CHILD = """
 import sys
@@ -33,28 +34,32 @@ def test_pyarrow_does_not_import_pandas_and_a_later_import_works() -> None:
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
-def child_says(code: str, **env: str) -> str:
+def child_says(code: str, *args: str, **env: str) -> str:
     environment = {
         k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "ARROW_DEFAULT_MEMORY_POOL")
     }
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         check=True, cwd=PROJECT, capture_output=True, text=True, timeout=120, env={**environment, **env},
     )  # fmt: skip
-    return done.stdout.strip()
+    return done.stdout.strip().splitlines()[-1]  # its last line: what the child printed last
 
 
 OPENBLAS_THREADS = """
-import campaign  # its imports load numpy
+import sys, campaign
+status = campaign.main(["score", sys.argv[1], "--offline", "--output", sys.argv[2]])
 from threadpoolctl import threadpool_info
-print(*sorted({i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"}))
+print(status, *sorted({i["num_threads"] for i in threadpool_info() if i["internal_api"] == "openblas"}))
 """
 
 
-def test_campaign_py_keeps_openblas_to_one_thread_unless_the_user_chose() -> None:
-    # OpenBLAS reads its setting once, as numpy loads: campaign.py must set it before its imports do
-    assert child_says(OPENBLAS_THREADS) == "1"
-    assert child_says(OPENBLAS_THREADS, OPENBLAS_NUM_THREADS="2") == "2"
+def test_an_offline_run_keeps_openblas_to_one_thread_unless_the_user_chose(tmp_path: Path) -> None:
+    # OpenBLAS reads its setting once, as numpy loads: campaign.py must set it before anything loads numpy
+    source = tmp_path / "in.csv"
+    source.write_text("".join(DATA_PATH.read_text().splitlines(keepends=True)[:50]))
+    run = [OPENBLAS_THREADS, str(source), str(tmp_path / "out.csv")]
+    assert child_says(*run) == "0 1"
+    assert child_says(*run, OPENBLAS_NUM_THREADS="2") == "0 2"
 
 
 ARROW_POOL = """
