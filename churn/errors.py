@@ -29,6 +29,7 @@ class Code:
     QUEUE_UNAVAILABLE = "queue_unavailable"
     JOB_NOT_FOUND = "job_not_found"
     JOB_FAILED = "job_failed"
+    RESULT_EXPIRED = "result_expired"  # 410: the job finished, but Redis no longer holds its result
     JOB_TOO_LARGE = "job_too_large"  # 413: rows x (1 + explain + explain_down) over CHURN_JOB_MAX_COST
     TOO_MANY_JOBS = "too_many_jobs"  # 429: as many jobs in flight as allowed, for the key or in all
     JOBS_BUSY = "jobs_busy"  # 503: this process already serves CHURN_JOB_ROUTE_SLOTS job requests

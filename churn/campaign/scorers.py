@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from churn.core.service import ChurnService
 
 ChunkScorer = Callable[[Sequence[Any]], dict[str, Any]]
+LOST_JOB = (Code.JOB_NOT_FOUND, Code.RESULT_EXPIRED)  # a job (or its result) Redis no longer holds: submit again
 
 
 class JobTimedOut(ClientError):
@@ -66,7 +67,8 @@ def jobs_scorer(
 ) -> ChunkScorer:
     """Score each chunk as an asynchronous job, waiting up to job_timeout seconds for each.
 
-    A job lost before it finished (Redis flushed) is resubmitted; a chunk too large for one job is split.
+    A job lost before its result was collected (Redis flushed, or its result expired or evicted) is
+    resubmitted; a chunk too large for one job is split.
     """
 
     def job(rows: list[Any]) -> dict[str, Any]:
@@ -76,9 +78,9 @@ def jobs_scorer(
                 result: dict[str, Any] = wait_for_job(client, str(submitted["id"]), stop, poll, job_timeout)
                 return result
             except RequestRefused as e:
-                if e.code != Code.JOB_NOT_FOUND:
+                if e.code not in LOST_JOB:
                     raise
-        raise Unavailable("jobs keep disappearing before they finish: is Redis being flushed?")
+        raise Unavailable("jobs keep disappearing before their results are read: is Redis flushed or short of memory?")
 
     def score(rows: Sequence[Any]) -> dict[str, Any]:
         return score_sendable(functools.partial(split_when_too_large, job), list(rows))

@@ -28,6 +28,7 @@ from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.results import Result
 
 from churn.config import Settings
 from churn.core.model import load_model
@@ -42,6 +43,10 @@ STATES = {
     JobStatus.STARTED: "running",
     JobStatus.FINISHED: "finished",
 }  # anything else (failed, stopped, canceled) is "failed"
+# A finished job whose result Redis no longer holds: RQ keeps the status (the hash rq:job:<id>) and the
+# result (the stream rq:results:<id>) in two keys. Both get CHURN_JOB_TTL, but maxmemory eviction takes
+# keys one at a time, and a TTL can run out between the status's read and the result's.
+EXPIRED = "expired"
 IN_FLIGHT = frozenset(status.value for status, state in STATES.items() if state != "finished")
 ACTIVE_KEY = "churn:jobs:active"  # sorted set of "<caller> <job id>" by submission time: the jobs in flight
 SUBMITTING_SECONDS = 60  # an entry whose job does not exist (yet) counts as in flight for this long
@@ -124,9 +129,18 @@ def connect(url: str, timeout: float) -> redis.Redis:
 
 @dataclass(frozen=True)
 class JobView:
+    """A job as Redis holds it: RQ's status, and whether its result is gone (looked at once it finished)."""
+
     id: str
-    state: str  # queued, running, finished or failed
+    status: JobStatus | None
     job: Job
+    result_gone: bool = False
+
+    @property
+    def state(self) -> str:
+        """queued, running, finished, failed or expired: the one rule the status and the result routes share."""
+        state = STATES.get(self.status, "failed") if self.status else "failed"
+        return EXPIRED if state == "finished" and self.result_gone else state
 
 
 @dataclass(frozen=True)
@@ -213,16 +227,23 @@ class JobQueue:
         return active
 
     def find(self, job_id: str) -> JobView | None:
+        """The job, or None when Redis holds no job hash for it (never made, expired or evicted).
+
+        A finished job's result is checked for too (EXISTS, not the result itself: a status poll stays cheap).
+        """
         with self.redis_calls():
             try:
                 job = Job.fetch(job_id, connection=self.connection)
             except NoSuchJobError:
                 return None
             status = job.get_status(refresh=False)
-        return JobView(job_id, STATES.get(status, "failed") if status else "failed", job)
+            finished = STATES.get(status) == "finished"
+            result_key = Result.get_key(job_id)  # type: ignore[no-untyped-call]  # rq has no annotations here
+            gone = finished and not self.connection.exists(result_key)
+        return JobView(job_id, status, job, result_gone=gone)
 
     def result(self, view: JobView) -> bytes | None:
-        """The finished job's response body, or None when it expired in between."""
+        """The finished job's response body, or None when its result is gone (since find(), or no successful one)."""
         with self.redis_calls():
             value = view.job.return_value()
         return None if value is None else result_body(value)

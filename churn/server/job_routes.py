@@ -3,8 +3,9 @@
 POST /v1/jobs                 a batch as JSON {"customers": [...], "explain": k} or a text/csv upload
                               (read as /invocations reads CSV; options in the query string)
                               -> 202, the job's id, Location: its status
-GET  /v1/jobs/<id>            202 queued or running, 200 finished, 404 unknown or expired, 500 failed
-GET  /v1/jobs/<id>/result     the predictions, shaped as /v1/predict's response (202/404/500 as above)
+GET  /v1/jobs/<id>            202 queued or running, 200 finished, 410 finished but its result is gone,
+                              404 unknown (or its job record gone too), 500 failed
+GET  /v1/jobs/<id>/result     the predictions, shaped as /v1/predict's response (202/404/410/500 as above)
 
 Without REDIS_URL every route answers 503 jobs_disabled; when Redis is unreachable, 503 queue_unavailable.
 A process runs at most CHURN_JOB_ROUTE_SLOTS job requests at once and answers the others 503 jobs_busy
@@ -19,8 +20,8 @@ import functools
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ParamSpec
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn, ParamSpec
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.routing import BaseConverter
@@ -28,7 +29,7 @@ from werkzeug.routing import BaseConverter
 from churn.config import Settings
 from churn.core.service import BATCH_OPTIONS, ChurnService
 from churn.errors import ApiError, Code, error_body
-from churn.jobs.queue import JobQueue, JobView, Limits, QueueUnavailable, TooManyJobs, connect
+from churn.jobs.queue import EXPIRED, JobQueue, JobView, Limits, QueueUnavailable, TooManyJobs, connect
 from churn.server.api import check_charset, json_body, json_response, service
 from churn.server.middleware import ANONYMOUS, CALLER_KEY
 from churn.server.protocols import formats
@@ -185,16 +186,40 @@ def submit() -> Response:
     return response
 
 
+NO_RESULT = ("failed", EXPIRED)  # the states of a job that will never give its result
+
+
 def lookup(job_id: str) -> JobView:
-    """The job, or 404 when unknown or expired, 500 when it failed."""
+    """The job, queued, running or finished; refused when unknown (404), failed or its result gone (refuse())."""
     found = jobs()
     view = found.queue.find(job_id) if JOB_ID.fullmatch(job_id) else None
     if view is None:
-        raise ApiError(404, Code.JOB_NOT_FOUND, "no such job: it never existed or its result expired")
-    if view.state == "failed":
-        reason, message = found.queue.failure(view)
-        raise ApiError(500, Code.JOB_FAILED, message, {"id": job_id, "status": "failed", "reason": reason})
+        raise ApiError(
+            404,
+            Code.JOB_NOT_FOUND,
+            "no such job: it never existed, or it and its result are no longer kept: submit the job again",
+        )
+    if view.state in NO_RESULT:
+        refuse(view)
     return view
+
+
+def refuse(view: JobView) -> NoReturn:
+    """The answer of a job in a NO_RESULT state, the same from the status route and the result route.
+
+    A job whose result is gone is 410, not 404: the service knows it existed and finished and that its
+    result will not come back, where job_not_found cannot tell an id that never existed from one forgotten.
+    """
+    if view.state == EXPIRED:
+        raise ApiError(
+            410,
+            Code.RESULT_EXPIRED,
+            f"job {view.id} finished, but its result is no longer kept (results are kept {jobs().queue.ttl} s, "
+            "and Redis may evict them sooner when short of memory): submit the job again",
+            {"id": view.id, "status": EXPIRED},
+        )
+    reason, message = jobs().queue.failure(view)
+    raise ApiError(500, Code.JOB_FAILED, message, {"id": view.id, "status": "failed", "reason": reason})
 
 
 @bp.get("/v1/jobs/<job:job_id>")
@@ -212,6 +237,6 @@ def result(job_id: str) -> Response:
     if view.state != "finished":
         return json_response({"id": job_id, "status": view.state, **locations(job_id)}, 202)
     body = jobs().queue.result(view)
-    if body is None:  # expired between the two look-ups
-        raise ApiError(404, Code.JOB_NOT_FOUND, "no such job: it never existed or its result expired")
+    if body is None:  # gone since lookup(): answered as the status route now answers it
+        refuse(replace(view, result_gone=True))
     return Response(body, mimetype=JSON)

@@ -26,7 +26,9 @@ from churn.server.protocols import sagemaker
 
 JOB_ID = f"^{JOB_ID_FORMAT.pattern}$"  # the ids the queue makes (any other is job_not_found)
 JOB_ERRORS = {
-    404: "No such job: it never existed or its result expired (`job_not_found`)",
+    404: "No such job: it never existed, or it and its result are no longer kept (`job_not_found`)",
+    410: "The job finished, but its result is no longer kept (expired, or evicted by Redis): submit it again "
+    "(`result_expired`; details.status is `expired`)",
     413: "The body, the batch or the job's cost (rows x (1 + explain + explain_down)) is too large "
     "(`payload_too_large`, `batch_too_large`, `job_too_large`; details give the limit)",
     429: "As many jobs queued or running as allowed, for this API key or in all (`too_many_jobs`, with Retry-After)",
@@ -204,7 +206,7 @@ def job_operations(secured: bool) -> dict[str, Any]:
         "summary": "The job's state: 202 while queued or running, 200 once finished",
         "parameters": job_id,
         "responses": {"200": {"description": "Finished", "content": json_content("JobStatus")}, "202": status,
-                      **unauthorized, **job_errors(404, 500, 503)},
+                      **unauthorized, **job_errors(404, 410, 500, 503)},
         **auth,
     }  # fmt: skip
     result: dict[str, Any] = {
@@ -212,7 +214,7 @@ def job_operations(secured: bool) -> dict[str, Any]:
         "summary": "The job's predictions, shaped as /v1/predict's response",
         "parameters": job_id,
         "responses": {"200": {"description": "The predictions", "content": json_content("BatchResponse")},
-                      "202": status, **unauthorized, **job_errors(404, 500, 503)},
+                      "202": status, **unauthorized, **job_errors(404, 410, 500, 503)},
         **auth,
     }  # fmt: skip
     return {
