@@ -46,7 +46,8 @@ class Settings:
     job_max_cost: int = 500_000
     jobs_per_caller: int = 8  # jobs queued or running per API key (all anonymous callers share one count)
     jobs_max_active: int = 64  # jobs queued or running in all
-    # Job-route requests in flight per API process: the rest of its threads stay free for scoring.
+    # Job-route requests in flight per API process: the rest of its threads stay free for scoring
+    # (fewer than `threads` with jobs on: check_job_route_slots).
     job_route_slots: int = 2
     job_retries: int = 2  # runs again of a job whose worker died (scoring is idempotent)
     # Seconds between a busy worker's heartbeats; a job unheard of for two is abandoned (churn/jobs/queue.py).
@@ -135,6 +136,30 @@ class Settings:
                 want=f"a name of at most {MAX_DIMENSION_VALUE} printable characters",
             ),
         )
+
+
+def check_job_route_slots(settings: Settings, env: Mapping[str, str]) -> None:
+    """Refuse CHURN_JOB_ROUTE_SLOTS >= CHURN_THREADS when jobs are on (REDIS_URL): job requests could then
+    hold every thread of a server process, and /predict would wait behind a stalled Redis, which the
+    slots exist to prevent. Without REDIS_URL no job request holds a thread (jobs_disabled is answered
+    before a slot is taken), so any pair starts. Checked by the launcher, where CHURN_THREADS is the
+    server's thread count (another WSGI server, gunicorn, has its own)."""
+    slots, threads = settings.job_route_slots, settings.threads
+    if settings.redis_url is None or slots < threads:
+        return
+
+    def said(name: str, value: int) -> str:
+        return f"{name}={value}" + ("" if env.get(name, "").strip() else " (its default)")
+
+    fix = (
+        f"set CHURN_JOB_ROUTE_SLOTS to at most {threads - 1}, or raise CHURN_THREADS"
+        if threads > 1
+        else "give the server at least 2 threads (CHURN_THREADS), or unset REDIS_URL to run without jobs"
+    )
+    raise ConfigError(
+        f"{said('CHURN_JOB_ROUTE_SLOTS', slots)} is not below {said('CHURN_THREADS', threads)}: job requests "
+        f"could take every server thread and leave none for /predict; {fix}"
+    )
 
 
 def read_range_tolerance(env: Mapping[str, str]) -> float:

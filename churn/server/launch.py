@@ -7,6 +7,8 @@ without an HTML page (docs/performance.md has the figures and the behaviours). W
 settles that granian's command line does not:
 - the app is built once, in this process, before any worker is forked: a bad model or setting stops
   the start with its message before the port is bound, and the workers share the loaded model;
+- with jobs on, CHURN_JOB_ROUTE_SLOTS must be below CHURN_THREADS (granian's threads per worker), or
+  job requests could take every thread from /predict (churn.config.check_job_route_slots);
 - PROMETHEUS_MULTIPROC_DIR is created, or an old run's metric files removed from it, before
   prometheus-client is first imported;
 - secrets leave os.environ once the app holds them: granian copies os.environ into every request's
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE, file=sys.stderr)  # noqa: T201 - a command-line error, before logging exists
         sys.exit(2)
     fresh_metrics_dir()  # before anything imports prometheus-client
-    from churn.config import ConfigError, Settings  # noqa: PLC0415
+    from churn.config import ConfigError, Settings, check_job_route_slots  # noqa: PLC0415
     from churn.server.app import build_app  # noqa: PLC0415 - see above
     from churn.server.protocols import sagemaker  # noqa: PLC0415
 
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
         if args == [sagemaker.SERVE]:
             settings = dataclasses.replace(settings, port=sagemaker.serve_port(os.environ))
+        check_job_route_slots(settings, os.environ)  # here CHURN_THREADS is granian's threads per worker
     except ConfigError as e:
         sys.exit(f"churn-serving cannot start: {e}")
     app = build_app(settings)  # exits with its message on a bad model
