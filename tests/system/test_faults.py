@@ -24,7 +24,7 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture
 def service() -> Iterator[Server]:
-    server = Server(env={"GUNICORN_THREADS": "4"}).start()
+    server = Server(env={"CHURN_THREADS": "4"}).start()  # the default, said here: the faults below count on 4
     yield server
     server.stop()
 
