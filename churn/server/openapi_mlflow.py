@@ -100,7 +100,12 @@ def mlflow_error() -> dict[str, Any]:
         "type": "object",
         "required": ["error_code", "message"],
         "properties": {
-            "error_code": {"type": "string", "enum": [mlflow.CLIENT_ERROR, mlflow.SERVER_ERROR]},
+            "error_code": {
+                "type": "string",
+                "enum": sorted({mlflow.mlflow_error_code(status) for status in INVOCATION_ERRORS}),
+                "description": "MLflow's ErrorCode name of the answer's status: "
+                + ", ".join(f"{mlflow.mlflow_error_code(s)} for {s}" for s in sorted(INVOCATION_ERRORS)),
+            },
             "message": {"type": "string"},
         },
     }

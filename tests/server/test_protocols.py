@@ -15,6 +15,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from werkzeug.http import HTTP_STATUS_CODES
 
 from churn.config import Settings
 from churn.core import features
@@ -22,10 +23,11 @@ from churn.core.contract import CategoryField, FlagField
 from churn.core.model import LoadedModel
 from churn.core.service import ChurnService
 from churn.server.app import create_app
-from churn.server.protocols import formats, oip
+from churn.server.protocols import formats, mlflow, oip
 from churn.server.protocols import tensors as oip_tensors
 from tests.conftest import DATA_PATH, make_customer
 from tests.support import strategies
+from tests.support.wsgi import environ as wsgi_environ
 
 SLOW = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
 MAX_BATCH = 50
@@ -661,7 +663,7 @@ def test_refusals_before_the_app_come_in_the_protocols_shape_too(model: LoadedMo
         assert answer.status_code in (401, 413) and isinstance(answer.json["error"], str), answer.json
     for body in (b"[]", big):
         answer = secured.post("/invocations", data=body, content_type="application/json")
-        assert answer.status_code in (401, 413) and answer.json["error_code"] == "BAD_REQUEST"
+        assert answer.status_code in (401, 413) and answer.json["error_code"] == MLFLOW_NAMES[answer.status_code]
         assert answer.json["error"]["code"] in ("unauthorized", "payload_too_large")
     assert secured.post("/predict", json={}).json["error"]["code"] == "unauthorized"  # the service's shape
     assert secured.get("/v2/health/ready").status_code == 200  # open, like /healthz
@@ -672,8 +674,102 @@ def protocol_error_code(path: str, body: Any) -> str:
     if path.startswith("/v2"):
         assert set(body) == {"error", "code", "details"} and isinstance(body["error"], str), body
         return str(body["code"])
-    assert body["error_code"] in ("BAD_REQUEST", "INTERNAL_ERROR") and body["message"] == body["error"]["message"]
+    assert body["error_code"] in MLFLOW_NAMES.values() and body["message"] == body["error"]["message"]
     return str(body["error"]["code"])
+
+
+# MLflow's ErrorCode names (mlflow/protos/databricks.proto) and the HTTP status of each, as
+# mlflow/exceptions.py's ERROR_CODE_TO_HTTP_STATUS gives them: what MLflow's client maps a name back to.
+MLFLOW_STATUS_OF = {
+    "INTERNAL_ERROR": 500, "INVALID_STATE": 500, "DATA_LOSS": 500, "NOT_IMPLEMENTED": 501,
+    "TEMPORARILY_UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "REQUEST_LIMIT_EXCEEDED": 429, "CANCELLED": 499,
+    "RESOURCE_EXHAUSTED": 429, "ABORTED": 409, "RESOURCE_CONFLICT": 409, "ALREADY_EXISTS": 409, "NOT_FOUND": 404,
+    "ENDPOINT_NOT_FOUND": 404, "RESOURCE_DOES_NOT_EXIST": 404, "PERMISSION_DENIED": 403,
+    "CUSTOMER_UNAUTHORIZED": 401, "UNAUTHENTICATED": 401, "BAD_REQUEST": 400, "RESOURCE_ALREADY_EXISTS": 400,
+    "INVALID_PARAMETER_VALUE": 400,
+}  # fmt: skip
+# The name each status /invocations answers gets: MLflow's own choice for the status where it makes one
+# (HTTP_STATUS_TO_ERROR_CODE), else the general client error; never INTERNAL_ERROR for a client's fault.
+MLFLOW_NAMES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST",
+                406: "BAD_REQUEST", 411: "BAD_REQUEST", 413: "BAD_REQUEST", 415: "BAD_REQUEST", 422: "BAD_REQUEST",
+                500: "INTERNAL_ERROR"}  # fmt: skip
+
+
+@pytest.mark.parametrize("status", sorted(s for s in HTTP_STATUS_CODES if s >= 400))
+def test_mlflows_error_code_maps_back_to_the_status_or_at_least_its_class(status: int) -> None:
+    """MLflow's client reads error_code and maps it back to a status: the answer's own where MLflow names one
+    for it, else one of the same class (a client's fault stays a client's fault)."""
+    name = mlflow.mlflow_error_code(status)
+    back = MLFLOW_STATUS_OF[name]
+    if status in MLFLOW_STATUS_OF.values():
+        assert back == status
+    else:
+        assert back // 100 == status // 100 and name in ("BAD_REQUEST", "INTERNAL_ERROR")
+
+
+SECURED_KEY = "k" * 24
+
+
+def broken(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("a bug")
+
+
+# Every way the service refuses POST /invocations, whichever layer answers: (what, path, method, body,
+# environ overrides, headers, status, the service's code). The request middleware answers the key, the
+# spelling of the path, the method's case and the body's framing, size and coding; Flask's routing the
+# 404s and 405s; the view the rest.
+INVOCATION_REFUSALS = [
+    ("no key", "/invocations", "POST", b"[]", {}, {"Authorization": ""}, 401, "unauthorized"),
+    ("a wrong key", "/invocations", "POST", b"[]", {}, {"Authorization": "Bearer nope"}, 401, "unauthorized"),
+    ("a trailing slash", "/invocations/", "POST", b"[]", {}, {}, 404, "not_found"),
+    ("a path under it", "/invocations/x", "POST", b"[]", {}, {}, 404, "not_found"),
+    ("GET", "/invocations", "GET", b"", {}, {}, 405, "method_not_allowed"),
+    ("PUT", "/invocations", "PUT", b"[]", {}, {}, 405, "method_not_allowed"),
+    ("a lowercase method", "/invocations", "post", b"[]", {}, {}, 400, "bad_request"),
+    ("a Content-Length not a number", "/invocations", "POST", b"[]", {"CONTENT_LENGTH": "2x"}, {}, 400,
+     "invalid_body"),
+    ("a short body", "/invocations", "POST", b"[]", {"CONTENT_LENGTH": "9"}, {}, 400, "incomplete_body"),
+    ("chunked", "/invocations", "POST", b"[]", {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked"}, {},
+     411, "length_required"),
+    ("a body too large", "/invocations", "POST", b"[" + b"0," * 600 + b"0]", {}, {}, 413, "payload_too_large"),
+    ("a batch too large", "/invocations", "POST", b"[" + b",".join([b"{}"] * (MAX_BATCH + 1)) + b"]", {}, {}, 413,
+     "batch_too_large"),
+    ("gzip", "/invocations", "POST", b"[]", {}, {"Content-Encoding": "gzip"}, 415, "unsupported_content_encoding"),
+    ("text/plain", "/invocations", "POST", b"[]", {"CONTENT_TYPE": "text/plain"}, {}, 415, "unsupported_media_type"),
+    ("latin-1", "/invocations", "POST", b"[]", {"CONTENT_TYPE": "application/json; charset=latin-1"}, {}, 415,
+     "unsupported_media_type"),
+    ("an answer type nobody offers", "/invocations", "POST", b"[]", {}, {"Accept": "image/png"}, 406,
+     "not_acceptable"),
+    ("not JSON", "/invocations", "POST", b"[", {}, {}, 400, "invalid_json"),
+    ("a bad CSV", "/invocations", "POST", b"a,b\n", {"CONTENT_TYPE": "text/csv"}, {}, 400, "invalid_csv"),
+    ("two forms", "/invocations", "POST", b'{"instances": [], "inputs": []}', {}, {}, 422, "invalid_request"),
+    ("a fault", "/invocations", "POST", b"[{}]", {}, {}, 500, "internal_error"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "overrides", "headers", "status", "code"),
+    [case[1:] for case in INVOCATION_REFUSALS],
+    ids=[case[0] for case in INVOCATION_REFUSALS],
+)
+def test_every_refusal_of_invocations_has_mlflows_error_code_for_its_status(
+    model: LoadedModel, monkeypatch: pytest.MonkeyPatch, path: str, method: str, body: bytes,
+    overrides: dict[str, str], headers: dict[str, str], status: int, code: str,
+) -> None:  # fmt: skip
+    """Through the whole WSGI app, the request middleware included: MLflow's error_code of the status, and
+    the service's own error object beside it."""
+    app = create_app(Settings(api_keys=(SECURED_KEY,), max_batch=MAX_BATCH, max_body_bytes=1024), model)
+    if code == "internal_error":
+        monkeypatch.setattr(app.extensions["churn"], "score_rows", broken)
+    sent = {"Authorization": f"Bearer {SECURED_KEY}", **headers}
+    environ = wsgi_environ(method, path, body, **overrides)
+    environ.update({"HTTP_" + name.upper().replace("-", "_"): value for name, value in sent.items() if value})
+    seen: list[str] = []
+    answer = orjson.loads(b"".join(app.wsgi_app(environ, lambda status, *_: seen.append(status))))
+    assert int(seen[0][:3]) == status, answer
+    assert answer["error_code"] == MLFLOW_NAMES[status], answer
+    assert answer["error"]["code"] == code and answer["message"] == answer["error"]["message"]
+    assert set(answer) == {"error_code", "message", "error"} and set(answer["error"]) == {"code", "message", "details"}
 
 
 @pytest.mark.parametrize(

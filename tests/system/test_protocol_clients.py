@@ -5,6 +5,7 @@ Each gets the reference customer's probability to the bit, as /predict gives it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -113,6 +114,61 @@ def test_redocly_finds_nothing_in_the_served_document(secured: Server, tmp_path:
                                 text=True, timeout=600, check=False)  # fmt: skip
         out = linted.stdout + linted.stderr
         assert linted.returncode == 0 and not re.search(r"\d+:\d+\s+(warning|error)\s", out), out
+
+
+# Each way the shipped server refuses POST /invocations, over HTTP: (what, path, method, body, headers, status,
+# the service's code, MLflow's error_code). tests/server/test_protocols.py has every layer's in process.
+INVOCATION_REFUSALS = [
+    ("no key", "/invocations", "POST", b"[]", {"Authorization": ""}, 401, "unauthorized", "UNAUTHENTICATED"),
+    ("a wrong key", "/invocations", "POST", b"[]", {"Authorization": "Bearer no"}, 401, "unauthorized",
+     "UNAUTHENTICATED"),
+    ("a trailing slash", "/invocations/", "POST", b"[]", {}, 404, "not_found", "ENDPOINT_NOT_FOUND"),
+    ("GET", "/invocations", "GET", b"", {}, 405, "method_not_allowed", "BAD_REQUEST"),
+    ("not JSON", "/invocations", "POST", b"[", {}, 400, "invalid_json", "BAD_REQUEST"),
+    ("an answer type nobody offers", "/invocations", "POST", b"[]", {"Accept": "image/png"}, 406, "not_acceptable",
+     "BAD_REQUEST"),
+    ("chunked", "/invocations", "POST", None, {"Transfer-Encoding": "chunked"}, 411, "length_required",
+     "BAD_REQUEST"),
+    ("a body declared too large", "/invocations", "POST", b"[]", {"Content-Length": str(1 << 30)}, 413,
+     "payload_too_large", "BAD_REQUEST"),
+    ("a batch too large", "/invocations", "POST", b"[" + b",".join([b"{}"] * 10_001) + b"]", {}, 413,
+     "batch_too_large", "BAD_REQUEST"),
+    ("latin-1", "/invocations", "POST", b"[]", {"Content-Type": "application/json; charset=latin-1"}, 415,
+     "unsupported_media_type", "BAD_REQUEST"),
+    ("gzip", "/invocations", "POST", b"[]", {"Content-Encoding": "gzip"}, 415, "unsupported_content_encoding",
+     "BAD_REQUEST"),
+    ("two forms", "/invocations", "POST", b'{"instances": [], "inputs": []}', {}, 422, "invalid_request",
+     "BAD_REQUEST"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "headers", "status", "code", "error_code"),
+    [case[1:] for case in INVOCATION_REFUSALS],
+    ids=[case[0] for case in INVOCATION_REFUSALS],
+)
+def test_the_shipped_server_refuses_invocations_with_mlflows_error_code(
+    secured: Server, path: str, method: str, body: bytes | None, headers: dict[str, str], status: int, code: str,
+    error_code: str,
+) -> None:  # fmt: skip
+    """Sent as bytes on a socket (http.client), so that a framing requests would correct reaches the server."""
+    sent = {"Content-Type": "application/json", **AUTH, **headers}
+    connection = http.client.HTTPConnection("127.0.0.1", secured.port, timeout=10)
+    try:
+        connection.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in sent.items():
+            if value:
+                connection.putheader(name, value)
+        if body is not None and "Content-Length" not in sent:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(b"5\r\n[{}]\n\r\n0\r\n\r\n" if body is None else body)
+        answer = connection.getresponse()
+        document = json.loads(answer.read())
+    finally:
+        connection.close()
+    assert answer.status == status, document
+    assert (document["error_code"], document["error"]["code"]) == (error_code, code)
+    assert document["message"] == document["error"]["message"]
 
 
 def test_serve_is_sagemakers_contract_on_its_port(reference: float) -> None:

@@ -11,8 +11,9 @@ churn.server.protocols.formats. Every customer is judged and scored by ChurnServ
 /v1/predict; the answer (churn.server.protocols.formats) has one prediction per customer, in order:
 {"churn_probability", "churn"}, or for a customer the contract refuses, both null and its "error".
 
-Errors answer in MLflow's shape, {"error_code": "BAD_REQUEST", "message": ...}, with the service's own
-error object beside it ({"error": {"code", "message", "details"}}), so clients of either shape read them.
+Errors answer in MLflow's shape, {"error_code": ..., "message": ...}, with the service's own error object
+beside it ({"error": {"code", "message", "details"}}), so clients of either shape read them; error_code is
+the MLflow ErrorCode name of the answer's status (mlflow_error_code), whichever layer refuses the request.
 """
 
 from __future__ import annotations
@@ -35,7 +36,29 @@ bp = Blueprint("mlflow", __name__)
 FORMS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 SPLIT_KEYS = frozenset({"columns", "data", "index"})
 BODY_TYPES = (formats.JSON, formats.CSV, formats.JSON_LINES)
-CLIENT_ERROR, SERVER_ERROR = "BAD_REQUEST", "INTERNAL_ERROR"  # MLflow's error_code of a 4xx, of a 5xx
+# MLflow's ErrorCode name for each HTTP status it gives one: mlflow/exceptions.py's HTTP_STATUS_TO_ERROR_CODE
+# (its ERROR_CODE_TO_HTTP_STATUS reversed, with BAD_REQUEST, ENDPOINT_NOT_FOUND and INTERNAL_ERROR chosen
+# for 400, 404 and 500), so that MLflow's client, mapping the name back (MlflowException.get_http_status_code),
+# gets the status the answer has. 401 is UNAUTHENTICATED, which databricks.proto prefers to CUSTOMER_UNAUTHORIZED;
+# 429 RESOURCE_EXHAUSTED, which it prefers to REQUEST_LIMIT_EXCEEDED.
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "ENDPOINT_NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL_ERROR",
+    501: "NOT_IMPLEMENTED",
+    503: "TEMPORARILY_UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+# A status MLflow names no ErrorCode for (405, 406, 411, 413, 415, 422) gets its class's general name. Not
+# MLflow's get_error_code fallback, INTERNAL_ERROR: that would tell a client its refused request was the
+# server's fault (and mapped back, a 500). Every such 4xx here is a request MLflow would call BAD_REQUEST
+# ("the request is invalid"; its scoring server's code for a body in none of its forms, or unreadable).
+CLIENT_ERROR, SERVER_ERROR = "BAD_REQUEST", "INTERNAL_ERROR"
 
 
 @bp.post("/invocations")
@@ -50,8 +73,16 @@ def invocations() -> Response:
 
 
 def error_body(e: ApiError) -> dict[str, Any]:
-    """MLflow's error shape, with the service's error object beside it."""
-    return {"error_code": SERVER_ERROR if e.status >= 500 else CLIENT_ERROR, "message": e.message, **e.body()}
+    """MLflow's error shape, with the service's error object beside it: every refusal of /invocations,
+    by the view, Flask's routing or the request middleware (churn.server.app.ERROR_SHAPES), is made here."""
+    return {"error_code": mlflow_error_code(e.status), "message": e.message, **e.body()}
+
+
+def mlflow_error_code(status: int) -> str:
+    """The MLflow ErrorCode name of an error status. By the status alone: the service's own code (in the
+    body beside it) refines no status into another MLflow name, as every one of them is either MLflow's
+    for the status or a malformed request (BAD_REQUEST)."""
+    return STATUS_CODES.get(status) or (SERVER_ERROR if status >= 500 else CLIENT_ERROR)
 
 
 @bp.errorhandler(ApiError)
