@@ -30,7 +30,7 @@ from churn.config import Settings
 from churn.core.service import BATCH_OPTIONS, ChurnService
 from churn.errors import ApiError, Code, error_body
 from churn.jobs.queue import EXPIRED, JobQueue, JobView, Limits, QueueUnavailable, TooManyJobs, connect
-from churn.server.api import check_charset, json_body, json_response, service
+from churn.server.api import check_charset, content_type, json_body, json_response, service
 from churn.server.middleware import ANONYMOUS, CALLER_KEY
 from churn.server.protocols import formats
 from churn.server.wsgi import JSON
@@ -137,7 +137,7 @@ def batch_payload() -> dict[str, Any]:
         payload: dict[str, Any] = json_body()
         return payload
     options = query_options()
-    check_charset(request.mimetype_params)
+    check_charset(content_type())
     # the reader of /invocations' CSV: one rule for a CSV body, on every route that takes one
     return {**options, "customers": formats.read_csv(request.get_data(cache=False)).rows}
 

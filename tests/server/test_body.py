@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churn.config import Settings
@@ -16,6 +16,8 @@ from churn.errors import ApiError, Code
 from churn.server.app import create_app
 from churn.server.body import read_body, refusal_headers
 from churn.server.middleware import template
+from tests.support import strategies
+from tests.support.wsgi import environ as wsgi_environ
 
 LIMIT = 1000
 
@@ -173,16 +175,46 @@ BODIES = {  # each route that takes a body, with a body it scores, in each type 
 
 @pytest.mark.parametrize(("route", "media"), list(BODIES))
 @pytest.mark.parametrize(
-    "charset", [None, "utf-8", "UTF-8", '"utf-8"', "latin-1", "utf-16", "us-ascii", "utf8", "iso-8859-1", ""]
+    "charset", [None, "utf-8", "UTF-8", '"utf-8"', "utf8", '"UTF8"', "latin-1", "utf-16", "us-ascii", "iso-8859-1", ""]
 )
 def test_a_body_declared_in_another_charset_is_refused_on_every_route(
     model: LoadedModel, route: str, media: str, charset: str | None
 ) -> None:
-    """Every body is read as UTF-8; one declared in another charset is 415, not read as UTF-8 regardless."""
+    """Every body is read as UTF-8; one declared in another charset, or in none ("charset="), is 415, not
+    read as UTF-8 regardless."""
     content_type = media if charset is None else f"{media}; charset={charset}"
     client = create_app(Settings(), model).test_client()
     answer = client.post(route, data=BODIES[(route, media)], headers={"Content-Type": content_type})
-    if charset in (None, "") or charset.strip('"').lower() == "utf-8":  # "charset=" declares none
+    if charset is None or charset.strip('"').lower() in ("utf-8", "utf8"):
         assert answer.status_code != 415, answer.get_data(as_text=True)
     else:
         assert answer.status_code == 415 and b"unsupported_media_type" in answer.get_data()
+        sent = charset.strip('"')
+        assert f"charset={sent!r}" in answer.get_data(as_text=True)  # what was sent, unquoted
+
+
+@pytest.fixture(scope="module")
+def whole_app(model: LoadedModel) -> Any:
+    return create_app(Settings(), model)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route_media=st.sampled_from(list(BODIES)), declared=strategies.json_content_types())
+def test_one_charset_rule_on_every_route_for_every_spelling(
+    whole_app: Any, route_media: tuple[str, str], declared: tuple[str, bool]
+) -> None:
+    """UTF-8 under its spellings (any case, quoted or not, spaces around the parts) is read; an empty charset,
+    another one or a look-alike is 415 naming what was sent and what is accepted, on every route (the header
+    given to the app as a server gives it: werkzeug's test client would not send every spelling)."""
+    route, media = route_media
+    content_type, utf8 = declared
+    content_type = media + content_type.removeprefix(content_type.split(";")[0])  # the route's type, same params
+    body = BODIES[route_media]
+    seen: list[str] = []
+    environ = wsgi_environ("POST", route, body, CONTENT_TYPE=content_type)
+    answer = b"".join(whole_app.wsgi_app(environ, lambda status, *_: seen.append(status)))
+    if utf8:
+        assert not seen[0].startswith("415"), (content_type, answer)
+    else:
+        assert seen[0].startswith("415") and b"unsupported_media_type" in answer, (content_type, answer)
+        assert b"charset=" in answer and b"utf-8" in answer and b"utf8" in answer, answer

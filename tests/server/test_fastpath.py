@@ -81,6 +81,55 @@ def test_fast_path_answers_byte_for_byte_what_flask_answers(
     assert call(fast, body, path, method, **headers) == call(flask_app, body, path, method, **headers)
 
 
+class CountingApp:
+    """The Flask app behind the fast path, counting the requests the fast path hands it."""
+
+    def __init__(self, app: Any):
+        self.app, self.calls = app, 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.calls += 1
+        return self.app(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def paths(model: LoadedModel) -> tuple[Any, CountingApp]:
+    """The fast path of one app, around its Flask app behind a counter; and that counter."""
+    flask_app = create_app(Settings(), model).wsgi_app.app.flask_app
+    counting = CountingApp(flask_app)
+    return FastScoring(counting, flask_app.__self__.extensions["churn"]), counting
+
+
+SCORING_BODIES = [("/predict", orjson.dumps(make_customer())), ("/predict", b"{not json"),
+                  ("/v1/predict", orjson.dumps({"customers": [make_customer(), BAD_ROW]}))]  # fmt: skip
+# Content-Types that are not JSON's, or not quite, to put the charset parameters on too
+OTHER_MEDIA = ["text/plain", "application/jsonx", "application/json-patch+json", " application/json",
+               "application/json ", "application/json\t", "", "application/ json", "*/*"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    request=st.sampled_from(SCORING_BODIES),
+    declared=strategies.json_content_types(),
+    media=st.one_of(st.none(), st.sampled_from(OTHER_MEDIA)),
+)
+def test_both_paths_take_one_decision_on_every_content_type(
+    paths: tuple[Any, CountingApp], request: tuple[str, bytes], declared: tuple[str, bool], media: str | None
+) -> None:
+    """The same answer, byte for byte, for a Content-Type of any spelling of JSON and charset parameters of
+    any spelling (tests/support/strategies.py); and the fast path answers every one declared JSON itself."""
+    fast, counting = paths
+    path, body = request
+    content_type, _ = declared
+    if media is not None:
+        content_type = media + content_type.removeprefix(content_type.split(";")[0])
+    before = counting.calls
+    answer = call(fast, body, path, CONTENT_TYPE=content_type)
+    assert answer == call(counting.app, body, path, CONTENT_TYPE=content_type)
+    handed_on = media is not None and media.strip(" \t").lower() != "application/json"  # werkzeug strips spaces
+    assert counting.calls == before + handed_on
+
+
 @pytest.mark.parametrize(
     ("body", "declared", "status", "code"),
     [(b"x" * (65 * 1024), None, 413, "payload_too_large"), (orjson.dumps(make_customer()), 10, 400, "incomplete_body")],

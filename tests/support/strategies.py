@@ -255,3 +255,54 @@ def records(draw: Any, contract: Contract, *, canonical_keys: bool = False) -> A
     if draw(st.booleans()):
         record["churn"] = draw(st.sampled_from(["Yes", "No", 1]))
     return record
+
+
+UTF8_SPELLINGS = ("utf-8", "utf8")
+HTTP_SPACE = ["", " ", "\t", "  "]  # what a lenient reader drops around a parameter's parts (RFC 9110's OWS)
+OTHER_CHARSETS = ["latin-1", "iso-8859-1", "us-ascii", "utf-16", "utf-16le", "utf-8-sig", "utf_8", "utf 8", "u8",
+                  "utf-8,latin1", "utf-8\u00a0", "\u00a0utf-8", "utf\u00ad-8", "\u00fctf-8", "UTF-\u00b8",
+                  "'utf-8'"]  # fmt: skip
+# A token as a header can carry it (WSGI strings are latin-1): no space, quote, backslash, ";" or "=".
+TOKEN = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF, exclude_characters=';"\\=\x7f'), max_size=8)
+# Other parameters, which say nothing of the charset, a quoted "charset=" inside one included.
+OTHER_PARAMETERS = ["version=2", 'foo="a;charset=latin-1"', "q=0.5", "x"]
+
+
+def any_case(draw: Any, text: str) -> str:
+    return "".join(draw(st.sampled_from([c.lower(), c.upper()])) for c in text)
+
+
+@st.composite
+def charset_parameter(draw: Any) -> tuple[str, bool]:
+    """One charset parameter as a client may write it, and whether it declares UTF-8: a UTF-8 spelling in
+    any case, bare or in double quotes (with a needless backslash escape or not), with spaces around
+    its parts; or empty, another charset, a look-alike (non-ASCII, a no-break space), any token."""
+    kind = draw(st.sampled_from(["utf-8", "utf-8", "empty", "other", "token"]))
+    if kind == "utf-8":
+        value = any_case(draw, draw(st.sampled_from(UTF8_SPELLINGS)))
+    else:
+        value = {"empty": "", "other": draw(st.sampled_from(OTHER_CHARSETS)), "token": draw(TOKEN)}[kind]
+    utf8 = value.isascii() and value.lower() in UTF8_SPELLINGS
+    quoting = draw(st.sampled_from(["none", "double", "escaped", "padded", "single"]))
+    if quoting == "double":
+        value = f'"{value}"'
+    elif quoting == "escaped" and value:  # a quoted-pair stands for its character: "u\tf-8" is "utf-8"
+        value = f'"\\{value[0]}{value[1:]}"'
+    elif quoting == "padded":  # spaces inside the quotes are the value's own
+        value, utf8 = f'" {value} "', False
+    elif quoting == "single":  # not HTTP quoting: the quotes are part of the value
+        value, utf8 = f"'{value}'", False
+    spaces = [draw(st.sampled_from(HTTP_SPACE)) for _ in range(4)]
+    name = any_case(draw, "charset")
+    return f";{spaces[0]}{name}{spaces[1]}={spaces[2]}{value}{spaces[3]}", utf8
+
+
+@st.composite
+def json_content_types(draw: Any) -> tuple[str, bool]:
+    """A Content-Type of JSON (the media type in any case) with charset parameters and others, and whether
+    it declares UTF-8: when every charset parameter does (none at all included)."""
+    media = any_case(draw, "application/json")
+    charsets = draw(st.lists(charset_parameter(), max_size=2))
+    others = [";" + p for p in draw(st.lists(st.sampled_from(OTHER_PARAMETERS), max_size=1))]
+    parts = draw(st.permutations([text for text, _ in charsets] + others))
+    return media + "".join(parts), all(utf8 for _, utf8 in charsets)

@@ -28,7 +28,7 @@ from churn.core.contract import json_type
 from churn.core.records import Table
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code
-from churn.server.api import check_charset, parse_json
+from churn.server.api import check_charset, content_type, parse_json
 from churn.server.protocols import formats
 from churn.server.wsgi import ROWS_KEY
 
@@ -64,7 +64,7 @@ CLIENT_ERROR, SERVER_ERROR = "BAD_REQUEST", "INTERNAL_ERROR"
 @bp.post("/invocations")
 def invocations() -> Response:
     media = formats.answer_type(request.accept_mimetypes)  # before the work: a 406 costs no scoring
-    table = read_table(request.mimetype, request.mimetype_params, request.get_data(cache=False))
+    table = read_table(request.mimetype, content_type(), request.get_data(cache=False))
     service: ChurnService = current_app.extensions["churn"]
     service.check_batch_size(len(table.rows))
     request.environ[ROWS_KEY] = len(table.rows)
@@ -90,8 +90,9 @@ def mlflow_error(e: ApiError) -> Response:
     return Response(orjson.dumps(error_body(e)), status=e.status, mimetype=formats.JSON)
 
 
-def read_table(mimetype: str, params: dict[str, str], body: bytes) -> Table:
-    check_charset(params)
+def read_table(mimetype: str, header: str, body: bytes) -> Table:
+    """The customers of a body of this media type, whose Content-Type header (for its charset) is `header`."""
+    check_charset(header)
     if mimetype == formats.JSON:
         return Table(records(parse_json(body)))
     if mimetype == formats.CSV:

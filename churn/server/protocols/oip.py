@@ -32,7 +32,7 @@ from churn.core import features, jsonkeys
 from churn.core.contract import CategoryField, Contract, FlagField, json_type
 from churn.core.service import ChurnService
 from churn.errors import ApiError, Code
-from churn.server.api import API_VERSION, check_charset, parse_json
+from churn.server.api import API_VERSION, check_charset, content_type, parse_json
 from churn.server.protocols import tensors
 from churn.server.protocols.tensors import invalid
 from churn.server.wsgi import JSON, ROWS_KEY
@@ -122,7 +122,7 @@ def infer(model_name: str, model_version: str | None = None) -> Response:
     svc = checked_model(model_name, model_version)
     if request.mimetype not in BODY_TYPES:
         raise ApiError(415, Code.UNSUPPORTED_MEDIA_TYPE, f"send the inference request as {JSON} (or Triton's binary)")
-    check_charset(request.mimetype_params)
+    check_charset(content_type())
     header, binary = split_body(request.get_data(cache=False), request.headers.get(HEADER_LENGTH))
     payload = parse_json(header)
     request_id, binary_output = request_options(payload)
