@@ -48,7 +48,7 @@ from churn.config import DEFAULT_MODEL_PATH, ConfigError
 from churn.core.model import model_files
 from churn.core.records import InputError
 from churn.errors import Code, ModelLoadError
-from churn.files import SameFile, check_distinct
+from churn.files import SameFile, check_distinct, printable
 
 if TYPE_CHECKING:
     from churn.campaign.carried import Carried
@@ -170,7 +170,7 @@ def score(args: argparse.Namespace) -> int:
         digest = BackgroundDigest(args.input)
         state = run(options, make_scorer(args, stop), Progress(), stop, digest)
     except KeyboardInterrupt:
-        return fail(INTERRUPTED, f"interrupted; re-run with --resume to continue into {args.output}")
+        return fail(INTERRUPTED, f"interrupted; re-run with --resume to continue into {printable(args.output)}")
     except Unavailable as e:
         return fail(UNAVAILABLE, f"the service is unavailable ({e}); re-run with --resume to continue")
     except JobTimedOut as e:
@@ -187,7 +187,7 @@ def score(args: argparse.Namespace) -> int:
     try:
         return finish(args, state)
     except KeyboardInterrupt:
-        return fail(INTERRUPTED, f"interrupted; re-run with --resume to finish {args.output}")
+        return fail(INTERRUPTED, f"interrupted; re-run with --resume to finish {printable(args.output)}")
     except NotWritten as e:
         return fail(USAGE, str(e))
 
@@ -211,7 +211,7 @@ def finish(args: argparse.Namespace, state: RunState) -> int:
     if outcome is not None and outcome.plan is not None and outcome.figures is not None:
         lines += outcome.figures.lines(outcome.plan, summary.scored)
     if args.report:
-        lines.append(f"report: {args.report}")
+        lines.append(f"report: {printable(args.report)}")
     print("\n".join(lines))
     if args.top_output:
         # the output's own columns (a plan's are not in the summary's rows: they come after the last row)
@@ -227,7 +227,7 @@ def writing(option: str, path: Path, write: Callable[[], None]) -> None:
     except OSError as e:
         reason = e.strerror or str(e)
         raise NotWritten(
-            f"{option} {path}: {reason}; every row is scored: fix it and re-run with --resume to write it"
+            f"{option} {printable(path)}: {reason}; every row is scored: fix it and re-run with --resume to write it"
         ) from None
 
 
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     args.plan = plan_options(args)
     if args.report is not None:
         if args.report.suffix.lower() not in (".html", ".htm"):
-            parser().error(f"--report writes an HTML file (FILE.html), not {args.report}")
+            parser().error(f"--report writes an HTML file (FILE.html), not {printable(args.report)}")
         if importlib.util.find_spec("matplotlib") is None:  # before scoring, not after
             return fail(USAGE, REPORT_NEEDS_MATPLOTLIB)
     if (problem := option.output_problem(args)) is not None:

@@ -20,7 +20,7 @@ from churn.config import ConfigError, read_range_tolerance
 from churn.core.model import load_model, model_files
 from churn.core.service import ChurnService
 from churn.errors import ModelLoadError, TrainingDataError
-from churn.files import SameFile, check_distinct
+from churn.files import SameFile, check_distinct, printable
 
 NEEDS_TRAINING_PACKAGES = (
     "train.py needs {name}, one of the training packages, which the service does not install: "
@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         # Each file is replaced whole (churn.core.retrain.write_if_changed); a model whose three files
         # disagree is refused by every loader, and a new run writes them again.
-        print(f"interrupted: run it again to finish; {args.output} and its files are each whole", file=sys.stderr)
+        print(
+            f"interrupted: run it again to finish; {printable(args.output)} and its files are each whole",
+            file=sys.stderr,
+        )
         return 130
     for line in export_lines(outcome.export) + comparison_lines(outcome):
         print(line)
@@ -65,16 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cross-validation AUC ({len(m['cv_auc_folds'])} folds): {m['cv_auc_mean']:.3f} +- {m['cv_auc_std']:.3f}")
     print(f"test AUC: {m['test_auc']:.3f}")
     if outcome.decision == KEPT:
-        print(f"champion kept: the challenger is worse beyond the tolerances; {args.output} is unchanged")
+        print(f"champion kept: the challenger is worse beyond the tolerances; {printable(args.output)} is unchanged")
         return 1
     # The book's customer, scored as the service scores it (it is not in the published metadata).
     book = ChurnService(load_model(args.output)).predict_one(REFERENCE_CUSTOMER)["churn_probability"]
     print(f"the book's customer {REFERENCE_CUSTOMER['customerid']}: churn probability {book:.4f}")
     version = outcome.metadata["model_version"]
     if outcome.decision == UNCHANGED and not outcome.written:
-        print(f"{version}: the same model as {args.output}, byte for byte; nothing to write")
+        print(f"{version}: the same model as {printable(args.output)}, byte for byte; nothing to write")
     else:
-        names = ", ".join(p.name for p in outcome.written) or "nothing"
+        names = ", ".join(printable(p.name) for p in outcome.written) or "nothing"
         print(f"{outcome.decision}: {version}; wrote {names}")
     return 0
 
@@ -103,18 +106,18 @@ def run(data: Path, output: Path, force: bool) -> Outcome:
     except ModelLoadError as e:
         raise Refused(f"the committed model cannot be compared with: {e} (--force replaces it)") from None
     except OSError as e:  # the checks above make it rare: a full disk, a file replaced meanwhile
-        raise Refused(f"cannot write {e.filename or output}: {e.strerror or e}") from None
+        raise Refused(f"cannot write {printable(e.filename or output)}: {e.strerror or e}") from None
 
 
 def output_problem(output: Path) -> str | None:
     """Why the model, its metadata and its card cannot be written beside output, found before training."""
     folder = output.parent
     if not folder.is_dir():
-        return f"--output {output}: the folder {folder} does not exist"
+        return f"--output {printable(output)}: the folder {printable(folder)} does not exist"
     if output.is_dir():
-        return f"--output {output} is a folder: name the model file (churn-model.bin)"
+        return f"--output {printable(output)} is a folder: name the model file (churn-model.bin)"
     if not os.access(folder, os.W_OK | os.X_OK):
-        return f"--output {output}: the folder {folder} is not writable"
+        return f"--output {printable(output)}: the folder {printable(folder)} is not writable"
     return None
 
 

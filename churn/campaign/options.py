@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from churn.config import KEY_CHARACTERS, THRESHOLD_WANT, is_header_safe_key, is_threshold
 from churn.core.features import FIELDS
+from churn.files import printable
 
 T = TypeVar("T")
 MAX_EXPLAIN = len(FIELDS)
@@ -127,7 +128,7 @@ def api_key(key_file: Path | None, key_option: str | None) -> str | None:
     copied newline), as the service drops it around CHURN_API_KEYS; what is left must fit in a header.
     """
     if key_file is not None:
-        return sendable(read_key_file(key_file), f"--api-key-file {key_file}")
+        return sendable(read_key_file(key_file), f"--api-key-file {printable(key_file)}")
     if key_option is not None:
         return sendable(key_option, "--api-key")
     text = os.environ.get("CHURN_API_KEY", "")
@@ -138,9 +139,9 @@ def read_key_file(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ApiKeyError(f"--api-key-file {path} is not UTF-8 text") from None
+        raise ApiKeyError(f"--api-key-file {printable(path)} is not UTF-8 text") from None
     except OSError as e:
-        raise ApiKeyError(f"--api-key-file {path}: {e.strerror or e}") from None
+        raise ApiKeyError(f"--api-key-file {printable(path)}: {e.strerror or e}") from None
 
 
 def sendable(text: str, source: str) -> str:
@@ -164,7 +165,7 @@ def output_problem(args: argparse.Namespace) -> str | None:
     for name, option in OUTPUT_OPTIONS.items():
         path = getattr(args, name)
         if path is not None and (problem := location_problem(path)) is not None:
-            return f"{option} {path}: {problem}"
+            return f"{option} {printable(path)}: {problem}"
     return None
 
 
@@ -173,7 +174,8 @@ def location_problem(path: Path) -> str | None:
     if path.is_dir():
         return "is a directory"
     if not folder.is_dir():
-        return f"{path.parent} is not a directory" if folder.exists() else f"no such directory {path.parent}"
+        shown = printable(path.parent)
+        return f"{shown} is not a directory" if folder.exists() else f"no such directory {shown}"
     if not os.access(folder, os.W_OK):
-        return f"cannot write in {path.parent}"
+        return f"cannot write in {printable(path.parent)}"
     return None

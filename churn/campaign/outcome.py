@@ -36,6 +36,7 @@ from churn.campaign.files import plan_tmp_path
 from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OUTPUT_COLUMNS, PLAN_COLUMNS, plan_cells
 from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
+from churn.files import printable
 
 BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
 WORKERS = min(2, os.cpu_count() or 1)  # blocks rewritten at once, as the offline engine scores them
@@ -88,7 +89,9 @@ def conclude(
     if (plan is not None or for_report) and len(facts) != len(scores):
         facts = python_facts(input_path)  # Arrow's reading and read_rows' disagreed: read_rows decides
         if len(facts) != len(scores):
-            raise OutputMismatch(f"{output} has {len(scores)} rows but {input_path} has {len(facts)}")
+            raise OutputMismatch(
+                f"{printable(output)} has {len(scores)} rows but {printable(input_path)} has {len(facts)}"
+            )
     n = len(scores)
     if plan is None:
         values, selected, found = np.full(n, np.nan), np.zeros(n, dtype=bool), None
@@ -193,7 +196,7 @@ def rewrite_carried(path: Path, line_ends: list[np.ndarray], values: np.ndarray,
     tmp = plan_tmp_path(path)
     with path.open("rb") as f, tmp.open("wb") as out:
         if os.fstat(f.fileno()).st_size != positions[-1] or os.pread(f.fileno(), len(HEADER), 0) != HEADER:
-            raise OutputMismatch(f"{path} is no longer the output the run wrote")
+            raise OutputMismatch(f"{printable(path)} is no longer the output the run wrote")
 
         def planned_block(k: int) -> pa.Array:
             ends, rows = line_ends[k], slice(starts[k], starts[k + 1])

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from churn.core import jsonkeys
 from churn.core.records import InputError, csv_rows
 from churn.errors import Code
+from churn.files import printable
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -43,7 +44,7 @@ def read_rows(path: Path) -> Iterator[Any]:
 
 
 def read_csv(path: Path) -> Iterator[dict[str, str] | Unreadable]:
-    for row in csv_rows(text_lines(path), str(path)):
+    for row in csv_rows(text_lines(path), printable(path)):
         yield Unreadable(Code.INVALID_CSV, str(row)) if isinstance(row, InputError) else row
 
 
@@ -74,10 +75,10 @@ def not_utf8(path: Path) -> InputError:
                 line.decode("utf-8")
             except UnicodeDecodeError as e:
                 return InputError(
-                    f"{path}: line {number} is not UTF-8 text (byte 0x{line[e.start]:02x}): the file must be "
-                    "UTF-8 (save it as UTF-8, or convert it, e.g. iconv -f WINDOWS-1252 -t UTF-8)"
+                    f"{printable(path)}: line {number} is not UTF-8 text (byte 0x{line[e.start]:02x}): "
+                    "the file must be UTF-8 (save it as UTF-8, or convert it, e.g. iconv -f WINDOWS-1252 -t UTF-8)"
                 )
-    return InputError(f"{path} is not UTF-8 text: the file must be UTF-8")
+    return InputError(f"{printable(path)} is not UTF-8 text: the file must be UTF-8")
 
 
 def parse_json_line(line: str, number: int) -> Any:
@@ -107,14 +108,14 @@ def open_input(path: Path) -> BinaryIO:
     try:
         mode = path.stat().st_mode
         if stat.S_ISDIR(mode):
-            raise InputError(f"{path} is a directory, not a customer file")
+            raise InputError(f"{printable(path)} is a directory, not a customer file")
         if not stat.S_ISREG(mode):
             raise InputError(
-                f"{path} is not a regular file (a pipe or a device): the run reads its input more than once"
+                f"{printable(path)} is not a regular file (a pipe or a device): the run reads its input more than once"
             )
         return path.open("rb")
     except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+        raise InputError(f"cannot read {printable(path)}: {e.strerror or e}") from None
 
 
 def file_sha256(path: Path) -> str:

@@ -24,6 +24,7 @@ from churn.campaign.files import temporary
 from churn.campaign.output import OUTPUT_COLUMNS
 from churn.campaign.rows import BackgroundDigest
 from churn.campaign.summary import Summary, read_back
+from churn.files import printable
 
 STATE_VERSION = 2  # 2: the output has a warnings column
 START_OVER = "drop --resume to start over (the output is written again from the first row), or choose another --output"
@@ -107,12 +108,14 @@ def load_state(path: Path, output: Path) -> RunState:
     try:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError) as e:  # ValueError: not JSON, or not text at all
-        raise ResumeError(f"{path} cannot be read as a state file ({e}): {START_OVER}") from None
+        raise ResumeError(f"{printable(path)} cannot be read as a state file ({e}): {START_OVER}") from None
     if isinstance(data, dict) and data.get("version", STATE_VERSION) != STATE_VERSION:
-        raise ResumeError(f"{output} was written by another version of campaign.py (its columns differ): {START_OVER}")
+        raise ResumeError(
+            f"{printable(output)} was written by another version of campaign.py (its columns differ): {START_OVER}"
+        )
     problem = shape_problem(data)
     if problem is not None:
-        raise ResumeError(f"{path} is not a state file as campaign.py saves it ({problem}): {START_OVER}")
+        raise ResumeError(f"{printable(path)} is not a state file as campaign.py saves it ({problem}): {START_OVER}")
     return RunState(**data, path=path)
 
 
@@ -135,11 +138,11 @@ def check_resumable(state: RunState, output: Path, identity: dict[str, Any], dig
     """ResumeError unless the state is of this input with these options."""
     if state.input_sha256 != digest:
         raise ResumeError(
-            f"{output} was started from another input (sha256 {state.input_sha256[:12]}..., "
+            f"{printable(output)} was started from another input (sha256 {state.input_sha256[:12]}..., "
             f"this one is {digest[:12]}...): drop --resume to start over, or choose another --output"
         )
     if state.options != identity:
-        raise ResumeError(f"{output} was started with options {state.options}: resume with the same ones")
+        raise ResumeError(f"{printable(output)} was started with options {state.options}: resume with the same ones")
 
 
 def check_output(state: RunState, output: Path) -> None:
@@ -150,7 +153,7 @@ def check_output(state: RunState, output: Path) -> None:
     except (OSError, csv.Error, ValueError) as e:  # ValueError: bytes that are not UTF-8, a cell not a number
         problem = f"the output cannot be read back: {e}"
     if problem is not None:
-        raise ResumeError(f"{state.path} does not match {output}: {problem}; {START_OVER}")
+        raise ResumeError(f"{printable(state.path)} does not match {printable(output)}: {problem}; {START_OVER}")
 
 
 def output_problem(state: RunState, output: Path) -> str | None:
@@ -184,5 +187,6 @@ def check_rows_left(state: RunState, input_rows: int) -> None:
     """ResumeError where the state claims more rows done than the input has."""
     if state.rows_done > input_rows:
         raise ResumeError(
-            f"{state.path} records {state.rows_done} rows done, but the input has only {input_rows}: {START_OVER}"
+            f"{printable(state.path)} records {state.rows_done} rows done, but the input has only {input_rows}: "
+            f"{START_OVER}"
         )

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from churn.files import printable
+
 Row = dict[str, str]  # an output row as csv.DictReader reads it
 
 
@@ -57,16 +59,10 @@ class Summary:
         if self.top:
             out.append(f"top {len(self.top)} by churn probability:")
             out += [
-                f"  {shown(r['customerid']) or '-'}  {r['churn_probability']}  p{r['percentile']}  {r['reasons']}"
+                f"  {printable(r['customerid']) or '-'}  {r['churn_probability']}  p{r['percentile']}  {r['reasons']}"
                 for r in self.top
             ]
         return out
-
-
-def shown(text: str) -> str:
-    """A cell of the input as one line of a terminal: a control character (a line end, an escape
-    sequence's ESC) written as its escape, so no id can start a line of its own or drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def rank_key(probability: float, row: int) -> tuple[bool, float, int]:
@@ -93,7 +89,7 @@ def read_back(
         reader = csv.reader(text, strict=True)
         header = next(reader, [])
         if tuple(header[: len(columns)]) != columns:
-            raise NotAnOutput(f"{path}: the first line is not the header of a campaign output")
+            raise NotAnOutput(f"{printable(path)}: the first line is not the header of a campaign output")
         rows = (output_row(header, cells, reader.line_num) for cells in reader)
         count = 0
         while part := list(islice(rows, chunk)):

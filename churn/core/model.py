@@ -18,6 +18,7 @@ from churn.core.contract import Contract
 from churn.core.explain import Explainer
 from churn.core.scoring import Scorer
 from churn.errors import ModelLoadError
+from churn.files import printable
 
 # How far the compiled scorer may drift from the probability recorded at training. The two differ
 # only by floating-point summation order (~1e-16), so anything visible means a different model.
@@ -82,10 +83,15 @@ def load_card(model_path: Path, model_sha256: str) -> bytes:
     try:
         card = path.read_bytes()
     except OSError as e:
-        raise ModelLoadError(f"cannot read the model card {path}: {e.strerror}. Run `python train.py`.") from e
+        raise ModelLoadError(
+            f"cannot read the model card {printable(path)}: {e.strerror}. Run `python train.py`."
+        ) from e
     marker = f'<meta name="{CARD_MODEL_META}" content="{model_sha256}">'.encode()
     if marker not in card:
-        raise ModelLoadError(f"the model card {path} describes another model than {model_path}. Run `python train.py`.")
+        raise ModelLoadError(
+            f"the model card {printable(path)} describes another model than {printable(model_path)}. "
+            "Run `python train.py`."
+        )
     return card
 
 
@@ -101,12 +107,15 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
     try:
         blob = model_path.read_bytes()
     except OSError as e:
-        raise ModelLoadError(f"cannot read model file {model_path}: {e.strerror}. Run `python train.py`.") from e
+        raise ModelLoadError(
+            f"cannot read model file {printable(model_path)}: {e.strerror}. Run `python train.py`."
+        ) from e
     # Checked before unpickling: never unpickle bytes that are not the ones we trained.
     digest = hashlib.sha256(blob).hexdigest()
     if digest != metadata["model_sha256"]:
         raise ModelLoadError(
-            f"{model_path} has sha256 {digest[:12]}..., but {metadata_path(model_path).name} records "
+            f"{printable(model_path)} has sha256 {digest[:12]}..., but "
+            f"{printable(metadata_path(model_path).name)} records "
             f"{metadata['model_sha256'][:12]}...: the file was changed or replaced. Restore both files from git "
             "or retrain them together with `python train.py`."
         )
@@ -119,8 +128,8 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
         scorer = Scorer.from_sklearn(dv, estimator)
     except (AttributeError, IndexError, ValueError) as e:
         raise ModelLoadError(
-            f"{model_path} does not hold the fitted DictVectorizer and binary LogisticRegression the service "
-            f"compiles ({e}). Retrain with `python train.py`."
+            f"{printable(model_path)} does not hold the fitted DictVectorizer and binary LogisticRegression "
+            f"the service compiles ({e}). Retrain with `python train.py`."
         ) from e
     try:
         explainer = Explainer(scorer, metadata["explain_baseline"], metadata["score_quantiles"])
@@ -160,9 +169,11 @@ def read_metadata(model_path: Path) -> dict[str, Any]:
     try:
         metadata = json.loads(path.read_text())
     except OSError as e:
-        raise ModelLoadError(f"cannot read model metadata {path}: {e.strerror}. Run `python train.py`.") from e
+        raise ModelLoadError(
+            f"cannot read model metadata {printable(path)}: {e.strerror}. Run `python train.py`."
+        ) from e
     except ValueError as e:
-        raise ModelLoadError(f"model metadata {path} is not valid JSON ({e}). Run `python train.py`.") from e
+        raise ModelLoadError(f"model metadata {printable(path)} is not valid JSON ({e}). Run `python train.py`.") from e
     required = (
         "model_version",
         "model_sha256",
@@ -173,10 +184,10 @@ def read_metadata(model_path: Path) -> dict[str, Any]:
     )
     missing = [key for key in required if key not in metadata] if type(metadata) is dict else ["an object"]
     if missing:
-        raise ModelLoadError(f"model metadata {path} lacks {', '.join(missing)}. Run `python train.py`.")
+        raise ModelLoadError(f"model metadata {printable(path)} lacks {', '.join(missing)}. Run `python train.py`.")
     problems = shape_problems(metadata)
     if problems:
-        raise ModelLoadError(f"model metadata {path}: {'; '.join(problems)}. Run `python train.py`.")
+        raise ModelLoadError(f"model metadata {printable(path)}: {'; '.join(problems)}. Run `python train.py`.")
     return dict(metadata)
 
 

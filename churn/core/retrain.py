@@ -45,6 +45,7 @@ from churn.core.scoring import Scorer
 from churn.core.training import Candidate, build, predict
 from churn.core.training_data import ExportComparison, compare_export, read_export
 from churn.errors import ModelLoadError, TrainingDataError
+from churn.files import printable
 
 # The tolerances (docs/model.md says why these values): within them a challenger is "not worse".
 AUC_DROP = 0.01  # 1.5 cross-validation standard deviations: a resample of the same customers stays within it
@@ -153,7 +154,7 @@ def refused_by_champion(data_path: Path, export: ExportComparison, force: bool) 
     present = {name: text for name, (values, text) in found.items() if values}
     if present and not force:
         raise TrainingDataError(
-            f"{data_path}: " + "; ".join(present.values()) + ". The champion cannot score them; if they are "
+            f"{printable(data_path)}: " + "; ".join(present.values()) + ". The champion cannot score them; if they are "
             "real, retrain with --force (the new model, and so the API, accepts them)"
         )
     return list(present)

@@ -42,6 +42,7 @@ from churn.core.contract import (
 from churn.core.drift import Bins, psi_by_field
 from churn.core.records import InputError, checked_cells, numbered_records
 from churn.errors import FieldCode, TrainingDataError
+from churn.files import printable
 
 # Each class needs enough rows for the test split and every cross-validation fold to hold some.
 MIN_CLASS_ROWS = 50
@@ -60,22 +61,22 @@ def read_export(path: Path) -> pd.DataFrame:
     (_, header), *records = read_csv(path)
     problems = column_problems(header)
     if problems:
-        raise TrainingDataError(f"{path}: " + "; ".join(problems))
+        raise TrainingDataError(f"{printable(path)}: " + "; ".join(problems))
     if not records:
-        raise TrainingDataError(f"{path}: the file has a header but no rows")
+        raise TrainingDataError(f"{printable(path)}: the file has a header but no rows")
     cells = cell_table(path, header, records)
     names = [features.normalize(h) for h in header]
     df = pd.DataFrame(index=pd.Index([line for line, _ in records], name="line"))
     problems = [p for field in NEEDED for p in convert(df, field, cells[:, names.index(field)])]
     if problems:
-        raise TrainingDataError(f"{path}: some values cannot be trained on:\n  " + "\n  ".join(problems))
+        raise TrainingDataError(f"{printable(path)}: some values cannot be trained on:\n  " + "\n  ".join(problems))
     if features.ID_FIELD in names:
         check_once_each(path, cells[:, names.index(features.ID_FIELD)], df.index)
     churners = int(df[features.TARGET].sum())
     if min(churners, len(df) - churners) < MIN_CLASS_ROWS:
         raise TrainingDataError(
-            f"{path}: {churners} churners and {len(df) - churners} non-churners: training and its evaluation "
-            f"need at least {MIN_CLASS_ROWS} of each (is the churn column the right one?)"
+            f"{printable(path)}: {churners} churners and {len(df) - churners} non-churners: training and its "
+            f"evaluation need at least {MIN_CLASS_ROWS} of each (is the churn column the right one?)"
         )
     return df
 
@@ -96,7 +97,8 @@ def check_once_each(path: Path, ids: np.ndarray, lines: pd.Index) -> None:
     if repeated:
         shown = ", ".join(repeated[:SHOWN]) + (", ..." if len(repeated) > SHOWN else "")
         raise TrainingDataError(
-            f"{path}: {counted(len(repeated), 'row')} repeat a customer's id ({shown}): export each customer once"
+            f"{printable(path)}: {counted(len(repeated), 'row')} repeat a customer's id ({shown}): "
+            "export each customer once"
         )
 
 
@@ -105,23 +107,25 @@ def read_csv(path: Path) -> list[tuple[int, list[str]]]:
     CSV reader of the service's CSV bodies and the campaign's files (pandas, as a header, would rename a
     repeated name to "Contract.1", read "1e3" as a number, and skip blank lines without counting them)."""
     if path.exists() and not path.is_dir() and not path.is_file():
-        raise TrainingDataError(f"{path} is not a regular file (a device or a named pipe): a CSV export is expected")
+        raise TrainingDataError(
+            f"{printable(path)} is not a regular file (a device or a named pipe): a CSV export is expected"
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")  # a BOM in front dropped, as the campaign drops it
     except FileNotFoundError:
-        raise TrainingDataError(f"training data not found: {path}") from None
+        raise TrainingDataError(f"training data not found: {printable(path)}") from None
     except IsADirectoryError:
-        raise TrainingDataError(f"{path} is a directory, not a CSV file") from None
+        raise TrainingDataError(f"{printable(path)} is a directory, not a CSV file") from None
     except OSError as e:
-        raise TrainingDataError(f"cannot read {path}: {e.strerror or e}") from None
+        raise TrainingDataError(f"cannot read {printable(path)}: {e.strerror or e}") from None
     except UnicodeDecodeError:
-        raise TrainingDataError(f"{path} is not a UTF-8 text file (a CSV export is expected)") from None
+        raise TrainingDataError(f"{printable(path)} is not a UTF-8 text file (a CSV export is expected)") from None
     try:
         records = numbered_records(text)
     except InputError as e:
-        raise TrainingDataError(f"{path} is not a readable CSV file: {e}") from None
+        raise TrainingDataError(f"{printable(path)} is not a readable CSV file: {e}") from None
     if not records:
-        raise TrainingDataError(f"{path} is empty (a CSV export with a header row is expected)")
+        raise TrainingDataError(f"{printable(path)} is empty (a CSV export with a header row is expected)")
     return records
 
 
@@ -131,7 +135,7 @@ def cell_table(path: Path, header: list[str], records: list[tuple[int, list[str]
     try:
         return np.array([checked_cells(line, cells, header) for line, cells in records], dtype=object)
     except InputError as e:
-        raise TrainingDataError(f"{path}: {e}") from None
+        raise TrainingDataError(f"{printable(path)}: {e}") from None
 
 
 def column_problems(header: list[str]) -> list[str]:

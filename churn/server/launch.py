@@ -34,6 +34,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from churn.files import printable
+
 # Each measured in the server spike (docs/performance.md):
 HEADER_BUFFER_BYTES = 16 * 1024  # a request line and headers past this get granian's 414/431
 # granian closes a connection that has not sent a whole head within this time, idle keep-alive
@@ -56,7 +58,7 @@ def fresh_metrics_dir() -> None:
         for old in Path(given).glob("*.db"):
             old.unlink(missing_ok=True)
     except OSError as e:  # a file of that name, a folder that cannot be made or written
-        sys.exit(f"churn-serving cannot start: PROMETHEUS_MULTIPROC_DIR {given}: {e.strerror or e}")
+        sys.exit(f"churn-serving cannot start: PROMETHEUS_MULTIPROC_DIR {printable(given)}: {e.strerror or e}")
 
 
 def log_config() -> dict[str, Any]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import campaign
 from churn.campaign.files import written_files
@@ -14,8 +17,15 @@ from churn.campaign.progress import Progress
 from churn.campaign.run import RunOptions, run
 from churn.campaign.scorers import offline_scorer
 from churn.core.model import model_files
-from churn.files import SameFile, check_distinct
+from churn.files import SameFile, check_distinct, printable
 from tests.conftest import DATA_PATH, MODEL_PATH
+from tests.support.special_files import (
+    FILE_NAMES,
+    assert_names_escaped,
+    assert_whole_lines,
+    deadline,
+    directory,
+)
 
 SOURCE = b"".join(DATA_PATH.read_bytes().splitlines(keepends=True)[:201])  # 200 customers
 Spelling = Callable[[Path], Path]  # another name for an existing file, made in its folder
@@ -233,3 +243,58 @@ def test_run_called_from_python_refuses_an_input_that_is_one_of_the_outputs_file
     with pytest.raises(SameFile):
         run(RunOptions(source, folder / "out.csv"), offline_scorer(MODEL_PATH, 0, None), Progress(every=10))
     assert source.read_bytes() == SOURCE
+
+
+# Each message naming a file shows its name escaped (churn.files.printable): a name holding a line end
+# or an escape sequence forges no line of a log and drives no terminal; other text stays readable.
+def as_given(folder: Path, path: Path) -> list[str]:
+    return ["score", str(path), "--offline", "-o", str(folder / "out.csv")]
+
+
+def a_pipe(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def not_utf8(path: Path) -> None:
+    path.write_bytes(b"customerid,contr\xe9t\nx,y\n")
+
+
+def nothing(path: Path) -> None:
+    pass
+
+
+def one_file_twice(folder: Path, path: Path) -> list[str]:
+    return ["score", str(folder / "in.csv"), "--offline", "-o", str(path), "--top", "1", "--top-output", str(path)]
+
+
+# Each error path naming a file: what is made at the path, the arguments, the message, its lines.
+NAMED = {
+    "missing input": (nothing, as_given, "cannot read {}: No such file or directory", 1),
+    "a pipe as input": (a_pipe, as_given, "{} is not a regular file", 1),
+    "a directory as input": (directory, as_given, "{} is a directory, not a customer file", 1),
+    "an input not UTF-8": (not_utf8, as_given, "{}: line 1 is not UTF-8 text", 1),
+    "one file given twice": (nothing, one_file_twice, "--top-output {0} is the same file as --output {0}", 2),
+}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=FILE_NAMES, case=st.sampled_from(sorted(NAMED)))
+def test_a_message_names_a_file_escaped_whatever_its_name_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, case: str
+) -> None:
+    make, arguments, expected, lines = NAMED[case]
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    (folder / "in.csv").write_bytes(SOURCE)
+    path = folder / name
+    make(path)
+    capsys.readouterr()
+    with deadline(10):
+        try:
+            status = campaign.main(arguments(folder, path))
+        except SystemExit as e:  # a usage error found by the parser
+            status = e.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert expected.format(printable(path)) in err
+    assert_whole_lines(err, lines)
+    assert_names_escaped(err, name)

@@ -13,6 +13,7 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +29,14 @@ from churn.core.contract import quote
 from churn.core.model import LoadedModel
 from churn.core.training_data import MIN_CLASS_ROWS, NEEDED, read_export
 from churn.errors import TrainingDataError
+from churn.files import printable
 from tests.conftest import DATA_PATH, PROJECT
+from tests.support.special_files import (
+    FILE_NAMES,
+    assert_names_escaped,
+    assert_whole_lines,
+    deadline,
+)
 
 with DATA_PATH.open(newline="") as f:
     HEADER = next(csv.reader(f))
@@ -494,3 +502,55 @@ def test_train_without_the_training_packages_says_how_to_get_them(tmp_path: Path
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"error: train.py needs {package}") and "make train" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def a_pipe(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def a_folder(path: Path) -> None:
+    path.mkdir()
+
+
+def not_utf8(path: Path) -> None:
+    path.write_bytes(b"customerid,contr\xe9t\nx,y\n")
+
+
+def nothing(path: Path) -> None:
+    pass
+
+
+def as_data(folder: Path, path: Path) -> list[str]:
+    return ["--data", str(path), "--output", str(folder / "m.bin")]
+
+
+def one_file_twice(folder: Path, path: Path) -> list[str]:
+    return ["--data", str(path), "--output", str(path)]
+
+
+# Each error path naming a file: what is made at the path, the arguments, the message.
+NAMED: dict[str, tuple[Callable[[Path], None], Callable[[Path, Path], list[str]], str]] = {
+    "missing data": (nothing, as_data, "training data not found: {}"),
+    "a pipe as data": (a_pipe, as_data, "{} is not a regular file"),
+    "a directory as data": (a_folder, as_data, "{} is a directory, not a CSV file"),
+    "data not UTF-8": (not_utf8, as_data, "{} is not a UTF-8 text file"),
+    "one file given twice": (nothing, one_file_twice, "--output {0} is the same file as --data {0}"),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=FILE_NAMES, case=st.sampled_from(sorted(NAMED)))
+def test_train_names_a_file_escaped_whatever_its_name_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, case: str
+) -> None:
+    make, arguments, expected = NAMED[case]
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    path = folder / name
+    make(path)
+    capsys.readouterr()
+    with deadline(10):
+        assert train_cli.main(arguments(folder, path)) == 2
+    err = capsys.readouterr().err
+    assert expected.format(printable(path)) in err
+    assert_whole_lines(err, 1)
+    assert_names_escaped(err, name)

@@ -28,6 +28,7 @@ from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OutputText
 from churn.campaign.summary import Summary
 from churn.core.service import ChurnService
+from churn.files import printable
 
 CHUNK_BYTES = 4 << 20  # ~30,000 Telco rows per block: bounded memory, few Python calls per row
 # Blocks parsed and scored at once, one a core: Arrow and numpy release the GIL. Two was measured on two
@@ -57,7 +58,7 @@ def score_csv(
             out.write(text.data)
             text.count(summary)
     if not run.finished:
-        raise ValueError(f"{input_path}: {run.stopped}")
+        raise ValueError(f"{printable(input_path)}: {run.stopped}")
     return summary
 
 
