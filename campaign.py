@@ -48,7 +48,7 @@ from churn.config import DEFAULT_MODEL_PATH, ConfigError
 from churn.core.model import model_files
 from churn.core.records import InputError
 from churn.errors import Code, ModelLoadError
-from churn.files import SameFile, check_distinct, printable
+from churn.files import FileRefused, check_written, printable
 
 if TYPE_CHECKING:
     from churn.campaign.carried import Carried
@@ -286,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     if (problem := option.output_problem(args)) is not None:
         parser().error(problem)
     try:
-        check_distinct(files_read(args), written_files(args.output, args.top_output, args.report))
-    except SameFile as e:
+        check_written(files_read(args), written_files(args.output, args.top_output, args.report))
+    except FileRefused as e:
         parser().error(str(e))
     if args.api_key is not None:
         print(f"campaign.py: {KEY_ON_COMMAND_LINE}", file=sys.stderr)

@@ -20,7 +20,7 @@ from churn.config import ConfigError, read_range_tolerance
 from churn.core.model import load_model, model_files
 from churn.core.service import ChurnService
 from churn.errors import ModelLoadError, TrainingDataError
-from churn.files import SameFile, check_distinct, printable
+from churn.files import FileRefused, check_written, printable
 
 NEEDS_TRAINING_PACKAGES = (
     "train.py needs {name}, one of the training packages, which the service does not install: "
@@ -95,9 +95,11 @@ def run(data: Path, output: Path, force: bool) -> Outcome:
     problem = output_problem(output)
     if problem:
         raise Refused(problem)
-    try:  # the model, its metadata and its card are written over the champion's, never over the export
-        check_distinct({"--data": data}, model_files(output, "--output"))
-    except SameFile as e:
+    # The model, its metadata and its card: regular files (or none yet), written over the champion's,
+    # never over the export.
+    try:
+        check_written({"--data": data}, model_files(output, "--output"))
+    except FileRefused as e:
         raise Refused(str(e)) from None
     try:
         return retrain(data, output, force=force, tolerance=tolerance)
@@ -114,8 +116,6 @@ def output_problem(output: Path) -> str | None:
     folder = output.parent
     if not folder.is_dir():
         return f"--output {printable(output)}: the folder {printable(folder)} does not exist"
-    if output.is_dir():
-        return f"--output {printable(output)} is a folder: name the model file (churn-model.bin)"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"--output {printable(output)}: the folder {printable(folder)} is not writable"
     return None

@@ -7,8 +7,9 @@ The packages are the architecture, each importing only from those below it:
     campaign/  the campaign client: a customer file scored once per row, through the service or offline
     core/      the model and its customer contract, free of HTTP, queues and files
 
-config (settings from the environment), errors (the error vocabulary), files (no file a command
-writes is one it reads) and logs (JSON lines) are shared by all of them. The rule is checked in CI
+config (settings from the environment), errors (the error vocabulary), files (every file a command
+writes is a regular file, none one it reads; how a message names a file) and logs (JSON lines) are
+shared by all of them. The rule is checked in CI
 (import-linter contracts in pyproject.toml).
 """
 

@@ -1,5 +1,5 @@
-"""The files a campaign run reads and writes (churn.files holds the rule that none it writes is one it
-reads, or another it writes).
+"""The files a campaign run reads and writes (churn.files holds the rules that each it writes is a
+regular file or not there yet, and none is one it reads, or another it writes).
 
 A run writes its output, the output's state file (replaced through a temporary copy), with a plan a
 temporary copy of the output (renamed over it), and the files --top-output and --report name. It

@@ -170,9 +170,7 @@ def output_problem(args: argparse.Namespace) -> str | None:
 
 
 def location_problem(path: Path) -> str | None:
-    folder = path.absolute().parent
-    if path.is_dir():
-        return "is a directory"
+    folder = path.absolute().parent  # what is at the path itself is churn.files.check_written's to judge
     if not folder.is_dir():
         shown = printable(path.parent)
         return f"{shown} is not a directory" if folder.exists() else f"no such directory {shown}"

@@ -39,7 +39,7 @@ from churn.campaign.state import (
     load_state,
 )
 from churn.campaign.summary import Summary
-from churn.files import check_distinct
+from churn.files import check_written
 
 CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
 
@@ -163,10 +163,11 @@ def run(
 ) -> RunState:
     """Score every row not yet done; the state says how far it got even when this raises.
 
-    SameFile, before any file is opened, when the output or its own files are the input (campaign.py
-    checks every file of a run before calling this; a caller from Python gets this much at least).
+    SameFile, before any file is opened, when the output or its own files are the input, and NotAFile
+    when one of them is not a regular file (campaign.py checks every file of a run before calling this;
+    a caller from Python gets this much at least).
     """
-    check_distinct({"the input": options.input}, written_files(options.output))
+    check_written({"the input": options.input}, written_files(options.output))
     state = open_state(options, digest)
     if state.complete:
         return state

@@ -103,14 +103,17 @@ def test_a_file_refused_after_scoring_names_its_option_and_resume_writes_it(
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
-def test_a_full_disk_for_top_output_is_the_message_not_a_traceback(
+def test_a_device_as_top_output_is_refused_before_scoring_not_after(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """/dev/full passes the check before scoring (it is writable) and refuses every write."""
+    """/dev/full refuses every write, but is not a file at all: refused before any row is scored (a full
+    disk once the rows are scored is the test above's ENOSPC)."""
     source = head(50, tmp_path)
-    status = score(source, tmp_path / "o.csv", "--top", "3", "--top-output", "/dev/full")
-    assert status == campaign.USAGE
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("campaign.py: --top-output /dev/full: ")
+    with pytest.raises(SystemExit) as stopped:
+        score(source, tmp_path / "o.csv", "--top", "3", "--top-output", "/dev/full")
+    assert stopped.value.code == campaign.USAGE
+    assert "--top-output /dev/full: is a character device" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
 
 
 REFUSED_AT_THE_FIRST_LINE = {

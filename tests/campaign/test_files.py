@@ -20,7 +20,9 @@ from churn.core.model import model_files
 from churn.files import SameFile, check_distinct, printable
 from tests.conftest import DATA_PATH, MODEL_PATH
 from tests.support.special_files import (
+    DEVICES,
     FILE_NAMES,
+    KINDS,
     assert_names_escaped,
     assert_whole_lines,
     deadline,
@@ -245,6 +247,59 @@ def test_run_called_from_python_refuses_an_input_that_is_one_of_the_outputs_file
     assert source.read_bytes() == SOURCE
 
 
+# Every file a run writes must be a regular file or not there yet: anything else is refused before
+# anything is read or scored (churn.files.check_written), with the option's name, and never blocks.
+# Each file: its name in the folder, and the arguments that make the run write it.
+WRITTEN: dict[str, tuple[str, Callable[[str], list[str]]]] = {
+    "--output": ("out.csv", lambda path: ["-o", path]),
+    "--top-output": ("top.csv", lambda path: ["-o", "out.csv", "--top", "2", "--top-output", path]),
+    "--report": ("r.html", lambda path: ["-o", "out.csv", "--report", path]),
+    "the output's state file": ("out.csv.state.json", lambda _: ["-o", "out.csv"]),
+    "the state file's temporary copy": ("out.csv.state.json.tmp", lambda _: ["-o", "out.csv"]),
+    "the output's temporary copy": ("out.csv.plan.tmp", lambda _: ["-o", "out.csv"]),
+}
+
+
+def refused_at_once(argv: list[str], folder: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """refused(), within a few seconds: a run that blocks (on a named pipe) fails the test instead."""
+    with deadline(5):
+        return refused(argv, folder, capsys)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("written", WRITTEN)
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_written_file_that_is_not_a_regular_file_is_refused_before_anything_is_scored(
+    folder: Path, capsys: pytest.CaptureFixture[str], written: str, kind: str, resume: list[str]
+) -> None:
+    name, arguments = WRITTEN[written]
+    make, what = KINDS[kind]
+    make(folder / name)
+    message = refused_at_once(["score", "in.csv", "--offline", *arguments(name), *resume], folder, capsys)
+    assert f"{written} {name}: {what}, not a regular file" in message
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("written", ["--output", "--top-output"])
+def test_a_device_is_no_output_dev_null_included(
+    folder: Path, capsys: pytest.CaptureFixture[str], written: str, device: str
+) -> None:
+    """Not even /dev/null: the output is read back, has its state file beside it and a plan renames a new
+    version over it; --top-output and --report are optional (leave them out to write nothing)."""
+    message = refused_at_once(["score", "in.csv", "--offline", *WRITTEN[written][1](device)], folder, capsys)
+    assert f"{written} {device}: is a character device, not a regular file" in message
+
+
+@pytest.mark.parametrize("written", ["--output", "--top-output"])
+def test_a_regular_file_or_a_link_to_one_is_still_written(folder: Path, written: str) -> None:
+    name, arguments = WRITTEN[written]
+    (folder / "target.csv").write_text("an earlier run's file\n")
+    (folder / name).symlink_to("target.csv")
+    with deadline(60):
+        assert campaign.main(["score", "in.csv", "--offline", *arguments(name)]) == 0
+    assert (folder / "target.csv").read_text().startswith("customerid,")
+
+
 # Each message naming a file shows its name escaped (churn.files.printable): a name holding a line end
 # or an escape sequence forges no line of a log and drives no terminal; other text stays readable.
 def as_given(folder: Path, path: Path) -> list[str]:
@@ -267,12 +322,17 @@ def one_file_twice(folder: Path, path: Path) -> list[str]:
     return ["score", str(folder / "in.csv"), "--offline", "-o", str(path), "--top", "1", "--top-output", str(path)]
 
 
+def as_output(folder: Path, path: Path) -> list[str]:
+    return ["score", str(folder / "in.csv"), "--offline", "-o", str(path)]
+
+
 # Each error path naming a file: what is made at the path, the arguments, the message, its lines.
 NAMED = {
     "missing input": (nothing, as_given, "cannot read {}: No such file or directory", 1),
     "a pipe as input": (a_pipe, as_given, "{} is not a regular file", 1),
     "a directory as input": (directory, as_given, "{} is a directory, not a customer file", 1),
     "an input not UTF-8": (not_utf8, as_given, "{}: line 1 is not UTF-8 text", 1),
+    "a pipe as --output": (a_pipe, as_output, "--output {}: is a named pipe", 2),
     "one file given twice": (nothing, one_file_twice, "--top-output {0} is the same file as --output {0}", 2),
 }
 

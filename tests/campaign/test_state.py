@@ -254,7 +254,13 @@ def test_a_resume_error_from_a_state_file_that_cannot_be_read(
     source, whole, _ = finished
     out = tmp_path / "out.csv"
     out.write_bytes(whole)
-    state_path(out).mkdir()  # a folder where the state file should be
+    state_path(out).mkdir()  # a folder where the state file should be: refused before the state is read
+    with pytest.raises(SystemExit) as stopped:
+        campaign.main(["score", str(source), "--offline", "-o", str(out), "--resume"])
+    assert stopped.value.code == 2
+    assert f"the output's state file {state_path(out)}: is a directory" in capsys.readouterr().err
+    state_path(out).rmdir()
+    state_path(out).write_bytes(b"\xff not JSON")  # a file, but not one that reads
     assert campaign.main(["score", str(source), "--offline", "-o", str(out), "--resume"]) == 2
     assert "cannot be read as a state file" in capsys.readouterr().err
     assert out.read_bytes() == whole

@@ -32,7 +32,9 @@ from churn.errors import TrainingDataError
 from churn.files import printable
 from tests.conftest import DATA_PATH, PROJECT
 from tests.support.special_files import (
+    DEVICES,
     FILE_NAMES,
+    KINDS,
     assert_names_escaped,
     assert_whole_lines,
     deadline,
@@ -384,7 +386,7 @@ def test_categories_are_spelled_as_the_service_spells_them(model: LoadedModel, t
 
 @pytest.mark.parametrize(
     ("output", "expected"),
-    [("missing/m.bin", "does not exist"), (".", "is a folder"), ("file/m.bin", "does not exist")],
+    [("missing/m.bin", "does not exist"), (".", "is a directory"), ("file/m.bin", "does not exist")],
 )
 def test_train_refuses_an_output_it_cannot_write_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str, expected: str
@@ -504,6 +506,37 @@ def test_train_without_the_training_packages_says_how_to_get_them(tmp_path: Path
     assert not any(tmp_path.iterdir())
 
 
+# The model, its metadata and its card are regular files or not there yet: anything else is refused
+# before the export is read (churn.files.check_written), naming the file, and never blocks.
+MODEL_WRITTEN = {"--output": "m.bin", "--output's metadata": "m.json", "--output's card": "m.html"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("written", MODEL_WRITTEN)
+def test_train_refuses_a_written_file_that_is_not_a_regular_file_before_reading_the_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str, kind: str
+) -> None:
+    make, what = KINDS[kind]
+    make(tmp_path / MODEL_WRITTEN[written])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with deadline(5):
+        assert train_cli.main(["--output", str(tmp_path / "m.bin")]) == 2
+    captured = capsys.readouterr()
+    path = tmp_path / MODEL_WRITTEN[written]
+    assert captured.err == f"error: {written} {path}: {what}, not a regular file: " + (
+        "name a regular file, or a path that does not exist yet\n"
+    )
+    assert captured.out == "" and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_writes_no_model_to_a_device_dev_null_included(device: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its metadata and card would go beside it, in /dev, and a model is replaced by a rename over it."""
+    with deadline(5):
+        assert train_cli.main(["--output", device]) == 2
+    assert f"--output {device}: is a character device, not a regular file" in capsys.readouterr().err
+
+
 def a_pipe(path: Path) -> None:
     os.mkfifo(path)
 
@@ -524,6 +557,10 @@ def as_data(folder: Path, path: Path) -> list[str]:
     return ["--data", str(path), "--output", str(folder / "m.bin")]
 
 
+def as_output(folder: Path, path: Path) -> list[str]:
+    return ["--data", str(DATA_PATH), "--output", str(path)]
+
+
 def one_file_twice(folder: Path, path: Path) -> list[str]:
     return ["--data", str(path), "--output", str(path)]
 
@@ -534,6 +571,7 @@ NAMED: dict[str, tuple[Callable[[Path], None], Callable[[Path, Path], list[str]]
     "a pipe as data": (a_pipe, as_data, "{} is not a regular file"),
     "a directory as data": (a_folder, as_data, "{} is a directory, not a CSV file"),
     "data not UTF-8": (not_utf8, as_data, "{} is not a UTF-8 text file"),
+    "a pipe as --output": (a_pipe, as_output, "--output {}: is a named pipe"),
     "one file given twice": (nothing, one_file_twice, "--output {0} is the same file as --data {0}"),
 }
 
