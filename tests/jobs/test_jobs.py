@@ -6,7 +6,7 @@ import json
 import shutil
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +20,6 @@ from tests.conftest import MODEL_PATH, Server, make_customer
 from tests.support.servers import RedisServer, RQWorker
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def worker(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RQWorker]:
-    proc = RQWorker(tmp_path_factory.mktemp("worker"), redis_server.url).start()
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture

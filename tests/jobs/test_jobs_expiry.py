@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +33,6 @@ from tests.support.servers import RedisServer, RQWorker
 pytestmark = pytest.mark.server
 
 TTL = 60
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def worker(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RQWorker]:
-    proc = RQWorker(tmp_path_factory.mktemp("worker"), redis_server.url).start()
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")
