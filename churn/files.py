@@ -19,6 +19,7 @@ sequence): the rule the campaign summary shows customer ids by, too.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Mapping
@@ -101,8 +102,29 @@ def kind_problem(path: Path) -> str | None:
     mode = status.st_mode
     if stat.S_ISREG(mode):
         return None
-    kind = next((name for is_kind, name in KINDS if is_kind(mode)), "a special file")
-    return f"is a symlink to {kind}" if link else f"is {kind}"
+    return f"is a symlink to {kind_of(mode)}" if link else f"is {kind_of(mode)}"
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is ("a named pipe"), by its stat mode."""
+    return next((name for is_kind, name in KINDS if is_kind(mode)), "a special file")
+
+
+def read_regular(path: Path) -> bytes:
+    """A regular file's bytes; OSError (EINVAL) saying what it is when it is not one.
+
+    Opened without waiting and judged on what was opened (no window between a check and the read): a
+    named pipe would wait for a writer, and a device such as /dev/zero would be read until memory ends.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"it is {kind_of(mode)}, not a regular file", os.fspath(path))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
 
 
 def file_identity(path: Path) -> tuple[object, ...]:

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from churn.config import KEY_CHARACTERS, THRESHOLD_WANT, is_header_safe_key, is_threshold
 from churn.core.features import FIELDS
-from churn.files import printable
+from churn.files import printable, read_regular
 
 T = TypeVar("T")
 MAX_EXPLAIN = len(FIELDS)
@@ -137,7 +137,7 @@ def api_key(key_file: Path | None, key_option: str | None) -> str | None:
 
 def read_key_file(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_regular(path).decode("utf-8")
     except UnicodeDecodeError:
         raise ApiKeyError(f"--api-key-file {printable(path)} is not UTF-8 text") from None
     except OSError as e:

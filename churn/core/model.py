@@ -18,7 +18,7 @@ from churn.core.contract import Contract
 from churn.core.explain import Explainer
 from churn.core.scoring import Scorer
 from churn.errors import ModelLoadError
-from churn.files import printable
+from churn.files import printable, read_regular
 
 # How far the compiled scorer may drift from the probability recorded at training. The two differ
 # only by floating-point summation order (~1e-16), so anything visible means a different model.
@@ -81,7 +81,7 @@ def load_card(model_path: Path, model_sha256: str) -> bytes:
     """The model card beside a model file, or ModelLoadError when it is missing or describes another model."""
     path = card_path(model_path)
     try:
-        card = path.read_bytes()
+        card = read_regular(path)
     except OSError as e:
         raise ModelLoadError(
             f"cannot read the model card {printable(path)}: {e.strerror}. Run `python train.py`."
@@ -105,7 +105,7 @@ def load_model(model_path: Path, *, sklearn_objects: bool = True) -> LoadedModel
     """
     metadata = read_metadata(model_path)
     try:
-        blob = model_path.read_bytes()
+        blob = read_regular(model_path)
     except OSError as e:
         raise ModelLoadError(
             f"cannot read model file {printable(model_path)}: {e.strerror}. Run `python train.py`."
@@ -167,7 +167,7 @@ def check_sklearn_version(trained_with: str) -> None:
 def read_metadata(model_path: Path) -> dict[str, Any]:
     path = metadata_path(model_path)
     try:
-        metadata = json.loads(path.read_text())
+        metadata = json.loads(read_regular(path))
     except OSError as e:
         raise ModelLoadError(
             f"cannot read model metadata {printable(path)}: {e.strerror}. Run `python train.py`."
