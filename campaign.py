@@ -182,8 +182,10 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}")
     except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
-    # Every row is scored and durable from here on: what is left (the plan, the report, --top-output)
-    # is done again by --resume, whether it is interrupted or a file it writes cannot be written.
+    # Every row is scored and durable from here on (a plan run's held rows: once the plan has written
+    # them; until then its state claims none and --resume starts over): what is left (the plan, the
+    # report, --top-output) is done again by --resume, whether it is interrupted or a file it writes
+    # cannot be written.
     try:
         return finish(args, state)
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from churn.campaign.arrowtext import quote_one, text_bytes, text_view
-from churn.campaign.carried import Carried
+from churn.campaign.carried import Carried, Unwritten
 from churn.campaign.facts import Facts, python_facts, read_facts
 from churn.campaign.files import plan_tmp_path
 from churn.campaign.ordered import ordered_map
@@ -118,7 +118,10 @@ def conclude_carried(output: Path, carried: Carried, plan: PlanOptions) -> Outco
     scores = Scores(probabilities, np.zeros(0, dtype=bool), none, OUTPUT_COLUMNS)
     facts = Facts.without_segments(monthly_charges)
     values, selected, found = planned(probabilities, monthly_charges, plan)
-    rewrite_carried(output, carried.line_ends, values, selected)
+    if carried.unwritten is not None:
+        write_unwritten(carried.unwritten, carried.line_ends, values, selected)
+    else:
+        rewrite_carried(output, carried.line_ends, values, selected)
     return Outcome(scores, facts, plan, values, selected, found)
 
 
@@ -187,31 +190,64 @@ def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, se
 
 def rewrite_carried(path: Path, line_ends: list[np.ndarray], values: np.ndarray, selected: np.ndarray) -> None:
     """Replace an output the engine just wrote (HEADER, then its blocks' lines) by the same rows with
-    the plan cells at the end of each, reading each block's bytes at the offsets the engine recorded.
-
-    The blocks are rewritten two at a time on threads, as the engine scored them (Arrow releases the GIL).
-    """
-    starts = np.cumsum([0] + [len(ends) - 1 for ends in line_ends])
+    the plan cells at the end of each, reading each block's bytes at the offsets the engine recorded."""
     positions = len(HEADER) + np.cumsum([0] + [int(ends[-1]) for ends in line_ends])
     tmp = plan_tmp_path(path)
     with path.open("rb") as f, tmp.open("wb") as out:
         if os.fstat(f.fileno()).st_size != positions[-1] or os.pread(f.fileno(), len(HEADER), 0) != HEADER:
             raise OutputMismatch(f"{printable(path)} is no longer the output the run wrote")
-
-        def planned_block(k: int) -> pa.Array:
-            ends, rows = line_ends[k], slice(starts[k], starts[k + 1])
-            # From the line end before the block: "\n" + its rows' text without the last line end.
-            data = os.pread(f.fileno(), int(ends[-1]), int(positions[k]) - 1)
-            body = pa.StringArray.from_buffers(len(ends) - 1, pa.py_buffer(ends), pa.py_buffer(data))
-            return pc.binary_join_element_wise(body, plan_cells(values[rows], selected[rows]), ",")
-
-        out.write(",".join(OUTPUT_COLUMNS + PLAN_COLUMNS).encode())
-        for lines in ordered_map(planned_block, range(len(line_ends)), WORKERS, name="plan"):
-            out.write(text_view(lines))
-        out.write(b"\n")
+        starts = positions[:-1]
+        texts = (os.pread(f.fileno(), int(ends[-1]), int(at)) for ends, at in zip(line_ends, starts, strict=True))
+        out.write(PLANNED_HEADER)
+        for block in planned_blocks(texts, line_ends, values, selected):
+            out.write(block)
         out.flush()
         os.fsync(out.fileno())
     replace_durably(tmp, path)
+
+
+def write_unwritten(
+    unwritten: Unwritten, line_ends: list[np.ndarray], values: np.ndarray, selected: np.ndarray
+) -> None:
+    """Write the output once from the rows the run held (its file holds only the header so far)."""
+    path = unwritten.output
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size != len(HEADER) or f.read() != HEADER:
+            raise OutputMismatch(f"{printable(path)} is no longer the output the run wrote")
+    unwritten.write(PLANNED_HEADER, planned_blocks(map(text_view, unwritten.lines), line_ends, values, selected))
+
+
+PLANNED_HEADER = (",".join(OUTPUT_COLUMNS + PLAN_COLUMNS) + "\n").encode()
+
+
+def planned_blocks(
+    texts: Iterable[bytes | memoryview], line_ends: list[np.ndarray], values: np.ndarray, selected: np.ndarray
+) -> Iterator[memoryview]:
+    """Each block's text (its lines as written) with the plan cells at the end of each line.
+
+    The blocks are planned two at a time on threads, as the engine scored them (Arrow releases the GIL).
+    """
+    starts = np.cumsum([0] + [len(ends) - 1 for ends in line_ends])
+
+    def planned(block: tuple[int, bytes | memoryview]) -> pa.Array:
+        k, text = block
+        rows = slice(starts[k], starts[k + 1])
+        return with_cells(text, line_ends[k], plan_cells(values[rows], selected[rows]))
+
+    for lines in ordered_map(planned, enumerate(texts), WORKERS, name="plan"):
+        yield text_view(lines)
+        yield memoryview(b"\n")  # the block's last line end
+
+
+def with_cells(text: bytes | memoryview, ends: np.ndarray, cells: pa.Array) -> pa.Array:
+    """Lines (line i is text[ends[i]:ends[i + 1]], its line end included) with a cell put at the end of
+    each, but for the last line end, without copying the lines first: Arrow views the first line without
+    its line end and each next one from the line end before it ("\\n" + its text), and joins each to its cell."""
+    offsets = ends - 1
+    offsets[0] = 0
+    body = pa.StringArray.from_buffers(len(ends) - 1, pa.py_buffer(offsets), pa.py_buffer(text))
+    joined: pa.Array = pc.binary_join_element_wise(body, cells, ",")
+    return joined
 
 
 def replace_durably(tmp: Path, path: Path) -> None:

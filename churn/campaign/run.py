@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churn.campaign.carried import Carried
+import pyarrow as pa
+
+from churn.campaign.arrowtext import text_view
+from churn.campaign.carried import Carried, Unwritten
 from churn.campaign.files import state_path, written_files
 from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OutputText, from_predictions
@@ -42,6 +45,9 @@ from churn.campaign.summary import Summary
 from churn.files import check_written
 
 CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
+# A plan run's rows are held unwritten until its first checkpoint, as long as they are at most this
+# much text: a run that ends first writes its output once, with the plan's columns (OutputWriter).
+HOLD_BYTES = 256 << 20
 
 __all__ = ["ModelChanged", "ResumeError", "RunOptions", "RunState", "run", "state_path"]  # the state's: for callers
 
@@ -81,7 +87,9 @@ def open_state(options: RunOptions, digest: BackgroundDigest | None = None) -> R
     summary = Summary(keep=options.top)
     if options.resume and path.exists() and options.output.exists():
         state = load_state(path, options.output)
-        if state.input_sha256:  # empty: saved before any row was done, so there is nothing to resume
+        # No digest (saved before it was known) or no row recorded: nothing to resume, so start over
+        # (the output may hold anything then: the header, or a plan run's rows written since, churn.campaign.carried)
+        if state.input_sha256 and (state.rows_done or state.complete):
             check_resumable(state, options.output, identity(options), digest.result())
             state.summary = summary
             check_output(state, options.output)
@@ -90,12 +98,20 @@ def open_state(options: RunOptions, digest: BackgroundDigest | None = None) -> R
 
 
 class OutputWriter:
-    """Append output rows, making them durable (fsync, then the state) at each checkpoint."""
+    """Append output rows, making them durable (fsync, then the state) at each checkpoint.
 
-    def __init__(self, state: RunState, output: Path):
+    With hold, rows handed to add() are kept in memory, unwritten, until a checkpoint is due or HOLD_BYTES
+    of them are held: only then are they written (and from then on as they come). Until that first
+    checkpoint the state records no row whichever way, so holding them loses nothing a crash would not;
+    a run that ends first has them all in `held`, and its plan writes the output once (churn.campaign.carried).
+    """
+
+    def __init__(self, state: RunState, output: Path, hold: bool = False):
         self.state = state
         self.pending_rows = 0
         self.last_checkpoint = time.monotonic()
+        self.held: list[pa.Array] | None = [] if hold else None
+        self.held_bytes = 0
         if state.output_bytes:
             with output.open("r+b") as f:  # drop whatever a crash left after the last recorded chunk
                 f.truncate(state.output_bytes)
@@ -108,12 +124,32 @@ class OutputWriter:
                 self.file.close()
                 raise
 
+    def add(self, text: OutputText) -> None:
+        """The next rows: held while holding, else written."""
+        if self.held is None:
+            self.write(text.data, len(text))
+            return
+        if len(text):
+            self.held.append(text.lines)
+            self.held_bytes += len(text.data)
+        if self.held_bytes > HOLD_BYTES or self.checkpoint_due():
+            self.release()
+
+    def release(self) -> None:
+        """Write the rows held (if any), and hold no more."""
+        held, self.held = self.held or [], None
+        for lines in held:
+            self.write(text_view(lines), len(lines))
+
     def write(self, data: bytes | memoryview, rows: int, durable: bool = False) -> None:
         """Write output bytes for `rows` input rows; durable now, or at the next checkpoint due."""
         self.file.write(data)
         self.pending_rows += rows
-        if durable or time.monotonic() - self.last_checkpoint >= CHECKPOINT_SECONDS:
+        if durable or self.checkpoint_due():
             self.checkpoint()
+
+    def checkpoint_due(self) -> bool:
+        return time.monotonic() - self.last_checkpoint >= CHECKPOINT_SECONDS
 
     def checkpoint(self) -> None:
         """fsync what was written, then record it in the state: the state never claims more than the disk holds."""
@@ -176,7 +212,8 @@ def run(
         start_counted(progress, options.input, state)
     else:  # the engine counts nothing first: a header it cannot take is still refused before the output is touched
         next(iter(read_rows(options.input)), None)
-    writer = OutputWriter(state, options.output)  # a resumed run: the output cut to what the state records
+    # a resumed run: the output cut to what the state records; a plan run's engine holds rows (OutputWriter)
+    writer = OutputWriter(state, options.output, hold=engine is not None and options.carry)
     try:
         if engine is not None:
             if run_fast(options, engine, state, writer, progress):
@@ -217,17 +254,23 @@ def run_fast(
     options: RunOptions, scorer: OfflineScorer, state: RunState, writer: OutputWriter, progress: Progress
 ) -> bool:
     """Score with the offline engine, as far as it goes; True when it did the whole file (then, with
-    options.carry, state.carried holds what the plan needs of every row)."""
+    options.carry, state.carried holds what the plan needs of every row, and the rows themselves if
+    the writer still held them: the state is then completed once the plan has written them)."""
     check_model(state, scorer.service.model.version)
     progress.start(0, 0, size=options.input.stat().st_size)  # the share read, not a row count: no extra pass
     fast = scorer.fast_run(options.input)
     carried = Carried() if options.carry else None
     for text in fast.blocks():
-        writer.write(text.data, len(text))
+        writer.add(text)
         text.count(state.summary)
         if carried is not None:
             carried.add(text)
         progress.advance(len(text), position=fast.bytes_done)
+    if fast.finished and carried is not None and writer.held is not None:
+        carried.unwritten = Unwritten(writer.held, state, options.output)
+        state.carried = carried
+        return True
+    writer.release()
     writer.checkpoint()
     if fast.finished:
         state.complete = True

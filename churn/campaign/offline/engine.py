@@ -5,7 +5,8 @@ lines, and churn.campaign.offline.block reads, validates, scores and formats eac
 a time on two threads (file reads, Arrow's reader and kernels and numpy release the GIL; forked
 processes were tried instead and were no faster here). The calling thread only finds the line ends
 between ranges and hands the results over in input order. Memory is bounded by a few blocks (a run
-with a plan also keeps 20 bytes a row for it: churn.campaign.carried).
+with a plan also keeps 20 bytes a row for it, and its rows until its first checkpoint:
+churn.campaign.carried).
 
 Each block's results go through the campaign's one writer (churn.campaign.output), as the chunked
 path's do; tests/campaign/test_offline.py checks that both paths give the same bytes.
