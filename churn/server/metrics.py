@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -267,7 +268,16 @@ def process_exists(pid: int) -> bool:
         return False
     except PermissionError:  # it exists, under another user
         return True
-    return True
+    return not is_zombie(pid)
+
+
+def is_zombie(pid: int) -> bool:
+    """A worker killed but not yet reaped by the server still answers kill(pid, 0): it is dead all the same."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux), or reaped since
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # the state follows "(comm)", which may hold spaces
 
 
 def derived(metrics: Metrics, bins: dict[tuple[str, str], float], kinds: dict[str, float]) -> Iterator[Metric]:

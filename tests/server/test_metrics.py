@@ -167,6 +167,27 @@ def test_a_dead_process_loses_its_live_gauges_and_keeps_its_counters(tmp_path: P
     assert sum(name.startswith("counter_") for name in after) == 2
 
 
+def test_a_killed_process_not_yet_reaped_loses_its_live_gauges_too(tmp_path: Path) -> None:
+    """A zombie still answers kill(pid, 0); the server may take a while to reap its killed worker."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    sleeper = subprocess.Popen([sys.executable, "-c", WRITE_METRICS + "import time; time.sleep(30)"], env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while f"gauge_livesum_{sleeper.pid}.db" not in os.listdir(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sleeper.kill()
+        while Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the killed process did not become a zombie"
+            time.sleep(0.01)
+        forget_dead_workers(str(tmp_path))  # before the wait() below reaps it
+        left = set(os.listdir(tmp_path))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert f"gauge_livesum_{sleeper.pid}.db" not in left
+    assert f"counter_{sleeper.pid}.db" in left
+
+
 def emitter_of(metrics: Metrics, queue_length: Any = None) -> tuple[Emitter, io.StringIO]:
     out = io.StringIO()
     return Emitter(metrics, "test-env", queue_length, out), out

@@ -22,6 +22,11 @@ def window_rows(url: str) -> float:
     raise AssertionError("no churn_window_rows in /metrics")
 
 
+def children(pid: int) -> list[int]:
+    """The process's children, a killed one among them until the process reaps it."""
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def scraped(url: str, within: float = 10) -> str:
     """/metrics, tried again while a connection is reset: right after a worker is killed, one the kernel
     had queued on its socket is reset (see below), whichever request it carries."""
@@ -58,11 +63,11 @@ def test_the_launcher_serves_recovers_a_killed_worker_and_stops_on_sigterm(tmp_p
         for _ in range(40):  # new connections: both workers score some
             assert requests.post(url + "/predict", json=make_customer(), timeout=5).status_code == 200
         time.sleep(1.5)  # the window is published once a second
-        workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+        workers = children(proc.pid)
         assert len(workers) == 2 and window_rows(url) == 40
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while len(Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()) < 2:
+        while workers[0] in children(proc.pid) or len(children(proc.pid)) < 2:  # a child until it is reaped
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.05)
