@@ -14,7 +14,7 @@ import orjson
 import pytest
 import requests
 
-from tests.conftest import PROJECT, Server, free_port, make_customer, wait_until_ready
+from tests.conftest import PROJECT, Server, child_pids, free_port, make_customer, wait_until_ready
 
 CUSTOMER = orjson.dumps(make_customer())
 
@@ -22,8 +22,7 @@ CUSTOMER = orjson.dumps(make_customer())
 def worker_pids(server: Server) -> list[int]:
     """The master's child processes (its workers)."""
     assert server.proc is not None
-    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
-    return sorted(int(pid) for pid in children)
+    return sorted(child_pids(server.proc.pid))
 
 
 def wait_for_workers(server: Server, count: int, timeout: float = 30) -> list[int]:

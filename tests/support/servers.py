@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import PROJECT, free_port
+from tests.conftest import PROJECT, child_pids, free_port
 
 
 def need(program: str) -> str:
@@ -59,10 +59,7 @@ class Process:
 
     def children(self) -> list[int]:
         """Pids of the process's children (an RQ worker's work horse)."""
-        if self.proc is None:
-            return []
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+        return [] if self.proc is None else child_pids(self.proc.pid)
 
     def stop(self, timeout: float = 20) -> None:
         if self.proc is None or self.proc.poll() is not None:

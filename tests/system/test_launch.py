@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PROJECT, free_port, make_customer
+from tests.conftest import PROJECT, child_pids, free_port, make_customer
 
 
 def window_rows(url: str) -> float:
@@ -20,11 +20,6 @@ def window_rows(url: str) -> float:
         if line.startswith('churn_window_rows{kind="scored"}'):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError("no churn_window_rows in /metrics")
-
-
-def children(pid: int) -> list[int]:
-    """The process's children, a killed one among them until the process reaps it."""
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def scraped(url: str, within: float = 10) -> str:
@@ -63,11 +58,11 @@ def test_the_launcher_serves_recovers_a_killed_worker_and_stops_on_sigterm(tmp_p
         for _ in range(40):  # new connections: both workers score some
             assert requests.post(url + "/predict", json=make_customer(), timeout=5).status_code == 200
         time.sleep(1.5)  # the window is published once a second
-        workers = children(proc.pid)
+        workers = child_pids(proc.pid)
         assert len(workers) == 2 and window_rows(url) == 40
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while workers[0] in children(proc.pid) or len(children(proc.pid)) < 2:  # a child until it is reaped
+        while workers[0] in child_pids(proc.pid) or len(child_pids(proc.pid)) < 2:  # a child until it is reaped
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.05)

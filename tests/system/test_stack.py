@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import DATA_PATH, PROJECT, free_port, make_customer
+from tests.conftest import DATA_PATH, PROJECT, child_pids, free_port, make_customer
 from tests.support.servers import need
 
 pytestmark = pytest.mark.server
@@ -103,17 +103,12 @@ def test_nginx_balances_over_both_apis_and_survives_losing_one(stack: Stack) -> 
         assert response.status_code == 200, (response.headers, response.text, nginx_log)
 
 
-def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
-
-
 def test_a_worker_that_exits_is_started_again(stack: Stack) -> None:
     supervisor = stack.pids()["worker"]
-    (first,) = children(supervisor)
+    (first,) = child_pids(supervisor)
     os.kill(first, signal.SIGKILL)  # a process this stack started
     deadline = time.monotonic() + 30
-    while children(supervisor) in ([], [first]):
+    while child_pids(supervisor) in ([], [first]):
         assert time.monotonic() < deadline, "the worker was not started again"
         time.sleep(0.1)
     submitted = requests.post(f"{stack.url}/v1/jobs", json={"customers": [make_customer()]}, timeout=10).json()
@@ -130,7 +125,7 @@ def test_stop_stops_every_process(tmp_path: Path) -> None:
     pids = s.pids()
     assert set(pids) == {"nginx", "redis", "worker", *(f"api-{p}" for p in s.api_ports)}
     assert all(alive(pid) for pid in pids.values())
-    supervised = children(pids["worker"])  # the worker process itself, under its restart loop
+    supervised = child_pids(pids["worker"])  # the worker process itself, under its restart loop
     assert s.run("stop").returncode == 0
     assert not any(alive(pid) for pid in [*pids.values(), *supervised])
     assert "running" not in s.run("status").stdout
