@@ -240,6 +240,10 @@ class JobQueue:
             finished = STATES.get(status) == "finished"
             result_key = Result.get_key(job_id)  # type: ignore[no-untyped-call]  # rq has no annotations here
             gone = finished and not self.connection.exists(result_key)
+            if status in IN_FLIGHT and self.connection.exists(result_key) and succeeded(job):
+                # RQ retried a job whose worker was lost although its work horse went on to finish it: the
+                # retry changes nothing, so its result stands and a poll never goes from finished back to 202.
+                status = JobStatus.FINISHED
         return JobView(job_id, status, job, result_gone=gone)
 
     def result(self, view: JobView) -> bytes | None:
@@ -278,6 +282,12 @@ class JobQueue:
             # database index it does not have): the queue is unavailable either way, not a fault of ours.
             self.resting_until = time.monotonic() + BREAKER_SECONDS
             raise QueueUnavailable(f"Redis is unavailable ({type(e).__name__})") from None
+
+
+def succeeded(job: Job) -> bool:
+    """The job's latest attempt succeeded (a retry of a failed one has a failed result until it is run)."""
+    latest = job.latest_result()
+    return latest is not None and latest.type == Result.Type.SUCCESSFUL
 
 
 def queued_jobs(connection: redis.Redis) -> int:

@@ -21,6 +21,8 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rq.job import Job, JobStatus
+from rq.results import Result
 
 from churn.campaign.client import RequestRefused
 from churn.campaign.scorers import jobs_scorer
@@ -147,6 +149,26 @@ def test_a_result_lost_between_the_lookup_and_the_read_is_answered_as_the_status
     monkeypatch.undo()
     status = answer(api.get(f"/v1/jobs/{job_id}"))
     assert assert_agree(status, result) == "expired"
+
+
+@pytest.mark.parametrize("retried_as", ["queued", "started"])
+def test_a_finished_job_that_rq_retries_anyway_keeps_answering_its_result(
+    api: Any, worker: RQWorker, store: redis.Redis, retried_as: str
+) -> None:
+    """A worker killed while its work horse finishes the job: RQ's clean-up may requeue the job after it succeeded."""
+    job_id = finish_job(api)
+    Job.fetch(job_id, connection=store).set_status(JobStatus(retried_as))  # not in the queue: no worker takes it
+    assert assert_agree(*both(api, job_id)) == "finished"
+
+
+def test_a_retry_of_a_failed_attempt_is_still_in_flight(api: Any, store: redis.Redis) -> None:
+    """Only a successful attempt stands for the job: after a failed one, a poll says the retry is queued."""
+    job_id = str(uuid.uuid4())
+    job = Job.create(len, args=([],), id=job_id, connection=store, status=JobStatus.QUEUED)
+    job.save()
+    Result.create_failure(job, ttl=TTL, exc_string="boom", worker_name="")
+    assert answer(api.get(f"/v1/jobs/{job_id}"))[0] == 202
+    assert answer(api.get(f"/v1/jobs/{job_id}/result"))[0] == 202
 
 
 STATES = ("finished", "expired", "not_found")  # the order in which a job's keys run out
