@@ -92,14 +92,21 @@ def both(api: Any, job_id: str) -> tuple[tuple[int, Any], tuple[int, Any]]:
 
 def assert_agree(status: tuple[int, Any], result: tuple[int, Any]) -> str:
     """The two answers of one job agree; the state they agree on (finished, expired or not_found)."""
-    if status[0] == 200:
-        assert status[1]["status"] == "finished"
-        assert result[0] == 200 and "predictions" in result[1], result
+    state = state_of("status", status)
+    assert state_of("result", result) == state, (status, result)
+    if state != "finished":
+        assert status == result  # a refusal: the same status, code, message and details from both routes
+    return state
+
+
+def state_of(route: str, response: tuple[int, Any]) -> str:
+    """The state one answer of either route reports (finished, expired or not_found)."""
+    if response[0] == 200:
+        assert response[1]["status"] == "finished" if route == "status" else "predictions" in response[1]
         return "finished"
-    assert status == result  # a refusal: the same status, code, message and details from both routes
-    code = status[1]["error"]["code"]
-    assert (status[0], code) in ((410, "result_expired"), (404, "job_not_found")), status
-    assert "submit the job again" in status[1]["error"]["message"]
+    code = response[1]["error"]["code"]
+    assert (response[0], code) in ((410, "result_expired"), (404, "job_not_found")), response
+    assert "submit the job again" in response[1]["error"]["message"]
     return "expired" if code == "result_expired" else "not_found"
 
 
@@ -172,17 +179,6 @@ def test_a_retry_of_a_failed_attempt_is_still_in_flight(api: Any, store: redis.R
 
 
 STATES = ("finished", "expired", "not_found")  # the order in which a job's keys run out
-
-
-def state_of(route: str, response: tuple[int, Any]) -> str:
-    """The state one answer of either route reports, checked as assert_agree checks a pair."""
-    if response[0] == 200:
-        assert response[1]["status"] == "finished" if route == "status" else "predictions" in response[1]
-        return "finished"
-    code = response[1]["error"]["code"]
-    assert (response[0], code) in ((410, "result_expired"), (404, "job_not_found")), response
-    assert "submit the job again" in response[1]["error"]["message"]
-    return "expired" if code == "result_expired" else "not_found"
 
 
 def test_jobs_whose_ttl_runs_out_never_say_finished_once_their_result_is_gone(

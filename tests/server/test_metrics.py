@@ -25,7 +25,7 @@ from churn.core.drift import Bins, Window, psi
 from churn.core.model import LoadedModel
 from churn.core.validation import CustomerValidator, InvalidCustomer
 from churn.server.emf import Emitter, deltas, queue_reader
-from churn.server.metrics import LATENCY_BUCKETS, MIN_PSI_ROWS, Metrics, forget_dead_workers
+from churn.server.metrics import LATENCY_BUCKETS, MIN_PSI_ROWS, Metrics, forget_dead_workers, is_zombie
 from tests.conftest import DATA_PATH, free_port, make_customer
 from tests.support.emf_check import emf_problems
 
@@ -176,7 +176,7 @@ def test_a_killed_process_not_yet_reaped_loses_its_live_gauges_too(tmp_path: Pat
         while f"gauge_livesum_{sleeper.pid}.db" not in os.listdir(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.05)
         sleeper.kill()
-        while Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        while not is_zombie(sleeper.pid):
             assert time.monotonic() < deadline, "the killed process did not become a zombie"
             time.sleep(0.01)
         forget_dead_workers(str(tmp_path))  # before the wait() below reaps it

@@ -62,7 +62,7 @@ def test_the_launcher_serves_recovers_a_killed_worker_and_stops_on_sigterm(tmp_p
         assert len(workers) == 2 and window_rows(url) == 40
         os.kill(workers[0], signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while workers[0] in child_pids(proc.pid) or len(child_pids(proc.pid)) < 2:  # a child until it is reaped
+        while workers[0] in (now := child_pids(proc.pid)) or len(now) < 2:  # a child until it is reaped
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the killed worker was not replaced"
             time.sleep(0.05)
