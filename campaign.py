@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from churn.campaign.outcome import Outcome
     from churn.campaign.plan import PlanOptions
 
+RESUME_HINT = "fix it and re-run with --resume to go on from the last rows made durable"
 OK, REJECTED_ROWS, USAGE, UNAVAILABLE, REFUSED, JOB_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 REPORT_NEEDS_MATPLOTLIB = (
     "--report needs matplotlib, which is not installed: it is in the Pipfile's [train] category "
@@ -180,7 +181,9 @@ def score(args: argparse.Namespace) -> int:
         return fail(REFUSED, f"the service refused the requests: {e}{hint}")
     except ModelChanged as e:
         return fail(REFUSED, f"the service refused the requests: {e}")
-    except (ResumeError, InputError, ConfigError, ModelLoadError, OSError, UnicodeDecodeError) as e:
+    except OSError as e:
+        return fail(USAGE, system_refused(e, args.output))
+    except (ResumeError, InputError, ConfigError, ModelLoadError, UnicodeDecodeError) as e:
         return fail(USAGE, str(e))
     # Every row is scored and durable from here on (a plan run's held rows: once the plan has written
     # them; until then its state claims none and --resume starts over): what is left (the plan, the
@@ -206,7 +209,9 @@ def finish(args: argparse.Namespace, state: RunState) -> int:
 
         try:
             outcome = conclude(args, state.carried)
-        except (OutputMismatch, OSError, UnicodeDecodeError) as e:
+        except OSError as e:
+            return fail(USAGE, system_refused(e, args.output))
+        except (OutputMismatch, UnicodeDecodeError) as e:
             return fail(USAGE, str(e))
     summary = state.summary  # of every row in the output, this run's and those of the runs it resumed
     lines = summary.lines()
@@ -231,6 +236,18 @@ def writing(option: str, path: Path, write: Callable[[], None]) -> None:
         raise NotWritten(
             f"{option} {printable(path)}: {reason}; every row is scored: fix it and re-run with --resume to write it"
         ) from None
+
+
+def system_refused(e: OSError, output: Path) -> str:
+    """An OSError as one line naming its file; for one of the output's own files (a full disk), how to go on."""
+    reason = e.strerror or str(e)
+    if e.filename is None:
+        return reason
+    path = Path(os.fsdecode(e.filename))
+    for name, written in written_files(output).items():
+        if path == written:
+            return f"{name} {printable(path)}: {reason}; {RESUME_HINT}"
+    return f"{printable(path)}: {reason}"
 
 
 def conclude(args: argparse.Namespace, carried: Carried | None = None) -> Outcome:

@@ -19,10 +19,11 @@ sequence): the rule the campaign summary shows customer ids by, too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 
@@ -44,6 +45,18 @@ def printable(text: str | os.PathLike[str]) -> str:
     undecodable byte's surrogate) written as its escape, so that no name can start a line of its own
     in a log or drive the terminal; every other character, non-ASCII letters included, as it is."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in os.fspath(text))
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Give an OSError raised inside without a file name the name of `path`: a write, flush, fsync or
+    truncate on an open file (a full disk's ENOSPC) names no file, and a message must say which one."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            e.filename = os.fspath(path)
+        raise
 
 
 def check_written(read: Mapping[str, Path], written: Mapping[str, Path]) -> None:

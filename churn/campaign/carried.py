@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from churn.campaign.arrowtext import offsets_of
 from churn.campaign.output import OutputText
+from churn.files import naming
 
 if TYPE_CHECKING:
     from churn.campaign.state import RunState
@@ -71,7 +72,7 @@ class Unwritten:
 
     def write(self, header: bytes, blocks: Iterable[bytes | memoryview]) -> None:
         """Replace the header-only output by `header` and `blocks` (every row), durably; then the state."""
-        with self.output.open("wb") as f:
+        with naming(self.output), self.output.open("wb") as f:
             f.write(header)
             for block in blocks:
                 f.write(block)

@@ -36,7 +36,7 @@ from churn.campaign.files import plan_tmp_path
 from churn.campaign.ordered import ordered_map
 from churn.campaign.output import HEADER, OUTPUT_COLUMNS, PLAN_COLUMNS, plan_cells
 from churn.campaign.plan import PlanFigures, PlanOptions, expected_values, figures, select
-from churn.files import printable
+from churn.files import naming, printable
 
 BLOCK_BYTES = 8 << 20  # the output is rewritten this much at a time: memory stays bounded
 WORKERS = min(2, os.cpu_count() or 1)  # blocks rewritten at once, as the offline engine scores them
@@ -173,7 +173,7 @@ def write_plan_columns(path: Path, scores: Scores, values: np.ndarray | None, se
     strip = len(base_columns(scores.columns)) < len(scores.columns)
     tmp = plan_tmp_path(path)
     if plain(path):
-        with path.open("rb") as f, tmp.open("wb") as out:
+        with naming(path), path.open("rb") as f, tmp.open("wb") as out:
             f.readline()  # the old header
             out.write(header.encode())
             done = 0
@@ -193,7 +193,7 @@ def rewrite_carried(path: Path, line_ends: list[np.ndarray], values: np.ndarray,
     the plan cells at the end of each, reading each block's bytes at the offsets the engine recorded."""
     positions = len(HEADER) + np.cumsum([0] + [int(ends[-1]) for ends in line_ends])
     tmp = plan_tmp_path(path)
-    with path.open("rb") as f, tmp.open("wb") as out:
+    with naming(path), path.open("rb") as f, tmp.open("wb") as out:
         if os.fstat(f.fileno()).st_size != positions[-1] or os.pread(f.fileno(), len(HEADER), 0) != HEADER:
             raise OutputMismatch(f"{printable(path)} is no longer the output the run wrote")
         starts = positions[:-1]
@@ -294,7 +294,7 @@ def python_lines(path: Path, tmp: Path, header: str, cells: pa.Array | None) -> 
     """The same through csv.reader (the output has a quoted cell), each cell quoted again by the
     writer's own rule (quote_one: csv.writer before Python 3.13 would leave a bare carriage return bare)."""
     texts = cells.to_pylist() if cells is not None else None
-    with path.open(newline="", encoding="utf-8") as f, tmp.open("w", newline="", encoding="utf-8") as out:
+    with naming(path), path.open(newline="", encoding="utf-8") as f, tmp.open("w", newline="", encoding="utf-8") as out:
         reader = csv.reader(f)
         columns = tuple(next(reader))
         keep = len(base_columns(columns))

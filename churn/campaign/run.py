@@ -42,7 +42,7 @@ from churn.campaign.state import (
     load_state,
 )
 from churn.campaign.summary import Summary
-from churn.files import check_written
+from churn.files import check_written, naming
 
 CHECKPOINT_SECONDS = 1.0  # the fast offline path makes its output durable about this often (and at the end)
 # A plan run's rows are held unwritten until its first checkpoint, as long as they are at most this
@@ -108,12 +108,13 @@ class OutputWriter:
 
     def __init__(self, state: RunState, output: Path, hold: bool = False):
         self.state = state
+        self.output = output
         self.pending_rows = 0
         self.last_checkpoint = time.monotonic()
         self.held: list[pa.Array] | None = [] if hold else None
         self.held_bytes = 0
         if state.output_bytes:
-            with output.open("r+b") as f:  # drop whatever a crash left after the last recorded chunk
+            with naming(output), output.open("r+b") as f:  # drop whatever a crash left after the last recorded chunk
                 f.truncate(state.output_bytes)
             self.file = output.open("ab")
         else:
@@ -121,7 +122,7 @@ class OutputWriter:
             try:
                 self.write(HEADER, rows=0, durable=True)
             except BaseException:  # e.g. the input's digest failed: the caller never gets a writer to close
-                self.file.close()
+                self.close()
                 raise
 
     def add(self, text: OutputText) -> None:
@@ -143,7 +144,8 @@ class OutputWriter:
 
     def write(self, data: bytes | memoryview, rows: int, durable: bool = False) -> None:
         """Write output bytes for `rows` input rows; durable now, or at the next checkpoint due."""
-        self.file.write(data)
+        with naming(self.output):
+            self.file.write(data)
         self.pending_rows += rows
         if durable or self.checkpoint_due():
             self.checkpoint()
@@ -153,8 +155,9 @@ class OutputWriter:
 
     def checkpoint(self) -> None:
         """fsync what was written, then record it in the state: the state never claims more than the disk holds."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        with naming(self.output):
+            self.file.flush()
+            os.fsync(self.file.fileno())
         self.state.rows_done += self.pending_rows
         self.pending_rows = 0
         self.state.output_bytes = self.file.tell()
@@ -162,7 +165,8 @@ class OutputWriter:
         self.last_checkpoint = time.monotonic()
 
     def close(self) -> None:
-        self.file.close()
+        with naming(self.output):  # what is still buffered is written now
+            self.file.close()
 
 
 def score_chunk(scorer: ChunkScorer, rows: Sequence[Any], threshold: float | None) -> tuple[str | None, OutputText]:

@@ -24,7 +24,7 @@ from churn.campaign.files import temporary
 from churn.campaign.output import OUTPUT_COLUMNS
 from churn.campaign.rows import BackgroundDigest
 from churn.campaign.summary import Summary, read_back
-from churn.files import printable
+from churn.files import naming, printable
 
 STATE_VERSION = 2  # 2: the output has a warnings column
 START_OVER = "drop --resume to start over (the output is written again from the first row), or choose another --output"
@@ -64,7 +64,7 @@ class RunState:
             self.input_sha256, self.digest = self.digest.result(), None
         tmp = temporary(self.path)
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SAVED}
-        with tmp.open("w") as f:
+        with naming(self.path), tmp.open("w") as f:
             json.dump(data, f)
             f.flush()
             os.fsync(f.fileno())
