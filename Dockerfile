@@ -39,6 +39,14 @@ RUN groupadd --gid 10001 churn \
     && useradd --no-log-init --uid 10001 --gid churn --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin churn
 
+# The base image's standard library comes without bytecode (the official python images delete every
+# .pyc, and the local stand-in does as they do): under PYTHONDONTWRITEBYTECODE every process would
+# compile the ~170 modules it imports again at each start (docs/performance.md, "Start-up").
+# (site-packages too, but for the installers, which the service never imports: pip compiled what it
+# installed, and compileall skips what is up to date.)
+RUN python -m compileall -q -j 0 -x '/(test|tests|idlelib|tkinter|turtledemo|lib2to3|pip|setuptools|pkg_resources)/' $(python -c \
+        'import os, site, sysconfig; print(*filter(os.path.isdir, [sysconfig.get_path("stdlib"), *site.getsitepackages()]))')
+
 COPY churn/ churn/
 # worker.py: the same image runs the RQ worker, as its own container (docker-compose.yml) or beside the
 # API in this one (supervise.py, CHURN_EMBEDDED_WORKERS: how Elastic Beanstalk runs it)

@@ -52,6 +52,18 @@ def test_bad_input_gets_the_json_error_through_the_container(container: Containe
     assert answer.json()["error"]["code"] == "invalid_json"
 
 
+def test_the_service_starts_from_bytecode_alone(container: Container) -> None:
+    """Every module the API imports is read from a .pyc built into the image: under PYTHONDONTWRITEBYTECODE
+    a module read from source is compiled again at every start of every process (the base image's
+    standard library comes without bytecode: the Dockerfile compiles it)."""
+    done = container.exec("python", "-v", "-c", "import churn_serving")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    loaded = [line for line in lines if line.startswith("# code object from ")]  # python -v: one per module
+    assert len(loaded) > 100, done.stderr[-2000:]
+    assert [line for line in loaded if not line.endswith(".pyc'")] == []  # else "from /path/module.py"
+
+
 def test_serve_is_sagemakers_contract_on_port_8080() -> None:
     """`docker run IMAGE serve`: /ping and /invocations on 8080; a headerless CSV line of the CRM export
     (Batch Transform's) gets the in-process probability."""
