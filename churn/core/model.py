@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import io
 import json
 import math
@@ -149,6 +148,8 @@ def check_sklearn_version(trained_with: str) -> None:
     scoring) needs no scikit-learn at all, so none is installed in the image: there, what proves the
     compiled scorer is the model trained is the sha256 of the file and the golden self-test.
     """
+    import importlib.metadata  # noqa: PLC0415 - only this path asks: an offline run or a worker never imports it
+
     try:
         installed = importlib.metadata.version("scikit-learn")
     except importlib.metadata.PackageNotFoundError:
