@@ -259,7 +259,7 @@ def conclude(args: argparse.Namespace, carried: Carried | None = None) -> Outcom
     if args.report:
         from churn.campaign.report import write_report  # noqa: PLC0415 - matplotlib only where a report is drawn
 
-        writing("--report", args.report, lambda: write_report(args.report, outcome, args.input.name))
+        writing("--report", args.report, lambda: write_report(args.report, outcome, printable(args.input.name)))
     return outcome
 
 

@@ -9,11 +9,14 @@ could differ (tests/campaign/test_output.py compares each with Python's own text
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 # RFC 4180's minimal quoting: a cell holding one of these is written in quotes, its quotes doubled.
 # (Python's csv.writer before 3.13 leaves a bare carriage return unquoted, and no reader then reads
@@ -43,6 +46,15 @@ def neutralized(cells: pa.Array) -> pa.Array:
     if not formula.any():
         return cells
     return pc.if_else(arrow_of(formula), pc.binary_join_element_wise("'", cells, ""), cells)
+
+
+def read_csv_file(path: Path, read: pacsv.ReadOptions, convert: pacsv.ConvertOptions) -> pa.Table:
+    """Arrow's reading of a whole CSV file, whatever its name holds: Arrow takes a str path as UTF-8,
+    which a name with bytes that are not (a surrogate in Python) cannot be, so it is handed the name's
+    own bytes. Nor does Arrow then guess a compression from the name: the file is read as it is, as
+    every other reader of the run reads it."""
+    with pa.OSFile(os.fsencode(path)) as f:
+        return pacsv.read_csv(f, read_options=read, convert_options=convert)
 
 
 NUMPY_TYPES = {"int32": np.int32, "int64": np.int64, "uint8": np.uint8, "double": np.float64}

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from churn.campaign.arrowtext import read_csv_file
 from churn.campaign.rows import JSONL_SUFFIXES, Unreadable, read_rows
 from churn.core import features
 from churn.core.contract import FieldError, read_number
@@ -114,7 +115,7 @@ def arrow_facts(path: Path, segments: bool = True) -> Facts | None:
         column_types=dict.fromkeys(header, pa.string()), include_columns=wanted, strings_can_be_null=False
     )
     try:
-        table = pacsv.read_csv(path, read_options=read, convert_options=convert)
+        table = read_csv_file(path, read, convert)
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None  # a row with another number of cells, bytes that are not UTF-8: read_rows decides
     n = table.num_rows

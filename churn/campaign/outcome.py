@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from churn.campaign.arrowtext import quote_one, text_bytes, text_view
+from churn.campaign.arrowtext import quote_one, read_csv_file, text_bytes, text_view
 from churn.campaign.carried import Carried, Unwritten
 from churn.campaign.facts import Facts, python_facts, read_facts
 from churn.campaign.files import plan_tmp_path
@@ -145,7 +145,7 @@ def read_scores(path: Path, details: bool = True) -> Scores:
         convert = pacsv.ConvertOptions(
             column_types=dict.fromkeys(columns, pa.string()), include_columns=wanted, strings_can_be_null=False
         )
-        table = pacsv.read_csv(path, read_options=read, convert_options=convert)
+        table = read_csv_file(path, read, convert)
         scored = pc.equal(table["error"], "")
         text = pc.if_else(scored, table["churn_probability"], "nan")
         probabilities = pc.cast(text, pa.float64()).to_numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import tempfile
 from collections.abc import Callable
@@ -358,3 +359,47 @@ def test_a_message_names_a_file_escaped_whatever_its_name_holds(
     assert expected.format(printable(path)) in err
     assert_whole_lines(err, lines)
     assert_names_escaped(err, name)
+
+
+PLAN = ("--contact-cost", "10", "--retention-rate", "0.3", "--horizon-months", "12", "--budget", "20")
+# Every way a run reads its input back or writes a file after scoring: the plan (from what the engine
+# carried, and read back on --resume), the report (the input's facts and the output read back by Arrow).
+MODES = {
+    "plain": (),
+    "plan": PLAN,
+    "report": ("--report", "REPORT"),
+    "plan, report and top": (*PLAN, "--report", "REPORT", "--top", "3", "--top-output", "TOP"),
+}
+
+
+def finished(folder: Path, source: str, output: str, mode: str, *more: str) -> tuple[int, list[bytes]]:
+    """A run over folder/source into folder/output; its status and the bytes of every file it wrote."""
+    report, top = folder / f"{output}.html", folder / f"{output}-top.csv"
+    swap = {"REPORT": str(report), "TOP": str(top)}
+    args = [swap.get(a, a) for a in MODES[mode]]
+    status = campaign.main(["score", str(folder / source), "--offline", "-o", str(folder / output), *args, *more])
+    written = [folder / output, report, top]
+    return status, [p.read_bytes() for p in written if p.exists()]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=FILE_NAMES, mode=st.sampled_from(sorted(MODES)))
+def test_a_run_writes_the_same_files_whatever_its_files_names_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, mode: str
+) -> None:
+    """Names with control characters or bytes that are not UTF-8 (a surrogate in Python) as input, output,
+    report and top-output: the run, and --resume after it, write what plainly named files get, but for
+    the report, which shows the input's name escaped (printable())."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    (folder / "in.csv").write_bytes(SOURCE)
+    (folder / name).write_bytes(SOURCE)
+    with deadline(30):
+        plain = finished(folder, "in.csv", "plain.csv", mode)
+        odd = finished(folder, name, name + ".out", mode)
+        resumed = finished(folder, name, name + ".out", mode, "--resume")
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert plain[0] == odd[0] == resumed[0] == 0, err
+    # The report names its input (the only place a name is written into a file): escaped, then as HTML.
+    plain_files = [f.replace(b"in.csv", html.escape(printable(name)).encode()) for f in plain[1]]
+    assert odd[1] == resumed[1] == plain_files
