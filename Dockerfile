@@ -44,8 +44,10 @@ RUN groupadd --gid 10001 churn \
 # compile the ~170 modules it imports again at each start (docs/performance.md, "Start-up").
 # (site-packages too, but for the installers, which the service never imports: pip compiled what it
 # installed, and compileall skips what is up to date.)
-RUN python -m compileall -q -j 0 -x '/(test|tests|idlelib|tkinter|turtledemo|lib2to3|pip|setuptools|pkg_resources)/' $(python -c \
-        'import os, site, sysconfig; print(*filter(os.path.isdir, [sysconfig.get_path("stdlib"), *site.getsitepackages()]))')
+RUN python -c 'import compileall, os, re, site, sysconfig; \
+skip = re.compile(r"/(test|tests|idlelib|tkinter|turtledemo|lib2to3|pip|setuptools|pkg_resources)/"); \
+folders = [d for d in (sysconfig.get_path("stdlib"), *site.getsitepackages()) if os.path.isdir(d)]; \
+raise SystemExit(not all([compileall.compile_dir(d, quiet=1, rx=skip, workers=0) for d in folders]))'
 
 COPY churn/ churn/
 # worker.py: the same image runs the RQ worker, as its own container (docker-compose.yml) or beside the
