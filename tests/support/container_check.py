@@ -1,4 +1,7 @@
-"""`make container-test`: run the built image once, check it like Elastic Beanstalk would use it, report.
+"""`make container-test`: run the built image, check it like Elastic Beanstalk would use it, report.
+
+The first container is checked; it and STARTS - 1 more are timed from start to ready, and the
+median is the figure reported.
 
 Usage: python -m tests.support.container_check IMAGE   (after scripts/container-build.sh; exit 1 on a failure)
 """
@@ -6,6 +9,7 @@ Usage: python -m tests.support.container_check IMAGE   (after scripts/container-
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -19,12 +23,15 @@ from tests.conftest import MODEL_PATH, PROJECT
 from tests.support.container_support import Container, image_size_mb
 
 READY_GOAL_S = 2.0
+# Starts timed: one start's figure moves by half a second with what the machine is doing; their median does not.
+STARTS = 5
 REPORT = PROJECT / "build" / "container-report.json"  # the last run's figures, which `make bench` reports
 
 
 @dataclass
 class Report:
-    ready_s: float
+    ready_s: float  # the median over every start timed
+    ready_every_s: list[float]
     image_mb: float
     container_probability: float
     model_probability: float
@@ -48,16 +55,27 @@ def in_process_probability() -> float:
     return float(ChurnService(load_model(MODEL_PATH)).predict_one(REFERENCE_CUSTOMER)["churn_probability"])
 
 
-def run_checks(image: str) -> Report:
+def ready_seconds(image: str) -> float:
+    """One more start to ready, of a container that is removed again."""
     container = Container(image).start()
     try:
-        ready_s = container.wait_ready()
+        return container.wait_ready()
+    finally:
+        container.remove()
+
+
+def run_checks(image: str, starts: int = STARTS) -> Report:
+    container = Container(image).start()
+    try:
+        ready = [container.wait_ready()]
         answer = requests.post(container.url + "/predict", json=REFERENCE_CUSTOMER, timeout=10)
         answer.raise_for_status()
         user = container.exec("id", "-u").stdout.strip()
         exit_code = container.stop()
+        ready += [ready_seconds(image) for _ in range(starts - 1)]
         return Report(
-            ready_s=ready_s,
+            ready_s=statistics.median(ready),
+            ready_every_s=[round(r, 2) for r in ready],
             image_mb=image_size_mb(image),
             container_probability=answer.json()["churn_probability"],
             model_probability=in_process_probability(),
@@ -75,7 +93,8 @@ def main(argv: list[str]) -> int:
     goal = "within" if report.ready_s <= READY_GOAL_S else "OVER"
     lines = [
         f"image {image}: {report.image_mb:.0f} MB",
-        f"start to ready: {report.ready_s:.2f} s ({goal} the {READY_GOAL_S:.0f} s goal)",
+        f"start to ready: {report.ready_s:.2f} s, the median of {len(report.ready_every_s)} starts "
+        f"({', '.join(f'{r:.2f}' for r in report.ready_every_s)}; {goal} the {READY_GOAL_S:.0f} s goal)",
         f"/predict reference customer: {report.container_probability} (in-process model: {report.model_probability})",
         f"runs as uid {report.user}; SIGTERM -> exit code {report.exit_code}",
     ]
